@@ -1,0 +1,1 @@
+//! Speech recognition: Whisper (whisper.cpp through whisper-rs), one model per process, a state per call.

@@ -1,0 +1,20 @@
+//! Enclave: a fully local voice agent for Asterisk over AudioSocket.
+//!
+//! Data flows one way per direction, and the modules follow it:
+//! caller audio → [`transport`] (AudioSocket frames) → [`audio`] (resample) → [`vad`]
+//! (endpointing) → [`asr`] (Whisper) → [`dialog`] (LLM + tools) → [`tts`] (Piper) →
+//! [`audio`] → [`transport`] (20 ms paced frames) → Asterisk. [`pipeline`] is the seam
+//! between a call's transport and whatever converses on it.
+
+pub mod asr;
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod dialog;
+pub mod models;
+pub mod onnx;
+pub mod pipeline;
+pub mod sim;
+pub mod transport;
+pub mod tts;
+pub mod vad;

@@ -1,0 +1,1 @@
+//! Model files: the catalogue, verified downloads, air-gapped bundles.

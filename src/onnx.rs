@@ -1,0 +1,94 @@
+//! Finding and loading the ONNX Runtime shared library (ort's `load-dynamic`), with clear errors.
+//!
+//! ort panics at first use when it cannot find the library; every caller goes through
+//! [`ensure_runtime`] instead, which searches the usual places and says how to fix a miss.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Environment variable naming the library file, as ort itself reads it.
+pub const ENV_ORT_DYLIB: &str = "ORT_DYLIB_PATH";
+
+/// Why ONNX Runtime is unavailable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OnnxRuntimeError {
+    /// No library file was found in any searched place.
+    #[error(
+        "ONNX Runtime library not found (searched: {searched}). Install it with \
+         `bash scripts/setup.sh --deps` or set ORT_DYLIB_PATH=/path/to/libonnxruntime.so.1.31.1"
+    )]
+    NotFound {
+        /// The places that were looked at.
+        searched: String,
+    },
+    /// A file was found but could not be loaded as ONNX Runtime.
+    #[error("ONNX Runtime library {path} could not be loaded: {message}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// What ort said.
+        message: String,
+    },
+}
+
+static RUNTIME: OnceLock<Result<PathBuf, OnnxRuntimeError>> = OnceLock::new();
+
+/// Places searched for the library, in order.
+pub fn candidate_paths() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os(ENV_ORT_DYLIB) {
+        out.push(PathBuf::from(p));
+        return out;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            out.push(dir.join("libonnxruntime.so"));
+            out.push(dir.join("../lib/libonnxruntime.so"));
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        out.push(Path::new(&home).join(".local/share/enclave/onnxruntime/libonnxruntime.so"));
+    }
+    out.push(PathBuf::from("/usr/local/lib/enclave/libonnxruntime.so"));
+    out.push(PathBuf::from("/usr/lib/enclave/libonnxruntime.so"));
+    out.push(PathBuf::from("/usr/local/lib/libonnxruntime.so"));
+    out.push(PathBuf::from("/usr/lib/x86_64-linux-gnu/libonnxruntime.so"));
+    out
+}
+
+/// Finds the library file without loading it.
+pub fn find_runtime() -> Result<PathBuf, OnnxRuntimeError> {
+    let candidates = candidate_paths();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| OnnxRuntimeError::NotFound {
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Loads ONNX Runtime once per process; later calls return the first result.
+pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
+    RUNTIME
+        .get_or_init(|| {
+            let path = find_runtime()?;
+            let loaded = std::panic::catch_unwind(|| ort::init_from(&path).map(|b| b.commit()));
+            match loaded {
+                Ok(Ok(_)) => Ok(path),
+                Ok(Err(e)) => Err(OnnxRuntimeError::Load {
+                    path,
+                    message: e.to_string(),
+                }),
+                Err(_) => Err(OnnxRuntimeError::Load {
+                    path,
+                    message: "ort panicked while loading it (wrong file or version < 1.24?)".into(),
+                }),
+            }
+        })
+        .clone()
+}

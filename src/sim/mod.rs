@@ -1,0 +1,1 @@
+//! A simulated Asterisk (`agent call`): places AudioSocket calls, records replies, reports timing.

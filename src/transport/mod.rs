@@ -1,0 +1,1 @@
+//! AudioSocket over TCP: frame codec, per-call connection, paced playout, the listener and shutdown.

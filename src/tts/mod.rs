@@ -1,0 +1,1 @@
+//! Speech synthesis: text normalisation, espeak-ng phonemisation as Piper does it, Piper voices through ONNX Runtime.

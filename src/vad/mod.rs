@@ -1,0 +1,1 @@
+//! Voice activity detection (Silero through ONNX Runtime, webrtc-vad) and endpointing.
