@@ -1,0 +1,7 @@
+# Shared paths for the scripts (sourced, not run). Everything lives under one cache dir so a
+# second run is fast and nothing generated ever lands in the repository.
+ENCLAVE_CACHE="${ENCLAVE_CACHE:-$HOME/.cache/enclave}"
+export ENCLAVE_SYNTH_DIR="${ENCLAVE_SYNTH_DIR:-$ENCLAVE_CACHE/synthetic}"
+ENCLAVE_VENV="${ENCLAVE_VENV:-$ENCLAVE_CACHE/venv}"
+ENCLAVE_ORT_DIR="${ENCLAVE_ORT_DIR:-$HOME/.local/share/enclave/onnxruntime}"
+ENCLAVE_ORT_VERSION=1.31.1

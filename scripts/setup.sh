@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu box for Enclave, then (by default) builds and starts the agent.
+#
+#   bash scripts/setup.sh          # install everything, build release, run `agent serve`
+#   bash scripts/setup.sh --deps   # only what building and testing need (used by CI)
+#
+# Installs: C/C++ toolchain pieces for whisper.cpp and llama.cpp (cmake, clang for bindgen),
+# espeak-ng (Piper phonemisation), the ONNX Runtime shared library (from PyPI's onnxruntime
+# wheel: no other download site is needed), and a Python venv with numpy/onnx/gguf for the
+# synthetic test models. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+mode=run
+case "${1:-}" in
+  --deps) mode=deps ;;
+  "" ) ;;
+  *) echo "usage: $0 [--deps]" >&2; exit 2 ;;
+esac
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_packages=(build-essential cmake clang libclang-dev pkg-config libgomp1 libespeak-ng-dev
+              espeak-ng-data espeak-ng python3 python3-venv python3-pip ca-certificates curl)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "==> installing the Rust toolchain (rustup)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+
+# Python venv for the model generators (and for fetching the ONNX Runtime wheel).
+if [ ! -x "$ENCLAVE_VENV/bin/python" ]; then
+  echo "==> creating Python venv $ENCLAVE_VENV"
+  mkdir -p "$(dirname "$ENCLAVE_VENV")"
+  python3 -m venv "$ENCLAVE_VENV"
+fi
+if ! "$ENCLAVE_VENV/bin/python" -c "import numpy, onnx, gguf" 2>/dev/null; then
+  echo "==> installing numpy, onnx, gguf into the venv"
+  "$ENCLAVE_VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-synth.txt
+fi
+
+# ONNX Runtime shared library, from the PyPI wheel (ort loads it at run time).
+if [ ! -f "$ENCLAVE_ORT_DIR/libonnxruntime.so.$ENCLAVE_ORT_VERSION" ]; then
+  echo "==> installing ONNX Runtime $ENCLAVE_ORT_VERSION into $ENCLAVE_ORT_DIR"
+  tmp=$(mktemp -d)
+  "$ENCLAVE_VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+      --only-binary=:all: "onnxruntime==$ENCLAVE_ORT_VERSION" -d "$tmp"
+  "$ENCLAVE_VENV/bin/python" - "$tmp" "$ENCLAVE_ORT_DIR" <<'PY'
+import glob, os, sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+wheel = glob.glob(os.path.join(src, "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
+            with z.open(name) as f, open(os.path.join(dst, base), "wb") as out:
+                out.write(f.read())
+PY
+  rm -rf "$tmp"
+fi
+ln -sf "libonnxruntime.so.$ENCLAVE_ORT_VERSION" "$ENCLAVE_ORT_DIR/libonnxruntime.so"
+echo "==> ONNX Runtime: $ENCLAVE_ORT_DIR/libonnxruntime.so"
+
+if [ "$mode" = deps ]; then
+  exit 0
+fi
+
+echo "==> building the agent (release; the first build compiles whisper.cpp and llama.cpp: ~10 min)"
+cargo build --release --locked
+config=()
+if [ -f agent.toml ]; then config=(--config agent.toml); fi
+echo "==> starting: target/release/agent serve ${config[*]} (Ctrl-C stops it)"
+exec target/release/agent "${config[@]}" serve
