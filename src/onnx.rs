@@ -31,7 +31,10 @@ pub enum OnnxRuntimeError {
     },
 }
 
-static RUNTIME: OnceLock<Result<PathBuf, OnnxRuntimeError>> = OnceLock::new();
+/// The loaded library and the process-wide ONNX Runtime environment. ort keeps only a weak
+/// reference to the environment, so it is held here for the life of the process.
+static RUNTIME: OnceLock<Result<(PathBuf, ort::environment::Environment), OnnxRuntimeError>> =
+    OnceLock::new();
 
 /// Places searched for the library, in order.
 pub fn candidate_paths() -> Vec<PathBuf> {
@@ -77,12 +80,20 @@ pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
     RUNTIME
         .get_or_init(|| {
             let path = find_runtime()?;
-            let loaded = std::panic::catch_unwind(|| ort::init_from(&path).map(|b| b.commit()));
+            // Telemetry off: nothing phones home (it is a no-op on Linux builds, but explicit).
+            let loaded = std::panic::catch_unwind(|| {
+                ort::init_from(&path)
+                    .map_err(|e| e.to_string())?
+                    .with_name("enclave")
+                    .with_telemetry(false)
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
             match loaded {
-                Ok(Ok(_)) => Ok(path),
+                Ok(Ok(env)) => Ok((path, env)),
                 Ok(Err(e)) => Err(OnnxRuntimeError::Load {
                     path,
-                    message: e.to_string(),
+                    message: e,
                 }),
                 Err(_) => Err(OnnxRuntimeError::Load {
                     path,
@@ -90,5 +101,7 @@ pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
                 }),
             }
         })
-        .clone()
+        .as_ref()
+        .map(|(path, _)| path.clone())
+        .map_err(Clone::clone)
 }
