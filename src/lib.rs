@@ -6,14 +6,17 @@
 //! [`audio`] → [`transport`] (20 ms paced frames) → Asterisk. [`pipeline`] is the seam
 //! between a call's transport and whatever converses on it.
 
+pub mod ami;
 pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod dialog;
+pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;
+pub mod records;
 pub mod sim;
 pub mod transport;
 pub mod tts;

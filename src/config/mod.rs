@@ -3,16 +3,22 @@
 //! Every section lives in its own file and is `deny_unknown_fields`: a typo is an error that
 //! names the file and the key, never a silent default.
 
+mod ami;
 mod asr;
 mod llm;
+mod metrics;
 mod models;
+mod records;
 mod server;
 mod tts;
 mod vad;
 
+pub use ami::AmiConfig;
 pub use asr::AsrConfig;
-pub use llm::LlmConfig;
+pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
+pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
+pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
 pub use tts::TtsConfig;
 pub use vad::VadConfig;
@@ -43,6 +49,12 @@ pub struct Config {
     pub llm: LlmConfig,
     /// `[models]`: where model files live and how they are verified.
     pub models: ModelsConfig,
+    /// `[records]`: call records (SQLite), recordings, retention, redaction.
+    pub records: RecordsConfig,
+    /// `[metrics]`: Prometheus metrics and health endpoints.
+    pub metrics: MetricsConfig,
+    /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
+    pub ami: AmiConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -169,6 +181,9 @@ impl Config {
         self.tts.validate()?;
         self.llm.validate()?;
         self.models.validate()?;
+        self.records.validate()?;
+        self.metrics.validate()?;
+        self.ami.validate()?;
         Ok(())
     }
 

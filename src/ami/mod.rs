@@ -1,0 +1,1 @@
+//! Asterisk Manager Interface client: login, action/response correlation, events, reconnect.
