@@ -825,6 +825,15 @@ async fn fetch_once(
         }
         if let (Some(size), Some(len)) = (file.size, resp.content_length()) {
             if have + len != size {
+                // A wrong length is often an error page served as a file: say which.
+                let mut stream = resp.bytes_stream();
+                if let Ok(Some(Ok(first))) =
+                    tokio::time::timeout(opts.read_timeout, stream.next()).await
+                {
+                    if looks_like_html(&first) {
+                        return Err(FileError::Html { url: url.into() }.into());
+                    }
+                }
                 return Err(FileError::SizeMismatch {
                     url: url.into(),
                     expected: size,
