@@ -1,1 +1,7 @@
 //! Audio plumbing: PCM conversion, WAV files, streaming resampling between telephone, ASR and voice rates.
+
+pub mod pcm;
+pub mod resample;
+pub mod wav;
+
+pub use resample::{resample, ResampleError, StreamResampler};
