@@ -373,8 +373,8 @@ fn list(ctx: &Context_, all: bool) -> anyhow::Result<()> {
             println!("    {}", p.models.join(", "));
         }
         println!(
-            "{:<30} {:<4} {:>10}  {:<10} {}",
-            "MODEL", "KIND", "SIZE", "VERIFIED", "LANGUAGES / LICENCE"
+            "{:<30} {:<4} {:>10}  {:<10} LANGUAGES / LICENCE",
+            "MODEL", "KIND", "SIZE", "VERIFIED"
         );
         for m in &ctx.catalogue.models {
             println!(

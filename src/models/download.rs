@@ -446,17 +446,16 @@ pub async fn download_all(plan: &Plan, opts: &DownloadOptions) -> Result<Report,
     let client = build_client(opts)?;
     let total: u64 = todo.iter().filter_map(|&i| plan.files[i].size).sum();
     let progress = Progress::new(opts.progress, total, todo.len());
-    let results: Vec<(usize, Result<(FileOutcome, Option<String>), FileError>)> =
-        futures::stream::iter(todo.into_iter().map(|i| {
-            let client = client.clone();
-            let progress = progress.clone();
-            let file = &plan.files[i];
-            let dest = dir.join(&file.rel_path);
-            async move { (i, fetch_file(&client, file, &dest, opts, &progress).await) }
-        }))
-        .buffer_unordered(opts.jobs.max(1))
-        .collect()
-        .await;
+    let results: Vec<(usize, FetchResult)> = futures::stream::iter(todo.into_iter().map(|i| {
+        let client = client.clone();
+        let progress = progress.clone();
+        let file = &plan.files[i];
+        let dest = dir.join(&file.rel_path);
+        async move { (i, fetch_file(&client, file, &dest, opts, &progress).await) }
+    }))
+    .buffer_unordered(opts.jobs.max(1))
+    .collect()
+    .await;
     progress.finish();
 
     let mut failures = Vec::new();
@@ -552,6 +551,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// What fetching one file gave: the outcome and the sha256 of what was installed.
+type FetchResult = Result<(FileOutcome, Option<String>), FileError>;
+
 /// Why one attempt failed: retry or give up.
 enum AttemptError {
     Transient(Transient),
@@ -576,7 +578,7 @@ async fn fetch_file(
     dest: &Path,
     opts: &DownloadOptions,
     progress: &Progress,
-) -> Result<(FileOutcome, Option<String>), FileError> {
+) -> FetchResult {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|source| FileError::Io {
             path: parent.to_path_buf(),
