@@ -1,0 +1,343 @@
+//! Per-call state: [`Session`] (the call's sequence in the shared context, its KV cache reused
+//! across turns) and [`Conversation`] (history, tools and the tool loop on top of it).
+
+use super::batch::scheduler::{Command, GrammarSpec, Request, SamplingSpec};
+use super::chunker::MarkupFilter;
+use super::engine::{
+    CancelHandle, FinishReason, GenEvent, GenParams, GenStats, Generation, LlmEngine,
+};
+use super::grammar::{tool_call_grammar, tool_call_triggers};
+use super::template::ToolFormat;
+use super::tools::{CallAction, ToolRegistry};
+use super::{ChatMessage, DialogError, Role, ToolCall, ToolSpec};
+use crate::config::ToolChoice;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One call's sequence in the engine's shared context. Dropping it frees the sequence.
+#[derive(Debug)]
+pub struct Session {
+    engine: Arc<LlmEngine>,
+    seq: i32,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<LlmEngine>, seq: i32) -> Self {
+        Session { engine, seq }
+    }
+
+    /// The llama.cpp sequence id of this call.
+    pub fn seq_id(&self) -> i32 {
+        self.seq
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<LlmEngine> {
+        &self.engine
+    }
+
+    /// Continues raw prompt text (no chat template): tokens stream out as produced.
+    pub fn generate_prompt(
+        &mut self,
+        prompt: &str,
+        params: &GenParams,
+    ) -> Result<Generation, DialogError> {
+        let tokens = self.engine.tokenize(prompt);
+        self.submit(tokens, params, None, CancelHandle::new(), None, 0)
+    }
+
+    /// Renders `messages` (and `tools`) with the chat template and generates the reply.
+    /// Tool calls are grammar-constrained (lazy with `ToolChoice::Auto`, from the first token
+    /// with `Required`); visible text streams as `Token`, calls arrive as `ToolCall`.
+    pub fn generate(
+        &mut self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        params: &GenParams,
+        cancel: CancelHandle,
+    ) -> Result<Generation, DialogError> {
+        let template = self.engine.template().ok_or_else(|| {
+            DialogError::Template(
+                "the model has no chat template; set llm.chat_template (e.g. \"qwen2.5\")".into(),
+            )
+        })?;
+        let format = template.tool_format();
+        let tools: &[ToolSpec] = if params.tool_choice == ToolChoice::None {
+            &[]
+        } else {
+            tools
+        };
+        let capacity = self.engine.context_per_call();
+        let budget = capacity.saturating_sub(params.max_tokens as usize + 1);
+        // Drop the oldest turns after the system prompt until the prompt fits.
+        let first_kept = usize::from(messages.first().is_some_and(|m| m.role == Role::System));
+        let mut trimmed = 0;
+        let tokens = loop {
+            let mut window: Vec<ChatMessage> = messages[..first_kept].to_vec();
+            window.extend_from_slice(&messages[first_kept + trimmed..]);
+            let prompt = template.render(&window, tools, true)?;
+            let tokens = self.engine.tokenize(&prompt);
+            if tokens.len() <= budget {
+                break tokens;
+            }
+            // Keep at least the last message; skip to the next user message so the window
+            // never starts with a tool result or an assistant reply.
+            let mut next = trimmed + 1;
+            while first_kept + next < messages.len()
+                && messages[first_kept + next].role != Role::User
+            {
+                next += 1;
+            }
+            if first_kept + next >= messages.len() {
+                return Err(DialogError::Engine(format!(
+                    "the prompt ({} tokens) does not fit the call context of {capacity} tokens \
+                     even with the history trimmed; raise llm.context_per_call or shorten the \
+                     system prompt",
+                    tokens.len()
+                )));
+            }
+            trimmed = next;
+        };
+        let grammar = if tools.is_empty() {
+            None
+        } else {
+            let text = tool_call_grammar(tools, format)?;
+            let (patterns, opener) = tool_call_triggers(format);
+            let opener_tokens =
+                self.engine
+                    .model()
+                    .vocab()
+                    .tokenize(opener.as_bytes(), false, true);
+            let lazy = params.tool_choice == ToolChoice::Auto;
+            Some(GrammarSpec {
+                text,
+                lazy,
+                patterns: if lazy { patterns } else { Vec::new() },
+                trigger_tokens: if lazy && opener_tokens.len() == 1 && format == ToolFormat::Hermes
+                {
+                    opener_tokens
+                } else {
+                    Vec::new()
+                },
+            })
+        };
+        let mut params = params.clone();
+        params
+            .stop
+            .extend(end_markers(format).iter().map(|s| s.to_string()));
+        let filter = MarkupFilter::new(format == ToolFormat::Llama3Json && !tools.is_empty());
+        self.submit(
+            tokens,
+            &params,
+            grammar,
+            cancel,
+            Some((filter, format)),
+            trimmed,
+        )
+    }
+
+    fn submit(
+        &mut self,
+        prompt: Vec<llama_cpp_2::token::LlamaToken>,
+        params: &GenParams,
+        grammar: Option<GrammarSpec>,
+        cancel: CancelHandle,
+        chat: Option<(MarkupFilter, ToolFormat)>,
+        trimmed: usize,
+    ) -> Result<Generation, DialogError> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let request = Request {
+            seq: self.seq,
+            prompt,
+            sampling: SamplingSpec {
+                temperature: params.temperature,
+                top_k: params.top_k,
+                top_p: params.top_p,
+                seed: params.seed,
+                grammar,
+            },
+            max_tokens: params.max_tokens,
+            stop: params.stop.clone(),
+            events: tx,
+            cancel: cancel.flag(),
+            submitted: Instant::now(),
+        };
+        self.engine.send(Command::Generate(Box::new(request)))?;
+        Ok(Generation::new(rx, cancel, chat, trimmed))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine.release_seq(self.seq);
+    }
+}
+
+/// End-of-turn markers of a template family, as text (stop strings for models whose
+/// vocabulary lacks them as special tokens).
+fn end_markers(format: ToolFormat) -> &'static [&'static str] {
+    match format {
+        ToolFormat::Hermes => &["<|im_end|>", "<|endoftext|>"],
+        ToolFormat::Llama3Json => &["<|eot_id|>", "<|eom_id|>"],
+    }
+}
+
+/// What happens during a caller turn, in order.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// Visible reply text as it streams (feed it to the sentence chunker).
+    Text(String),
+    /// The model called a tool.
+    ToolCall(ToolCall),
+    /// The tool's result (JSON text, as given to the model).
+    ToolResult {
+        /// Tool name.
+        name: String,
+        /// Result JSON.
+        result: String,
+    },
+}
+
+/// The outcome of a caller turn.
+#[derive(Debug, Clone, Default)]
+pub struct TurnSummary {
+    /// The final spoken reply text (all rounds, markup removed).
+    pub reply: String,
+    /// Tool calls made, with results.
+    pub tool_calls: Vec<(ToolCall, String)>,
+    /// Call actions requested by tools (transfer, hang up).
+    pub actions: Vec<CallAction>,
+    /// Stats of each generation round.
+    pub rounds: Vec<GenStats>,
+    /// The turn was cancelled (barge-in).
+    pub cancelled: bool,
+}
+
+/// A call's conversation: history, tools, and the generate → call tools → continue loop.
+#[derive(Debug)]
+pub struct Conversation {
+    session: Session,
+    history: Vec<ChatMessage>,
+    tools: Arc<ToolRegistry>,
+    params: GenParams,
+    max_tool_rounds: u32,
+}
+
+impl Conversation {
+    /// A conversation with a system prompt (empty = none) and tools.
+    pub fn new(
+        session: Session,
+        system_prompt: &str,
+        tools: Arc<ToolRegistry>,
+        params: GenParams,
+        max_tool_rounds: u32,
+    ) -> Self {
+        let history = if system_prompt.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![ChatMessage::system(system_prompt)]
+        };
+        Conversation {
+            session,
+            history,
+            tools,
+            params,
+            max_tool_rounds: max_tool_rounds.max(1),
+        }
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> &[ChatMessage] {
+        &self.history
+    }
+
+    /// The session (sequence) underneath.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Runs one caller turn: generates, executes tool calls, feeds results back and continues
+    /// until the model answers in text (or `max_tool_rounds`). `cancel` stops it (barge-in);
+    /// what was generated before the cancel stays in the history.
+    pub async fn user_turn(
+        &mut self,
+        text: &str,
+        cancel: CancelHandle,
+        mut on_event: impl FnMut(TurnEvent),
+    ) -> Result<TurnSummary, DialogError> {
+        self.history.push(ChatMessage::user(text));
+        let specs = self.tools.specs();
+        let mut summary = TurnSummary::default();
+        for round in 0..self.max_tool_rounds {
+            let mut params = self.params.clone();
+            if round + 1 == self.max_tool_rounds {
+                params.tool_choice = ToolChoice::None; // last round: answer in words
+            }
+            let mut generation =
+                self.session
+                    .generate(&self.history, &specs, &params, cancel.clone())?;
+            let trimmed = generation.trimmed_messages;
+            if trimmed > 0 {
+                let first =
+                    usize::from(self.history.first().is_some_and(|m| m.role == Role::System));
+                self.history.drain(first..first + trimmed);
+            }
+            let mut visible = String::new();
+            let mut calls = Vec::new();
+            let mut stats = None;
+            while let Some(event) = generation.next().await {
+                match event {
+                    GenEvent::Token(t) => {
+                        visible.push_str(&t);
+                        on_event(TurnEvent::Text(t));
+                    }
+                    GenEvent::ToolCall(c) => calls.push(c),
+                    GenEvent::Done(s) => stats = Some(s),
+                    GenEvent::Error(e) => return Err(DialogError::Engine(e)),
+                }
+            }
+            let stats = stats
+                .ok_or_else(|| DialogError::Engine("generation ended without stats".into()))?;
+            let cancelled = stats.finish == FinishReason::Cancelled;
+            summary.rounds.push(stats);
+            let content = visible.trim().to_string();
+            if !summary.reply.is_empty() && !content.is_empty() {
+                summary.reply.push(' ');
+            }
+            summary.reply.push_str(&content);
+            if cancelled {
+                summary.cancelled = true;
+                if !content.is_empty() {
+                    self.history.push(ChatMessage::assistant(content));
+                }
+                return Ok(summary);
+            }
+            if calls.is_empty() {
+                self.history.push(ChatMessage::assistant(content));
+                return Ok(summary);
+            }
+            self.history
+                .push(ChatMessage::assistant_tool_calls(content, calls.clone()));
+            for call in calls {
+                on_event(TurnEvent::ToolCall(call.clone()));
+                let outcome = self.tools.execute(&call).await;
+                let result = outcome.result.to_string();
+                on_event(TurnEvent::ToolResult {
+                    name: call.name.clone(),
+                    result: result.clone(),
+                });
+                if let Some(action) = outcome.action {
+                    summary.actions.push(action);
+                }
+                self.history
+                    .push(ChatMessage::tool(call.name.clone(), result.clone()));
+                summary.tool_calls.push((call, result));
+            }
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                return Ok(summary);
+            }
+        }
+        Ok(summary)
+    }
+}
