@@ -231,7 +231,14 @@ fn fetch(ctx: &Context_, select: &SelectArgs, fetch: &FetchArgs) -> anyhow::Resu
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(download_all(&plan, &opts))?;
+    let report = runtime.block_on(async {
+        tokio::select! {
+            r = download_all(&plan, &opts) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+                "interrupted; partial files (*.part) are kept and the next run resumes them"
+            )),
+        }
+    })?;
     for f in &report.files {
         let how = match f.outcome {
             FileOutcome::AlreadyPresent => "already installed, verified".to_string(),

@@ -41,7 +41,7 @@ impl Progress {
         let (multi, total) = if mode == ProgressMode::Bars {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let total = multi.add(ProgressBar::new(total_bytes));
-            total.set_style(style("{prefix:.bold} {msg:<34} [{bar:30.green/white}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"));
+            total.set_style(style("{prefix:.bold} {msg:<30} [{bar:24.green/white}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"));
             total.set_prefix("total");
             total.set_message(format!("{files} file(s)"));
             (Some(multi), Some(total))
@@ -74,9 +74,9 @@ impl Progress {
                 Some(total) => m.insert_before(total, ProgressBar::new(size.unwrap_or(0))),
                 None => m.add(ProgressBar::new(size.unwrap_or(0))),
             };
-            bar.set_style(style("{prefix:.bold} {msg:<34} [{bar:30.cyan/blue}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"));
+            bar.set_style(style("{prefix:.bold} {msg:<30} [{bar:24.cyan/blue}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"));
             bar.set_prefix(" file");
-            bar.set_message(shorten(name, 34));
+            bar.set_message(shorten(name, 30));
             bar.set_position(already);
             bar.reset_eta();
             bar
@@ -115,6 +115,8 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(total) = &self.total {
             total.finish();
+            // indicatif leaves the cursor at the end of the last bar.
+            eprintln!();
         }
     }
 }
@@ -230,7 +232,7 @@ impl FileProgress {
     /// The file is in place and verified.
     pub fn done(&self, msg: &str) {
         if let Some(bar) = &self.bar {
-            bar.finish_with_message(shorten(&format!("{} ✓", self.name), 34));
+            bar.finish_with_message(shorten(&format!("{} ✓", self.name), 30));
         }
         if self.mode == ProgressMode::Lines {
             eprintln!("{}: {msg}", self.name);
@@ -240,7 +242,7 @@ impl FileProgress {
     /// The file failed (the error is reported by the caller).
     pub fn failed(&self, msg: &str) {
         if let Some(bar) = &self.bar {
-            bar.abandon_with_message(shorten(&format!("{} ✗", self.name), 34));
+            bar.abandon_with_message(shorten(&format!("{} ✗", self.name), 30));
         }
         if self.mode == ProgressMode::Lines {
             eprintln!("{}: FAILED: {msg}", self.name);

@@ -253,7 +253,7 @@ pub fn check_file(
     if actual.eq_ignore_ascii_case(want) {
         Ok(FileState::Ok { hash_checked: true })
     } else {
-        cache.remove(path);
+        // The cache keeps the actual hash: a listing then shows the mismatch without re-hashing.
         Ok(FileState::WrongHash {
             expected: want.to_string(),
             actual,
