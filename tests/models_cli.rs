@@ -168,6 +168,42 @@ async fn agent_download_models_list_verify_bundle_import() {
     );
     assert!(stdout.contains("4 installed"), "{stdout}");
 
+    // The standard proxy variables apply (no --mirror: the catalogue host does not resolve,
+    // only the proxy = our server can answer).
+    let http_catalogue = tmp.path().join("http-catalogue.toml");
+    std::fs::write(
+        &http_catalogue,
+        test_catalogue_text().replace("https://models.invalid", "http://models.invalid"),
+    )
+    .unwrap();
+    let before = server.seen().len();
+    let via_proxy = tmp.path().join("via-proxy");
+    tokio::task::spawn_blocking({
+        let (cat, d, base) = (
+            http_catalogue.to_str().unwrap().to_string(),
+            via_proxy.to_str().unwrap().to_string(),
+            base.clone(),
+        );
+        move || {
+            run_ok(
+                &[
+                    "download-models",
+                    "--catalogue",
+                    &cat,
+                    "--only",
+                    "test.vad",
+                    "--dir",
+                    &d,
+                ],
+                &[("HTTP_PROXY", &base), ("http_proxy", &base)],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.seen().len(), before + 1);
+    assert!(via_proxy.join("vad/test_silero.onnx").is_file());
+
     // Corrupt one file: verify fails with the fixing command; so does an unknown model.
     corrupt(&dir.join("llm/stories260K.gguf"));
     let out = agent(&["models", "verify", "--catalogue", cat, "--dir", d], &[]);

@@ -452,3 +452,24 @@ async fn a_corrupt_installed_file_is_moved_aside_and_fetched_again() {
         "the corrupt file is kept aside for inspection"
     );
 }
+
+#[tokio::test]
+async fn downloads_go_through_an_explicit_http_proxy() {
+    // The test server acts as the proxy: it receives absolute-form requests for a host that
+    // does not resolve, so success proves the proxy was used.
+    let server = TestServer::start().await;
+    serve_all(&server);
+    let text = test_catalogue_text().replace("https://models.invalid", "http://models.invalid");
+    let cat = Catalogue::parse("t", &text).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = cat.select(None, &["test.vad".to_string()], false).unwrap();
+    let plan = Plan::new(tmp.path(), &models, None);
+    assert!(plan.files[0].url.starts_with("http://models.invalid/"));
+    let o = DownloadOptions {
+        proxy: ProxySetting::Url(server.base.clone()),
+        ..opts()
+    };
+    download_all(&plan, &o).await.unwrap();
+    assert_eq!(server.hits("/fx/vad/silero_vad.onnx").len(), 1);
+    assert_installed(tmp.path(), "vad/test_silero.onnx", "vad/silero_vad.onnx");
+}
