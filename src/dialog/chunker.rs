@@ -8,6 +8,7 @@
 const STRONG_ABBREVIATIONS: &[&str] = &[
     // Russian
     "т.е",
+    "г",
     "т.к",
     "т.н",
     "ул",
@@ -34,11 +35,6 @@ const STRONG_ABBREVIATIONS: &[&str] = &[
     "гр",
     "и.о",
     "т",
-    "руб",
-    "коп",
-    "тыс",
-    "млн",
-    "млрд",
     "ср",
     "мн",
     "н.э",
@@ -57,7 +53,6 @@ const STRONG_ABBREVIATIONS: &[&str] = &[
     "vs",
     "e.g",
     "i.e",
-    "no",
     "inc",
     "ltd",
     "co",
@@ -91,7 +86,8 @@ const STRONG_ABBREVIATIONS: &[&str] = &[
 /// Abbreviations that often close a sentence: a period after them ends the sentence only when
 /// the next word starts with a capital letter.
 const WEAK_ABBREVIATIONS: &[&str] = &[
-    "т.д", "т.п", "др", "г", "гг", "в", "вв", "etc", "a.m", "p.m", "u.s", "мин", "сек", "ч",
+    "т.д", "т.п", "др", "гг", "в", "вв", "etc", "a.m", "p.m", "u.s", "мин", "сек", "ч", "руб",
+    "коп", "тыс", "млн", "млрд",
 ];
 
 /// Closing quotes and brackets that belong to the sentence before the break.
@@ -229,6 +225,10 @@ impl SentenceChunker {
                 return false;
             }
             return next_starts_sentence;
+        }
+        if word == "no" || word == "nr" {
+            // "No. 5" is a number sign; "no." before a word ends a sentence.
+            return !next.is_ascii_digit() && next_starts_sentence;
         }
         if STRONG_ABBREVIATIONS.contains(&word.as_str()) {
             return false;
