@@ -1,0 +1,129 @@
+//! Opening the database: pragmas (WAL), schema version and migrations.
+
+use super::RecordsError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::time::Duration;
+
+/// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
+const MIGRATIONS: &[&str] = &[
+    // v0 → v1: calls and turns.
+    r#"
+    CREATE TABLE calls (
+        uuid            TEXT PRIMARY KEY NOT NULL,
+        caller_id       TEXT,
+        started_at      INTEGER NOT NULL,        -- unix ms
+        ended_at        INTEGER,                 -- unix ms, NULL while running
+        duration_ms     INTEGER,
+        outcome         TEXT CHECK (outcome IN ('completed','transferred','caller_hangup',
+                                'agent_hangup','error','timeout','shutdown')),
+        transfer_target TEXT,
+        language        TEXT,
+        models          TEXT NOT NULL DEFAULT '{}',  -- JSON {asr,llm,tts,vad}
+        error           TEXT
+    );
+    CREATE INDEX calls_started_at ON calls (started_at);
+    CREATE TABLE turns (
+        id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_uuid             TEXT NOT NULL REFERENCES calls (uuid) ON DELETE CASCADE,
+        seq                   INTEGER NOT NULL,
+        role                  TEXT NOT NULL CHECK (role IN ('caller','agent','tool')),
+        text                  TEXT NOT NULL,
+        started_at            INTEGER NOT NULL,  -- unix ms
+        ended_at              INTEGER NOT NULL,  -- unix ms
+        endpointing_ms        INTEGER,
+        asr_ms                INTEGER,
+        llm_ttft_ms           INTEGER,
+        llm_first_sentence_ms INTEGER,
+        tts_first_audio_ms    INTEGER,
+        turn_latency_ms       INTEGER,
+        interrupted           INTEGER NOT NULL DEFAULT 0,
+        tool_calls            TEXT NOT NULL DEFAULT '[]',  -- JSON [{name,arguments,result,duration_ms}]
+        UNIQUE (call_uuid, seq)
+    );
+    "#,
+];
+
+/// Opens (creating if needed) the database at `path`, sets the pragmas and migrates it.
+///
+/// `journal_mode=WAL`: readers never block the writer and a commit is one append to the
+/// `-wal` file. `synchronous=NORMAL`: in WAL mode a commit is still atomic and the database
+/// can never be corrupted; an OS crash or power loss (not a process crash: `kill -9` loses
+/// nothing committed) may roll back the last few commits before the next checkpoint. That is
+/// the right price for not paying an fsync per turn. `foreign_keys=ON` for the turn → call
+/// cascade; `busy_timeout` so an outside reader holding a lock delays rather than fails a write.
+pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection, RecordsError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| RecordsError::Io {
+            what: format!(
+                "cannot create the directory of the records database {}",
+                dir.display()
+            ),
+            source: e,
+        })?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| RecordsError::db(path, "open", e))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| RecordsError::db(path, "set busy_timeout", e))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| RecordsError::db(path, "enable WAL", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(RecordsError::Schema(format!(
+            "{}: SQLite refused WAL mode (got {mode}); put the database on a local filesystem",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        .map_err(|e| RecordsError::db(path, "set pragmas", e))?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// The schema version stored in the database (0 for a new one).
+pub fn schema_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let v: Option<i64> =
+        conn.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))?;
+    Ok(v.unwrap_or(0))
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), RecordsError> {
+    let current =
+        schema_version(conn).map_err(|e| RecordsError::db(path, "read schema_version", e))?;
+    if current > SCHEMA_VERSION {
+        return Err(RecordsError::Schema(format!(
+            "{} has schema version {current}, this build knows up to {SCHEMA_VERSION}: \
+             it was written by a newer Enclave; upgrade, or point records.db_path elsewhere",
+            path.display()
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let to = from as i64 + 1;
+        let run = || -> rusqlite::Result<()> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            conn.execute_batch(sql)?;
+            conn.execute("DELETE FROM schema_version", [])?;
+            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [to])?;
+            conn.execute_batch("COMMIT")
+        };
+        if let Err(e) = run() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(RecordsError::db(
+                path,
+                &format!("migrate schema {from} → {to}"),
+                e,
+            ));
+        }
+        tracing::info!(db = %path.display(), from, to, "records database migrated");
+    }
+    Ok(())
+}
