@@ -208,8 +208,8 @@ pub enum FileError {
     },
     /// No response or no data for `read_timeout`, after retries.
     #[error(
-        "{url}: timed out: no data for {} s (after {attempts} attempt(s)); the partial file is \
-         kept and the next run resumes it", .after.as_secs_f32()
+        "{url}: timed out: no data for {} s (after {attempts} attempt(s)){}",
+        .after.as_secs_f32(), resumable(*.partial)
     )]
     Timeout {
         /// URL asked.
@@ -218,12 +218,11 @@ pub enum FileError {
         after: Duration,
         /// Attempts made.
         attempts: u32,
+        /// True when a `.part` file is kept for the next run.
+        partial: bool,
     },
     /// Connection errors, after retries.
-    #[error(
-        "{url}: network error after {attempts} attempt(s): {message}; the partial file is kept \
-         and the next run resumes it"
-    )]
+    #[error("{url}: network error after {attempts} attempt(s): {message}{}", resumable(*.partial))]
     Network {
         /// URL asked.
         url: String,
@@ -231,6 +230,8 @@ pub enum FileError {
         message: String,
         /// Attempts made.
         attempts: u32,
+        /// True when a `.part` file is kept for the next run.
+        partial: bool,
     },
     /// ENOSPC while writing.
     #[error("{}: disk full while writing; free space and run again (the partial file is kept)", .path.display())]
@@ -246,6 +247,14 @@ pub enum FileError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+fn resumable(partial: bool) -> &'static str {
+    if partial {
+        "; the partial file is kept and the next run resumes it"
+    } else {
+        ""
+    }
 }
 
 fn kept(at: &Option<PathBuf>) -> String {
@@ -598,7 +607,7 @@ async fn fetch_file(
             }
             Err(AttemptError::Fatal(e)) => {
                 if let Some(bar) = &bar {
-                    bar.failed(&e.to_string());
+                    bar.failed();
                 }
                 return Err(e);
             }
@@ -609,16 +618,19 @@ async fn fetch_file(
                     Transient::Status(s) => format!("HTTP {s}"),
                 };
                 if attempt > opts.retries {
+                    let partial = std::fs::metadata(part_path(dest)).is_ok_and(|m| m.len() > 0);
                     let e = match t {
                         Transient::Timeout => FileError::Timeout {
                             url: file.url.clone(),
                             after: opts.read_timeout,
                             attempts: attempt,
+                            partial,
                         },
                         Transient::Network(message) => FileError::Network {
                             url: file.url.clone(),
                             message,
                             attempts: attempt,
+                            partial,
                         },
                         Transient::Status(status) => FileError::HttpStatus {
                             url: file.url.clone(),
@@ -627,15 +639,19 @@ async fn fetch_file(
                         },
                     };
                     if let Some(bar) = &bar {
-                        bar.failed(&e.to_string());
+                        bar.failed();
                     }
                     return Err(e);
                 }
                 let exp = opts.backoff.saturating_mul(1 << (attempt - 1).min(16));
                 let jitter = exp.mul_f64(rand::random::<f64>() * 0.25);
                 let delay = (exp + jitter).min(Duration::from_secs(60));
+                let resume = match std::fs::metadata(part_path(dest)) {
+                    Ok(m) if m.len() > 0 => format!(", resuming at {}", human_bytes(m.len())),
+                    _ => String::new(),
+                };
                 progress.println(&format!(
-                    "{}: {what}; retry {attempt}/{} in {:.1} s (resuming)",
+                    "{}: {what}; retry {attempt}/{} in {:.1} s{resume}",
                     file.rel_path,
                     opts.retries,
                     delay.as_secs_f32()

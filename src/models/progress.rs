@@ -70,16 +70,17 @@ impl Progress {
     /// Starts the display of one file: `size` expected bytes, `already` bytes present (resume).
     pub fn file(&self, name: &str, size: Option<u64>, already: u64) -> FileProgress {
         let bar = self.multi.as_ref().map(|m| {
-            let bar = match &self.total {
-                Some(total) => m.insert_before(total, ProgressBar::new(size.unwrap_or(0))),
-                None => m.add(ProgressBar::new(size.unwrap_or(0))),
-            };
+            // Configured while hidden, then handed to the MultiProgress: no half-drawn frame.
+            let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden());
             bar.set_style(style("{prefix:.bold} {msg:<30} [{bar:24.cyan/blue}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"));
             bar.set_prefix(" file");
             bar.set_message(shorten(name, 30));
             bar.set_position(already);
             bar.reset_eta();
-            bar
+            match &self.total {
+                Some(total) => m.insert_before(total, bar),
+                None => m.add(bar),
+            }
         });
         if let Some(total) = &self.total {
             total.inc(already);
@@ -239,13 +240,13 @@ impl FileProgress {
         }
     }
 
-    /// The file failed (the error is reported by the caller).
-    pub fn failed(&self, msg: &str) {
+    /// The file failed (the reason is reported once, in the run's summary).
+    pub fn failed(&self) {
         if let Some(bar) = &self.bar {
             bar.abandon_with_message(shorten(&format!("{} ✗", self.name), 30));
         }
         if self.mode == ProgressMode::Lines {
-            eprintln!("{}: FAILED: {msg}", self.name);
+            eprintln!("{}: FAILED (reason below)", self.name);
         }
     }
 }
