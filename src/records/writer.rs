@@ -199,7 +199,7 @@ fn insert_turn(conn: &mut Connection, t: &TurnRecord, s: &WriterSettings) -> rus
     };
     let tool_calls = serde_json::to_string(&tool_calls).unwrap_or_else(|_| "[]".into());
     let l = &t.latencies;
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // A turn whose call_started was dropped still gets a (minimal) call row to hang on.
     tx.execute(
         "INSERT OR IGNORE INTO calls (uuid, started_at) VALUES (?1, ?2)",
