@@ -167,7 +167,8 @@ impl LabeledCounter {
             *v += n;
             return;
         }
-        let key = if map.len() >= MAX_LABEL_SETS {
+        // One slot stays free for the overflow series itself.
+        let key = if map.len() >= MAX_LABEL_SETS - 1 {
             vec![OVERFLOW_LABEL.to_string(); self.label_names.len()]
         } else {
             key
