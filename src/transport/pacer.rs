@@ -1,0 +1,146 @@
+//! Outbound playout: one 20 ms frame per 20 ms, paced from a monotonic clock.
+//!
+//! Frame `n` is due at `start + n·20 ms` and is written `lead` ahead of that (Asterisk plays
+//! what it gets at once and drops bursts, so the lead stays small: ≤ 60 ms). Deadlines are
+//! computed from the start, never by sleeping 20 ms after each write, so timer lateness does
+//! not accumulate into drift. Each frame (header + payload) is built in one buffer and
+//! written with one call. Silence fills every frame the handler has nothing for.
+
+use crate::pipeline::playout::HangupRequest;
+use crate::pipeline::Playout;
+use crate::transport::frame::{encode_audio, AudioRate, HANGUP_BYTES};
+use bytes::BytesMut;
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Length of one frame.
+pub const FRAME: Duration = Duration::from_millis(20);
+
+/// If the pacer wakes up this late (process stalled), it re-bases its clock instead of
+/// bursting the missed frames, which Asterisk would drop.
+const RESYNC_AFTER: Duration = Duration::from_millis(100);
+
+/// How long one frame write may block (peer not reading) before the call is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the pacer stopped.
+#[derive(Debug)]
+pub enum PacerEnd {
+    /// It sent `00 00 00` after the queue drained (`hangup_after_drain`).
+    HungUpAfterDrain,
+    /// It sent `00 00 00` at once (`hangup_now`, shutdown, protocol error).
+    HungUpNow,
+    /// Told to stop without a hangup frame (the caller already hung up).
+    Stopped,
+    /// Writing failed (peer gone) or blocked too long.
+    WriteFailed(std::io::Error),
+}
+
+/// Counters of one pacer run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PacerStats {
+    /// Frames written (audio and silence).
+    pub frames: u64,
+    /// Times the clock was re-based after a stall.
+    pub resyncs: u64,
+}
+
+/// Writes frames to `writer` until a hangup or `stop`. The call's rate (and so the frame
+/// kind and size) is read from `playout` for every frame.
+pub async fn run<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    playout: Playout,
+    lead: Duration,
+    stop: CancellationToken,
+) -> (PacerEnd, PacerStats) {
+    let mut stats = PacerStats::default();
+    let mut start = Instant::now();
+    let mut n: u64 = 0;
+    let mut pcm: Vec<i16> = Vec::with_capacity(3840);
+    let mut buf = BytesMut::with_capacity(3 + 7680);
+    // Due time of the frame after the last one that carried audio, once the queue drained
+    // under `hangup_after_drain`: the hangup goes out when real time gets there, so the
+    // caller hears the whole last sentence.
+    let mut hangup_due: Option<Instant> = None;
+    let shared = playout.shared().clone();
+    loop {
+        let due = start + FRAME * n as u32;
+        let send_at = hangup_due.unwrap_or_else(|| due.checked_sub(lead).unwrap_or(due));
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return (PacerEnd::Stopped, stats),
+            _ = shared.wake.notified() => {
+                if playout.hangup_request() == HangupRequest::Now {
+                    return (hangup(writer).await.unwrap_or_else(PacerEnd::WriteFailed), stats);
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(send_at) => {}
+        }
+        match playout.hangup_request() {
+            HangupRequest::Now => {
+                return (
+                    hangup(writer).await.unwrap_or_else(PacerEnd::WriteFailed),
+                    stats,
+                )
+            }
+            HangupRequest::AfterDrain if hangup_due.is_some() => {
+                let end = match hangup(writer).await {
+                    Ok(_) => PacerEnd::HungUpAfterDrain,
+                    Err(e) => PacerEnd::WriteFailed(e),
+                };
+                return (end, stats);
+            }
+            HangupRequest::AfterDrain if playout.is_drained() => {
+                // Everything queued has been written, up to `lead` early: wait for real
+                // time to reach the end of the last frame, sending silence meanwhile.
+                hangup_due = Some(due);
+                continue;
+            }
+            _ => {}
+        }
+        let now = Instant::now();
+        if now > due + RESYNC_AFTER {
+            // Stalled: pretend this frame is due now rather than bursting the backlog.
+            start += now - due;
+            stats.resyncs += 1;
+            tracing::debug!(late_ms = (now - due).as_millis() as u64, "pacer resync");
+        }
+        let (rate_hz, _) = playout.take_frame(&mut pcm, now.into_std());
+        let rate = AudioRate::from_hz(rate_hz).unwrap_or(AudioRate::Hz8000);
+        buf.clear();
+        encode_audio(rate, &pcm, &mut buf);
+        match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return (PacerEnd::WriteFailed(e), stats),
+            Err(_) => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "peer did not read a frame for 2 s",
+                );
+                return (PacerEnd::WriteFailed(e), stats);
+            }
+        }
+        stats.frames += 1;
+        n += 1;
+    }
+}
+
+/// Writes `00 00 00` (bounded in time) and flushes.
+async fn hangup<W: AsyncWrite + Unpin>(writer: &mut W) -> std::io::Result<PacerEnd> {
+    match tokio::time::timeout(WRITE_TIMEOUT, async {
+        writer.write_all(&HANGUP_BYTES).await?;
+        writer.flush().await
+    })
+    .await
+    {
+        Ok(Ok(())) => Ok(PacerEnd::HungUpNow),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "peer did not read the hangup frame for 2 s",
+        )),
+    }
+}
