@@ -1,0 +1,194 @@
+//! AMI message encoding, summary sanitising, extension-name checks and the `[ami]` section.
+
+use enclave::ami::{
+    check_name, encode_action, sanitize_summary, AmiError, AmiSettings, Message, SUMMARY_MAX_BYTES,
+};
+use enclave::config::{AmiConfig, Config};
+use std::time::Duration;
+
+#[test]
+fn action_encoding_is_action_then_actionid_then_fields_with_crlf() {
+    let bytes = encode_action(
+        "Setvar",
+        "enclave-7",
+        &[
+            ("Channel", "PJSIP/100-00000001"),
+            ("Variable", "A"),
+            ("Value", ""),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "Action: Setvar\r\nActionID: enclave-7\r\nChannel: PJSIP/100-00000001\r\nVariable: A\r\nValue: \r\n\r\n"
+    );
+}
+
+#[test]
+fn cr_or_lf_in_a_value_is_refused_not_injected() {
+    for bad in ["x\r\nAction: Hangup", "x\nAction: Hangup", "x\r"] {
+        let err = encode_action("Setvar", "enclave-1", &[("Value", bad)]).unwrap_err();
+        assert!(
+            matches!(&err, AmiError::InvalidField { field, .. } if field == "Value"),
+            "{err:?}"
+        );
+    }
+    assert!(encode_action("Setvar", "id", &[("Bad Key", "v")]).is_err());
+    assert!(encode_action("Setvar", "id", &[("", "v")]).is_err());
+}
+
+#[test]
+fn message_lookup_is_case_insensitive_and_keeps_colons_in_values() {
+    let mut m = Message::default();
+    for line in [
+        "Response: Success",
+        "ActionID: enclave-3",
+        "Value: a:b: c",
+        "raw output line",
+    ] {
+        m.push_line(line).unwrap();
+    }
+    assert_eq!(m.response(), Some("Success"));
+    assert_eq!(m.get("actionid"), Some("enclave-3"));
+    assert_eq!(m.get("VALUE"), Some("a:b: c"));
+    assert_eq!(m.event(), None);
+    assert_eq!(m.fields().len(), 4);
+}
+
+#[test]
+fn summary_is_one_line_collapsed_and_capped_on_a_char_boundary() {
+    assert_eq!(sanitize_summary("  a\r\nb\t\tc \u{0}d  "), "a b c d");
+    assert_eq!(sanitize_summary(""), "");
+    let long = "я".repeat(1000); // 2 bytes each
+    let s = sanitize_summary(&long);
+    assert!(s.len() <= SUMMARY_MAX_BYTES && s.len() >= SUMMARY_MAX_BYTES - 1);
+    assert!(s.chars().all(|c| c == 'я'));
+    assert!(!sanitize_summary("x\u{2028}y\u{85}z").contains(['\u{2028}', '\u{85}']));
+}
+
+#[test]
+fn action_and_target_must_be_extension_names() {
+    for ok in [
+        "transfer",
+        "voicemail",
+        "done",
+        "operators_ru",
+        "+74951234567",
+        "100",
+        "*97",
+        "a.b-c",
+    ] {
+        check_name("AGENT_TARGET", ok).unwrap();
+    }
+    for bad in [
+        "",
+        "PJSIP/500",
+        "500,30,g",
+        "a b",
+        "x)",
+        "${EVIL}",
+        &"a".repeat(65),
+    ] {
+        let err = check_name("AGENT_TARGET", bad).unwrap_err();
+        assert!(err.to_string().contains("extension name"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn config_defaults_are_off_loopback_5038() {
+    let c = AmiConfig::default();
+    assert!(!c.enabled);
+    assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 5038));
+    c.validate().unwrap();
+}
+
+#[test]
+fn enabled_config_needs_user_and_exactly_one_secret() {
+    let base = AmiConfig {
+        enabled: true,
+        username: "agent".into(),
+        ..Default::default()
+    };
+    let err = base.validate().unwrap_err().to_string();
+    assert!(err.contains("ami.secret"), "{err}");
+    let both = AmiConfig {
+        secret: "x".into(),
+        secret_file: Some("/run/secrets/ami".into()),
+        ..base.clone()
+    };
+    assert!(both
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("not both"));
+    let no_user = AmiConfig {
+        username: String::new(),
+        secret: "x".into(),
+        ..base.clone()
+    };
+    assert!(no_user
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("ami.username"));
+    AmiConfig {
+        secret: "x".into(),
+        ..base
+    }
+    .validate()
+    .unwrap();
+}
+
+#[test]
+fn secret_file_is_read_trimmed_and_secret_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ami.secret");
+    std::fs::write(&file, "  hunter2  \nignored\n").unwrap();
+    let cfg = AmiConfig {
+        enabled: true,
+        username: "agent".into(),
+        secret_file: Some(file),
+        action_timeout_ms: 1500,
+        ..Default::default()
+    };
+    cfg.validate().unwrap();
+    let s = AmiSettings::from_config(&cfg).unwrap();
+    assert_eq!(s.secret, "hunter2");
+    assert_eq!(s.addr, "127.0.0.1:5038");
+    assert_eq!(s.action_timeout, Duration::from_millis(1500));
+    assert!(!format!("{s:?}").contains("hunter2"));
+
+    let inline = AmiConfig {
+        secret: "hunter2".into(),
+        secret_file: None,
+        ..cfg.clone()
+    };
+    assert!(!format!("{inline:?}").contains("hunter2"));
+    let printed = toml::to_string(&inline).unwrap();
+    assert!(
+        !printed.contains("hunter2") && printed.contains("<redacted>"),
+        "{printed}"
+    );
+
+    let missing = AmiConfig {
+        secret_file: Some(dir.path().join("nope")),
+        ..cfg
+    };
+    let err = AmiSettings::from_config(&missing).unwrap_err().to_string();
+    assert!(
+        err.contains("ami.secret_file") && err.contains("nope"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ami_section_loads_from_toml_and_typos_are_errors() {
+    let text = "[ami]\nenabled = true\nhost = \"10.0.0.5\"\nport = 5039\nusername = \"agent\"\nsecret = \"pw\"\naction_timeout_ms = 2000\nreconnect_max_backoff_ms = 10000\n";
+    let c = Config::from_toml_str("t.toml", text, Vec::new()).unwrap();
+    assert_eq!((c.ami.host.as_str(), c.ami.port), ("10.0.0.5", 5039));
+    let err = Config::from_toml_str("t.toml", "[ami]\nsecrett = \"x\"\n", Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("secrett"), "{err}");
+    let err =
+        Config::from_toml_str("t.toml", "[ami]\naction_timeout_ms = 5\n", Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("ami.action_timeout_ms"), "{err}");
+}
