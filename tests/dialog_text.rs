@@ -459,3 +459,15 @@ fn config_refuses_bad_tools() {
         .to_string();
     assert!(err.contains("llm.max_parallel"), "{err}");
 }
+
+#[test]
+fn example_config_llm_section_matches_the_defaults() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agent.example.toml"))
+        .unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let mut only_llm = toml::Table::new();
+    only_llm.insert("llm".into(), table["llm"].clone());
+    let cfg =
+        Config::from_toml_str("agent.example.toml", &only_llm.to_string(), Vec::new()).unwrap();
+    assert_eq!(cfg.llm, enclave::config::LlmConfig::default());
+}

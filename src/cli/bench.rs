@@ -10,11 +10,14 @@ use std::path::Path;
 pub enum BenchCommand {
     /// N concurrent echo calls over real TCP: outbound frame interval, CPU, memory per call.
     Transport,
+    /// LLM: time to first token (500-token prompt), tokens/s for 1/2/4/8 concurrent calls, KV reuse.
+    Llm(super::chat::BenchLlmArgs),
 }
 
 /// Runs a benchmark.
-pub fn run(_config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
+pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
         BenchCommand::Transport => anyhow::bail!("agent bench transport: not implemented yet"),
     }
 }

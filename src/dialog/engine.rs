@@ -26,13 +26,36 @@ static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
 /// tests in one process; tolerates someone else having initialised it).
 pub fn backend() -> &'static LlamaBackend {
     BACKEND.get_or_init(|| {
-        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        // SAFETY: installs a plain C callback with no user data; it only reads `text`.
+        unsafe { llama_cpp_sys_2::llama_log_set(Some(llama_log), std::ptr::null_mut()) };
         match LlamaBackend::init() {
             Ok(b) => b,
             // Already initialised elsewhere in this process: the C side is ready.
             Err(_) => LlamaBackend {},
         }
     })
+}
+
+/// llama.cpp/ggml log lines: warnings and errors to the log, the (very chatty) rest at debug.
+unsafe extern "C" fn llama_log(
+    level: llama_cpp_sys_2::ggml_log_level,
+    text: *const std::os::raw::c_char,
+    _user: *mut std::os::raw::c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: llama.cpp passes a NUL-terminated string valid for the call.
+    let line = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
+    let line = line.trim_end();
+    if line.is_empty() {
+        return;
+    }
+    match level {
+        llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR => tracing::error!(target: "llama.cpp", "{line}"),
+        llama_cpp_sys_2::GGML_LOG_LEVEL_WARN => tracing::warn!(target: "llama.cpp", "{line}"),
+        _ => tracing::debug!(target: "llama.cpp", "{line}"),
+    }
 }
 
 /// How to load the engine.

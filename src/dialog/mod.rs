@@ -6,6 +6,7 @@
 //! [`session::Conversation`] on top (history, tools, tool loop).
 
 pub mod batch;
+pub mod bench;
 pub mod chunker;
 pub mod engine;
 pub mod grammar;

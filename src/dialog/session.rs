@@ -46,6 +46,15 @@ impl Session {
         self.submit(tokens, params, None, CancelHandle::new(), None, 0)
     }
 
+    /// Continues a token sequence (no template).
+    pub fn generate_tokens(
+        &mut self,
+        tokens: Vec<llama_cpp_2::token::LlamaToken>,
+        params: &GenParams,
+    ) -> Result<Generation, DialogError> {
+        self.submit(tokens, params, None, CancelHandle::new(), None, 0)
+    }
+
     /// Renders `messages` (and `tools`) with the chat template and generates the reply.
     /// Tool calls are grammar-constrained (lazy with `ToolChoice::Auto`, from the first token
     /// with `Required`); visible text streams as `Token`, calls arrive as `ToolCall`.
