@@ -10,6 +10,12 @@ use std::path::Path;
 pub enum BenchCommand {
     /// N concurrent echo calls over real TCP: outbound frame interval, CPU, memory per call.
     Transport,
+    /// Whisper ASR: RTF p50/p95 of the pipeline and of the raw `state.full`, per model shape.
+    Asr(super::speech::BenchAsrArgs),
+    /// VAD: Silero per 512-sample window, webrtc-vad per 20 ms frame, endpointer; p50/p95, RTF.
+    Vad(super::speech::BenchVadArgs),
+    /// Piper TTS: RTF p50/p95 (ours, raw session.run, reference piper-tts), time to first audio.
+    Tts(super::tts::BenchTtsArgs),
     /// LLM: time to first token (500-token prompt), tokens/s for 1/2/4/8 concurrent calls, KV reuse.
     Llm(super::chat::BenchLlmArgs),
 }
@@ -17,6 +23,9 @@ pub enum BenchCommand {
 /// Runs a benchmark.
 pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Asr(args) => super::speech::bench_asr(config, args),
+        BenchCommand::Vad(args) => super::speech::bench_vad(config, args),
+        BenchCommand::Tts(args) => super::tts::bench(config, args),
         BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
         BenchCommand::Transport => anyhow::bail!("agent bench transport: not implemented yet"),
     }

@@ -1,12 +1,160 @@
-//! `agent say`: text to a WAV file with a Piper voice.
+//! `agent say`: text to a WAV file with a Piper voice; `agent bench tts`: synthesis speed.
 
-use std::path::Path;
+use crate::audio::resample::StreamResampler;
+use crate::config::Config;
+use crate::tts::{AudioCache, SynthOptions, Tts, Voice, VoiceOptions};
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Arguments of `agent say`.
 #[derive(Debug, clap::Args)]
-pub struct SayArgs {}
+pub struct SayArgs {
+    /// The text to speak (Russian or English; numbers, dates, money are read out).
+    pub text: String,
+    /// Voice: a path to a Piper `.onnx` or a voice name. Default: `[tts] voice_ru` for text
+    /// with Cyrillic letters, else `voice_en`.
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// Output WAV file (16-bit mono).
+    #[arg(long, short = 'o', default_value = "say.wav")]
+    pub output: PathBuf,
+    /// Resample to this rate (e.g. 8000 for telephony); default: the voice's own rate.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Speaker id of a multi-speaker voice.
+    #[arg(long)]
+    pub speaker: Option<i64>,
+    /// Speaking rate: phoneme durations × this (larger = slower).
+    #[arg(long)]
+    pub length_scale: Option<f32>,
+    /// Print each sentence's normalised text, phonemes and ids.
+    #[arg(long)]
+    pub phonemes: bool,
+}
+
+/// Directories searched for voices given by name.
+pub(super) fn voice_dirs(config: &Config) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = &config.tts.voices_dir {
+        dirs.push(d.clone());
+    }
+    dirs.push(config.models.dir.clone());
+    dirs.push(synth_dir());
+    dirs
+}
+
+/// `$ENCLAVE_SYNTH_DIR` or `~/.cache/enclave/synthetic`.
+pub(super) fn synth_dir() -> PathBuf {
+    std::env::var_os("ENCLAVE_SYNTH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/enclave/synthetic")
+        })
+}
+
+/// Loads a voice by path or name with the `[tts]` settings.
+pub(super) fn load_engine(
+    config: &Config,
+    voice: &str,
+    speaker: Option<i64>,
+    length_scale: Option<f32>,
+) -> anyhow::Result<Tts> {
+    let path = crate::tts::resolve_voice(voice, &voice_dirs(config))?;
+    let t = &config.tts;
+    let opts = VoiceOptions {
+        sessions: t.sessions,
+        intra_threads: t.intra_threads,
+    };
+    let voice = Voice::load(&path, &opts)?;
+    let synth = SynthOptions {
+        noise_scale: t.noise_scale,
+        length_scale: length_scale.or(t.length_scale),
+        noise_w: t.noise_w,
+        speaker: speaker.or(Some(t.speaker)),
+        max_sentence_chars: t.max_sentence_chars,
+        peak_normalize: t.peak_normalize,
+    };
+    let cache = (t.cache_mb > 0).then(|| Arc::new(AudioCache::new(t.cache_mb << 20)));
+    Ok(Tts::new(voice, &synth, cache)?)
+}
 
 /// Speaks the text into a file.
-pub fn say(_config: Option<&Path>, _args: SayArgs) -> anyhow::Result<()> {
-    anyhow::bail!("agent say: not implemented yet")
+pub fn say(config: Option<&Path>, args: SayArgs) -> anyhow::Result<()> {
+    let config = super::load_config(config)?;
+    let voice_name = args.voice.clone().unwrap_or_else(|| {
+        let cyrillic = args
+            .text
+            .chars()
+            .any(|c| ('\u{400}'..='\u{4ff}').contains(&c));
+        if cyrillic {
+            config.tts.voice_ru.clone()
+        } else {
+            config.tts.voice_en.clone()
+        }
+    });
+    let load_start = Instant::now();
+    let tts = load_engine(&config, &voice_name, args.speaker, args.length_scale)?;
+    let load_secs = load_start.elapsed().as_secs_f64();
+    let voice_rate = tts.sample_rate();
+    let out_rate = args.rate.unwrap_or(voice_rate);
+    let mut resampler = StreamResampler::new(voice_rate, out_rate)
+        .with_context(|| format!("cannot resample {voice_rate} Hz to {out_rate} Hz"))?;
+
+    if args.phonemes {
+        for sentence in tts.sentences(&args.text)? {
+            println!("text:     {sentence}");
+            for part in tts.phonemize(&sentence)? {
+                println!("phonemes: {}", part.phonemes);
+                println!("ids:      {:?}", part.ids);
+                if !part.missing.is_empty() {
+                    println!("missing:  {:?}", part.missing);
+                }
+            }
+        }
+    }
+
+    let start = Instant::now();
+    let mut first_audio = None;
+    let mut voice_samples = 0usize;
+    let mut out_f32 = Vec::new();
+    let mut sentences = 0;
+    for chunk in tts.synthesize_stream(&args.text)? {
+        let chunk = chunk?;
+        first_audio.get_or_insert(start.elapsed().as_secs_f64());
+        sentences += 1;
+        voice_samples += chunk.samples.len();
+        let f: Vec<f32> = chunk.samples.iter().map(|&s| s as f32 / 32768.0).collect();
+        resampler.process(&f, &mut out_f32);
+    }
+    resampler.flush(&mut out_f32);
+    let synth_secs = start.elapsed().as_secs_f64();
+    let samples = crate::audio::pcm::f32_slice_to_i16(&out_f32);
+    crate::audio::wav::write_i16(&args.output, &samples, out_rate, 1)?;
+    let duration = voice_samples as f64 / voice_rate as f64;
+    println!(
+        "wrote {} ({} Hz, {:.2} s, {sentences} sentence(s)); voice {} ({} Hz), loaded in {:.2} s",
+        args.output.display(),
+        out_rate,
+        samples.len() as f64 / out_rate as f64,
+        tts.voice().path.display(),
+        voice_rate,
+        load_secs
+    );
+    println!(
+        "synthesis {:.3} s, first audio after {:.3} s, RTF {:.3}",
+        synth_secs,
+        first_audio.unwrap_or(0.0),
+        if duration > 0.0 {
+            synth_secs / duration
+        } else {
+            0.0
+        }
+    );
+    Ok(())
 }
+
+mod bench;
+pub use bench::{bench, BenchTtsArgs};

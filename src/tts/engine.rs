@@ -1,0 +1,288 @@
+//! Text → audio with one voice: sentence splitting, normalisation, phonemes, inference, cache;
+//! sentence by sentence so the first sentence plays while the rest is synthesized.
+
+use super::cache::{AudioCache, CacheKey};
+use super::error::TtsError;
+use super::normalize::normalize;
+use super::phonemize::phonemize;
+use super::sentences::split_sentences;
+use super::voice::{audio_to_i16, Voice};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per-engine synthesis settings; `None` scales take the voice's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthOptions {
+    /// Override of the voice's `noise_scale`.
+    pub noise_scale: Option<f32>,
+    /// Override of the voice's `length_scale` (speaking rate; larger = slower).
+    pub length_scale: Option<f32>,
+    /// Override of the voice's `noise_w`.
+    pub noise_w: Option<f32>,
+    /// Speaker id for multi-speaker voices.
+    pub speaker: Option<i64>,
+    /// Longest text chunk synthesized at once, characters.
+    pub max_sentence_chars: usize,
+    /// Peak-normalise each sentence like Piper's `audio_float_to_int16`.
+    pub peak_normalize: bool,
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        SynthOptions {
+            noise_scale: None,
+            length_scale: None,
+            noise_w: None,
+            speaker: None,
+            max_sentence_chars: super::sentences::DEFAULT_MAX_CHARS,
+            peak_normalize: true,
+        }
+    }
+}
+
+/// One sentence's phonemes as Piper sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhonemizedSentence {
+    /// IPA phonemes (NFD code points, punctuation re-added).
+    pub phonemes: String,
+    /// Model input ids (`^`, pads, `$`).
+    pub ids: Vec<i64>,
+    /// Phonemes missing from the voice's map, with counts (skipped).
+    pub missing: BTreeMap<char, usize>,
+}
+
+/// Audio of one sentence.
+#[derive(Debug, Clone)]
+pub struct AudioChunk {
+    /// The normalised sentence.
+    pub text: String,
+    /// 16-bit PCM, mono.
+    pub samples: Arc<[i16]>,
+    /// Sample rate of `samples`.
+    pub sample_rate: u32,
+    /// Seconds spent synthesizing it (0 when cached).
+    pub synth_secs: f64,
+    /// Came from the cache.
+    pub cached: bool,
+}
+
+impl AudioChunk {
+    /// Length of the audio in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+}
+
+/// A text-to-speech engine: one voice, its scales and speaker, and an optional shared cache.
+/// Cheap to clone; clones share the voice and cache.
+#[derive(Debug, Clone)]
+pub struct Tts {
+    voice: Arc<Voice>,
+    scales: [f32; 3],
+    speaker: Option<i64>,
+    max_chars: usize,
+    peak_normalize: bool,
+    cache: Option<Arc<AudioCache>>,
+}
+
+impl Tts {
+    /// An engine on a loaded voice; checks the speaker and scales.
+    pub fn new(
+        voice: Arc<Voice>,
+        opts: &SynthOptions,
+        cache: Option<Arc<AudioCache>>,
+    ) -> Result<Tts, TtsError> {
+        let d = voice.config.inference;
+        let scales = [
+            opts.noise_scale.unwrap_or(d.noise_scale),
+            opts.length_scale.unwrap_or(d.length_scale),
+            opts.noise_w.unwrap_or(d.noise_w),
+        ];
+        if !(scales[1] > 0.0 && scales[1] <= 10.0)
+            || scales.iter().any(|s| !s.is_finite() || *s < 0.0)
+        {
+            return Err(TtsError::Config {
+                path: voice.path.clone(),
+                message: format!(
+                    "bad scales {scales:?}: length_scale must be in (0, 10], noise scales ≥ 0"
+                ),
+            });
+        }
+        let speaker = match (voice.is_multi_speaker(), opts.speaker) {
+            (true, s) => Some(voice.speaker_id(&s.unwrap_or(0).to_string())?),
+            (false, Some(s)) if s != 0 => {
+                return Err(TtsError::Speaker(format!(
+                    "speaker {s} given but {} has one speaker",
+                    voice.path.display()
+                )))
+            }
+            (false, _) => None,
+        };
+        Ok(Tts {
+            voice,
+            scales,
+            speaker,
+            max_chars: opts.max_sentence_chars.max(20),
+            peak_normalize: opts.peak_normalize,
+            cache,
+        })
+    }
+
+    /// The voice.
+    pub fn voice(&self) -> &Arc<Voice> {
+        &self.voice
+    }
+
+    /// Output sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.voice.sample_rate()
+    }
+
+    /// The scales in use: noise_scale, length_scale, noise_w.
+    pub fn scales(&self) -> [f32; 3] {
+        self.scales
+    }
+
+    /// Splits and normalises `text` into the sentences that will be synthesized.
+    pub fn sentences(&self, text: &str) -> Result<Vec<String>, TtsError> {
+        let out: Vec<String> = split_sentences(text, self.max_chars)
+            .into_iter()
+            .map(|s| match self.voice.language {
+                Some(lang) => normalize(&s, lang),
+                None => s,
+            })
+            .filter(|s| s.chars().any(char::is_alphanumeric))
+            .collect();
+        if out.is_empty() {
+            return Err(TtsError::EmptyText);
+        }
+        Ok(out)
+    }
+
+    /// Phonemes and ids of one normalised sentence (espeak may split it further, as Piper does).
+    pub fn phonemize(&self, sentence: &str) -> Result<Vec<PhonemizedSentence>, TtsError> {
+        let mut out = Vec::new();
+        for phonemes in phonemize(sentence, &self.voice.espeak_voice)? {
+            let mut missing = BTreeMap::new();
+            let ids = self.voice.id_map.ids(&phonemes, &mut missing);
+            if !missing.is_empty() {
+                tracing::debug!(
+                    ?missing,
+                    "tts: phonemes missing from the voice's map were skipped"
+                );
+            }
+            out.push(PhonemizedSentence {
+                phonemes: phonemes.into_iter().collect(),
+                ids,
+                missing,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Synthesizes one normalised sentence (from [`Tts::sentences`]), through the cache.
+    pub fn synthesize_sentence(&self, sentence: &str) -> Result<AudioChunk, TtsError> {
+        let key = self.cache.as_ref().map(|_| {
+            CacheKey::new(
+                &self.voice.path.to_string_lossy(),
+                sentence,
+                self.scales,
+                self.speaker,
+            )
+        });
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            if let Some(samples) = cache.get(key) {
+                return Ok(self.chunk(sentence, samples, 0.0, true));
+            }
+        }
+        let start = Instant::now();
+        let mut samples: Vec<i16> = Vec::new();
+        for part in self.phonemize(sentence)? {
+            if part.ids.len() <= 3 {
+                continue; // only ^ _ $: nothing to say
+            }
+            let audio = self.voice.infer(&part.ids, self.scales, self.speaker)?;
+            samples.extend(audio_to_i16(&audio, self.peak_normalize));
+        }
+        let samples: Arc<[i16]> = samples.into();
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
+            cache.insert(key, samples.clone());
+        }
+        Ok(self.chunk(sentence, samples, start.elapsed().as_secs_f64(), false))
+    }
+
+    fn chunk(&self, text: &str, samples: Arc<[i16]>, synth_secs: f64, cached: bool) -> AudioChunk {
+        AudioChunk {
+            text: text.to_string(),
+            samples,
+            sample_rate: self.sample_rate(),
+            synth_secs,
+            cached,
+        }
+    }
+
+    /// Sentence-by-sentence synthesis: each `next()` synthesizes one sentence, so the first
+    /// audio is ready after the first sentence, not the whole text.
+    pub fn synthesize_stream(&self, text: &str) -> Result<SentenceStream, TtsError> {
+        let sentences = self.sentences(text)?;
+        Ok(SentenceStream {
+            tts: self.clone(),
+            sentences: sentences.into_iter(),
+        })
+    }
+
+    /// The same stream on a background thread, for async callers: chunks arrive on the
+    /// channel as they are synthesized; dropping the receiver stops synthesis.
+    pub fn spawn_stream(
+        &self,
+        text: &str,
+        buffer: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<AudioChunk, TtsError>>, TtsError> {
+        let stream = self.synthesize_stream(text)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer.max(1));
+        std::thread::Builder::new()
+            .name("tts-stream".into())
+            .spawn(move || {
+                for chunk in stream {
+                    if tx.blocking_send(chunk).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| TtsError::Inference(format!("cannot start a synthesis thread: {e}")))?;
+        Ok(rx)
+    }
+
+    /// The whole text at once: all sentences' audio concatenated.
+    pub fn synthesize(&self, text: &str) -> Result<Vec<i16>, TtsError> {
+        let mut out = Vec::new();
+        for chunk in self.synthesize_stream(text)? {
+            out.extend_from_slice(&chunk?.samples);
+        }
+        Ok(out)
+    }
+}
+
+/// Iterator over the audio of each sentence of a text.
+#[derive(Debug)]
+pub struct SentenceStream {
+    tts: Tts,
+    sentences: std::vec::IntoIter<String>,
+}
+
+impl SentenceStream {
+    /// Sentences not yet synthesized.
+    pub fn remaining(&self) -> usize {
+        self.sentences.len()
+    }
+}
+
+impl Iterator for SentenceStream {
+    type Item = Result<AudioChunk, TtsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let sentence = self.sentences.next()?;
+        Some(self.tts.synthesize_sentence(&sentence))
+    }
+}

@@ -1,0 +1,648 @@
+//! Finds numeric tokens (dates, times, money, phones…) and abbreviations in text and hands
+//! them to the language's verbaliser; everything else is copied.
+
+use super::{en, ru, Language};
+
+/// A currency (or its minor unit) attached to an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Currency {
+    /// Russian rouble (₽, руб., RUB).
+    Rub,
+    /// Kopeck (коп.), when written as its own unit.
+    Kopeck,
+    /// US dollar ($, USD).
+    Usd,
+    /// Cent, when written as its own unit.
+    Cent,
+    /// Euro (€, EUR).
+    Eur,
+    /// Pound sterling (£, GBP).
+    Gbp,
+}
+
+/// A multiplier word after a number (`5 тыс.`, `$1.5 million`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// ×1 000.
+    Thousand,
+    /// ×1 000 000.
+    Million,
+    /// ×1 000 000 000.
+    Billion,
+}
+
+/// A written number: integer part and optional decimal digits as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amount {
+    /// Integer part.
+    pub int: u64,
+    /// Digits after the decimal separator, as written (`"50"` in `1250,50`).
+    pub frac: Option<String>,
+}
+
+/// A token the verbalisers turn into words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumericToken {
+    /// `21.11.2026`, `2026-11-21`, `11/21/2026` (English only).
+    Date {
+        /// Day of month, 1–31.
+        day: u32,
+        /// Month, 1–12.
+        month: u32,
+        /// Year.
+        year: u32,
+    },
+    /// A number written next to a month name (`21 ноября`, `November 21`).
+    DayOfMonth(u32),
+    /// `14:30`.
+    Time {
+        /// Hour, 0–24.
+        hour: u32,
+        /// Minute, 0–59.
+        minute: u32,
+    },
+    /// `+7 (999) 123-45-67`: digit groups, read group by group.
+    Phone {
+        /// Starts with `+`.
+        plus: bool,
+        /// The digit groups in order.
+        groups: Vec<String>,
+    },
+    /// A digit run read digit by digit (leading zero, or too long to be a quantity).
+    Digits(String),
+    /// An amount of money.
+    Money {
+        /// The amount.
+        amount: Amount,
+        /// The currency.
+        currency: Currency,
+        /// `тыс.`/`млн`/`million` between the number and the currency.
+        scale: Option<Scale>,
+    },
+    /// `5%`.
+    Percent(Amount),
+    /// `21st`, `1-й`, `2-го`: the suffix says form (Russian) or nothing (English).
+    Ordinal {
+        /// The number.
+        n: u64,
+        /// The written suffix after the digits (without the hyphen).
+        suffix: String,
+    },
+    /// A year with a marker (`2026 г.`, `2026 года`, `in 1990`).
+    Year {
+        /// The year.
+        n: u64,
+        /// The marker word as written (`г.`, `года`…), empty for English.
+        marker: String,
+    },
+    /// Any other number.
+    Number {
+        /// The amount.
+        amount: Amount,
+        /// A multiplier word after it.
+        scale: Option<Scale>,
+    },
+}
+
+/// What the verbaliser knows about the words around a token.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Context<'a> {
+    /// The word before the token, lower-cased (`"в"`, `"до"`, `"in"`).
+    pub prev_word: &'a str,
+}
+
+const MAX_INT_DIGITS: usize = 12;
+
+struct Cursor<'a> {
+    cs: &'a [char],
+}
+
+impl Cursor<'_> {
+    fn at(&self, i: usize) -> Option<char> {
+        self.cs.get(i).copied()
+    }
+    fn digit(&self, i: usize) -> bool {
+        self.at(i).is_some_and(|c| c.is_ascii_digit())
+    }
+    /// End of the digit run starting at `i`.
+    fn digits_end(&self, mut i: usize) -> usize {
+        while self.digit(i) {
+            i += 1;
+        }
+        i
+    }
+    fn text(&self, a: usize, b: usize) -> String {
+        self.cs[a..b].iter().collect()
+    }
+    fn letter(&self, i: usize) -> bool {
+        self.at(i).is_some_and(char::is_alphabetic)
+    }
+    /// End of the letter run starting at `i`.
+    fn word_end(&self, mut i: usize) -> usize {
+        while self.letter(i) {
+            i += 1;
+        }
+        i
+    }
+}
+
+fn is_space(c: Option<char>) -> bool {
+    matches!(c, Some(' ') | Some('\u{a0}'))
+}
+
+/// Verbalises every token of `text` in `lang`.
+pub(crate) fn verbalize(text: &str, lang: Language) -> String {
+    let cs: Vec<char> = text.chars().collect();
+    let cur = Cursor { cs: &cs };
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut prev_word = String::new();
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        let prev_alnum = i > 0 && cs[i - 1].is_alphanumeric();
+        let starts_number = c.is_ascii_digit()
+            || (matches!(c, '$' | '€' | '£' | '₽') && cur.digit(i + 1))
+            || (c == '+' && cur.digit(i + 1) && !prev_alnum)
+            || (c == '(' && cur.digit(i + 1) && looks_like_phone(&cur, i));
+        if starts_number && !prev_alnum {
+            if let Some((tok, end)) = parse_numeric(&cur, i, lang, &prev_word) {
+                let ctx = Context {
+                    prev_word: &prev_word,
+                };
+                let words = match lang {
+                    Language::Russian => ru::speak(&tok, ctx),
+                    Language::English => en::speak(&tok, ctx),
+                };
+                push_words(&mut out, &words);
+                if cur.at(end).is_some_and(char::is_alphanumeric) {
+                    out.push(' ');
+                }
+                prev_word.clear();
+                i = end;
+                continue;
+            }
+        }
+        if c.is_alphabetic() && !prev_alnum {
+            let abbrev = match lang {
+                Language::Russian => ru::abbreviation(&cs, i, &prev_word),
+                Language::English => en::abbreviation(&cs, i, &prev_word),
+            };
+            if let Some((words, end)) = abbrev {
+                push_words(&mut out, &words);
+                prev_word = words
+                    .rsplit(' ')
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_lowercase();
+                i = end;
+                continue;
+            }
+            let end = cur.word_end(i);
+            let word = cur.text(i, end);
+            out.push_str(&word);
+            prev_word = word.to_lowercase();
+            i = end;
+            continue;
+        }
+        if !c.is_whitespace() && !matches!(c, '"' | '\'' | '(' | ')') {
+            prev_word.clear();
+        }
+        match (c, lang) {
+            ('&', Language::Russian) => push_words(&mut out, "и"),
+            ('&', Language::English) => push_words(&mut out, "and"),
+            ('№', Language::Russian) => push_words(&mut out, "номер"),
+            ('№', Language::English) => push_words(&mut out, "number"),
+            ('%', Language::Russian) => push_words(&mut out, "процентов"),
+            ('%', Language::English) => push_words(&mut out, "percent"),
+            ('+', Language::Russian) if is_space(cur.at(i + 1)) => push_words(&mut out, "плюс"),
+            ('+', Language::English) if is_space(cur.at(i + 1)) => push_words(&mut out, "plus"),
+            ('=', Language::Russian) => push_words(&mut out, "равно"),
+            ('=', Language::English) => push_words(&mut out, "equals"),
+            ('@', Language::Russian) => push_words(&mut out, "собака"),
+            ('@', Language::English) => push_words(&mut out, "at"),
+            ('₽' | '€' | '£' | '$' | '°' | '§' | '×' | '±' | '*' | '#' | '^' | '~' | '|', _) => {
+                out.push(' ')
+            }
+            ('_' | '<' | '>' | '{' | '}' | '[' | ']' | '\\' | '`', _) => out.push(' '),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Appends words, separated from what came before by a space unless at the start of a
+/// bracket or quote.
+fn push_words(out: &mut String, words: &str) {
+    if !out.is_empty() && !out.ends_with([' ', '(', '"', '\'', '\u{a0}']) {
+        out.push(' ');
+    }
+    out.push_str(words);
+}
+
+fn looks_like_phone(cur: &Cursor<'_>, i: usize) -> bool {
+    parse_phone(cur, i).is_some()
+}
+
+/// Tries every numeric pattern at `i`; returns the token and the index after it.
+fn parse_numeric(
+    cur: &Cursor<'_>,
+    i: usize,
+    lang: Language,
+    prev_word: &str,
+) -> Option<(NumericToken, usize)> {
+    let c = cur.at(i)?;
+    let prefix_currency = match c {
+        '$' => Some(Currency::Usd),
+        '€' => Some(Currency::Eur),
+        '£' => Some(Currency::Gbp),
+        '₽' => Some(Currency::Rub),
+        _ => None,
+    };
+    if let Some(currency) = prefix_currency {
+        let (amount, mut end) = parse_amount(cur, i + 1, lang)?;
+        let mut scale = None;
+        if let Some((s, e)) = parse_scale(cur, end, lang) {
+            scale = Some(s);
+            end = e;
+        }
+        return Some((
+            NumericToken::Money {
+                amount,
+                currency,
+                scale,
+            },
+            end,
+        ));
+    }
+    if let Some(t) = parse_iso_date(cur, i) {
+        return Some(t);
+    }
+    if let Some(t) = parse_phone(cur, i) {
+        return Some(t);
+    }
+    if c == '+' || c == '(' {
+        return None;
+    }
+    if let Some(t) = parse_date(cur, i, lang) {
+        return Some(t);
+    }
+    if let Some(t) = parse_time(cur, i) {
+        return Some(t);
+    }
+    let int_end = cur.digits_end(i);
+    let int_text = cur.text(i, int_end);
+    let (amount, end) = match parse_amount(cur, i, lang) {
+        Some(v) => v,
+        None => return Some((NumericToken::Digits(int_text), int_end)),
+    };
+    parse_suffix(cur, amount, end, lang, prev_word)
+}
+
+/// What follows a plain number: %, ordinal suffix, scale, currency, year marker, month.
+fn parse_suffix(
+    cur: &Cursor<'_>,
+    amount: Amount,
+    end: usize,
+    lang: Language,
+    prev_word: &str,
+) -> Option<(NumericToken, usize)> {
+    let after_space = if is_space(cur.at(end)) { end + 1 } else { end };
+    if cur.at(after_space) == Some('%') {
+        return Some((NumericToken::Percent(amount), after_space + 1));
+    }
+    let integer = amount.frac.is_none();
+    if integer {
+        if let Some((suffix, e)) = ordinal_suffix(cur, end, lang) {
+            return Some((
+                NumericToken::Ordinal {
+                    n: amount.int,
+                    suffix,
+                },
+                e,
+            ));
+        }
+    }
+    let (scale, end) = match parse_scale(cur, end, lang) {
+        Some((s, e)) => (Some(s), e),
+        None => (None, end),
+    };
+    if let Some((currency, e)) = parse_currency_after(cur, end, lang) {
+        return Some((
+            NumericToken::Money {
+                amount,
+                currency,
+                scale,
+            },
+            e,
+        ));
+    }
+    if scale.is_none() && integer {
+        let after_space = if is_space(cur.at(end)) { end + 1 } else { end };
+        let word_end = cur.word_end(after_space);
+        let word = cur.text(after_space, word_end).to_lowercase();
+        match lang {
+            Language::Russian => {
+                if (1000..=2999).contains(&amount.int) && after_space > end {
+                    if let Some(e) = ru::year_marker(cur.cs, after_space) {
+                        let marker = cur.text(after_space, e);
+                        return Some((
+                            NumericToken::Year {
+                                n: amount.int,
+                                marker,
+                            },
+                            e,
+                        ));
+                    }
+                }
+                if (1..=31).contains(&amount.int) && ru::month_genitive(&word).is_some() {
+                    return Some((NumericToken::DayOfMonth(amount.int as u32), end));
+                }
+            }
+            Language::English => {
+                let prev_month = en::month_number(prev_word).is_some();
+                if (1..=31).contains(&amount.int)
+                    && (prev_month || (after_space > end && en::month_number(&word).is_some()))
+                {
+                    return Some((NumericToken::DayOfMonth(amount.int as u32), end));
+                }
+                if (1100..=2099).contains(&amount.int) && en::is_year_context(prev_word) {
+                    return Some((
+                        NumericToken::Year {
+                            n: amount.int,
+                            marker: String::new(),
+                        },
+                        end,
+                    ));
+                }
+            }
+        }
+    }
+    Some((NumericToken::Number { amount, scale }, end))
+}
+
+/// Parses an integer with thousands separators and an optional decimal part. `None` when the
+/// digits must be read one by one (leading zero, too long).
+fn parse_amount(cur: &Cursor<'_>, i: usize, lang: Language) -> Option<(Amount, usize)> {
+    let first_end = cur.digits_end(i);
+    if first_end == i {
+        return None;
+    }
+    let mut digits = cur.text(i, first_end);
+    let mut end = first_end;
+    if digits.len() <= 3 {
+        // Thousands groups: `1 250 000` (both languages), `1,250,000` (English).
+        loop {
+            let sep = cur.at(end);
+            let is_sep = is_space(sep) || (lang == Language::English && sep == Some(','));
+            let group_end = cur.digits_end(end + 1);
+            if is_sep && group_end == end + 4 && !is_number_continuation(cur, group_end, lang) {
+                digits.push_str(&cur.text(end + 1, group_end));
+                end = group_end;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut frac = None;
+    let dec = cur.at(end);
+    let is_dec = dec == Some('.') || (lang == Language::Russian && dec == Some(','));
+    if is_dec && cur.digit(end + 1) {
+        let frac_end = cur.digits_end(end + 1);
+        frac = Some(cur.text(end + 1, frac_end));
+        end = frac_end;
+    }
+    if digits.len() > MAX_INT_DIGITS || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    Some((
+        Amount {
+            int: digits.parse().ok()?,
+            frac,
+        },
+        end,
+    ))
+}
+
+/// Whether a digit group is followed by something that makes it not a thousands group
+/// (`1 2345`, `1 250,5` is fine; `8 800 555 35 35` is caught earlier as a phone).
+fn is_number_continuation(cur: &Cursor<'_>, i: usize, _lang: Language) -> bool {
+    cur.digit(i) || cur.at(i) == Some(':')
+}
+
+fn two_digits(cur: &Cursor<'_>, i: usize, min: usize, max: usize) -> Option<(u32, usize)> {
+    let end = cur.digits_end(i);
+    let n = end - i;
+    if n < min || n > max {
+        return None;
+    }
+    Some((cur.text(i, end).parse().ok()?, end))
+}
+
+fn valid_date(day: u32, month: u32) -> bool {
+    (1..=31).contains(&day) && (1..=12).contains(&month)
+}
+
+/// `21.11.2026` (both), `11/21/2026` (English: month first).
+fn parse_date(cur: &Cursor<'_>, i: usize, lang: Language) -> Option<(NumericToken, usize)> {
+    let (a, e1) = two_digits(cur, i, 1, 2)?;
+    let sep = cur.at(e1)?;
+    if sep != '.' && !(sep == '/' && lang == Language::English) {
+        return None;
+    }
+    let (b, e2) = two_digits(cur, e1 + 1, 1, 2)?;
+    if cur.at(e2) != Some(sep) {
+        return None;
+    }
+    let (year, e3) = two_digits(cur, e2 + 1, 4, 4)?;
+    if cur.digit(e3) || (cur.at(e3) == Some(sep) && cur.digit(e3 + 1)) {
+        return None;
+    }
+    let (day, month) = if sep == '/' { (b, a) } else { (a, b) };
+    valid_date(day, month).then_some((NumericToken::Date { day, month, year }, e3))
+}
+
+/// `2026-11-21`.
+fn parse_iso_date(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
+    let (year, e1) = two_digits(cur, i, 4, 4)?;
+    if cur.at(e1) != Some('-') {
+        return None;
+    }
+    let (month, e2) = two_digits(cur, e1 + 1, 2, 2)?;
+    if cur.at(e2) != Some('-') {
+        return None;
+    }
+    let (day, e3) = two_digits(cur, e2 + 1, 2, 2)?;
+    if cur.digit(e3) || cur.at(e3) == Some('-') {
+        return None;
+    }
+    valid_date(day, month).then_some((NumericToken::Date { day, month, year }, e3))
+}
+
+/// `14:30`, `9:05`.
+fn parse_time(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
+    let (hour, e1) = two_digits(cur, i, 1, 2)?;
+    if cur.at(e1) != Some(':') {
+        return None;
+    }
+    let e2 = cur.digits_end(e1 + 1);
+    if e2 != e1 + 3 {
+        return None;
+    }
+    let minute: u32 = cur.text(e1 + 1, e2).parse().ok()?;
+    if hour > 24 || minute > 59 {
+        return None;
+    }
+    // `14:30:15`: seconds are dropped (a phone agent says the minute).
+    let mut end = e2;
+    if cur.at(end) == Some(':') && cur.digits_end(end + 1) == end + 3 {
+        end += 3;
+    }
+    Some((NumericToken::Time { hour, minute }, end))
+}
+
+/// Phone numbers: `+7 (999) 123-45-67`, `8-800-555-35-35`, `8 800 555 35 35`.
+fn parse_phone(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
+    let plus = cur.at(i) == Some('+');
+    let mut j = if plus { i + 1 } else { i };
+    let mut groups = Vec::new();
+    let (mut dashes, mut parens, mut spaces) = (0, 0, 0);
+    let mut end = j;
+    loop {
+        if cur.at(j) == Some('(') {
+            parens += 1;
+            j += 1;
+        }
+        let g_end = cur.digits_end(j);
+        if g_end == j {
+            break;
+        }
+        groups.push(cur.text(j, g_end));
+        j = g_end;
+        end = j;
+        if cur.at(j) == Some(')') {
+            j += 1;
+            end = j;
+        }
+        // One separator (or `) ` ) between groups.
+        let sep = cur.at(j);
+        if sep == Some('-') && (cur.digit(j + 1) || cur.at(j + 1) == Some('(')) {
+            dashes += 1;
+            j += 1;
+        } else if is_space(sep) && (cur.digit(j + 1) || cur.at(j + 1) == Some('(')) {
+            spaces += 1;
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let total: usize = groups.iter().map(String::len).sum();
+    if groups.len() < 2 || !(7..=15).contains(&total) || cur.letter(end) {
+        return None;
+    }
+    let thousands_like = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
+    let phone = plus
+        || parens > 0
+        || (dashes >= 2 && groups.len() >= 3)
+        || (spaces > 0 && dashes == 0 && groups.len() >= 3 && !thousands_like);
+    phone.then_some((NumericToken::Phone { plus, groups }, end))
+}
+
+/// `-й`, `-го` (Russian), `st`/`nd`/`rd`/`th` (English) right after the digits.
+fn ordinal_suffix(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(String, usize)> {
+    match lang {
+        Language::Russian => {
+            if cur.at(end) != Some('-') {
+                return None;
+            }
+            let w_end = cur.word_end(end + 1);
+            let suffix = cur.text(end + 1, w_end);
+            (!suffix.is_empty() && w_end - end <= 4 && ru::is_ordinal_suffix(&suffix))
+                .then_some((suffix, w_end))
+        }
+        Language::English => {
+            let w_end = cur.word_end(end);
+            let suffix = cur.text(end, w_end).to_lowercase();
+            matches!(suffix.as_str(), "st" | "nd" | "rd" | "th").then_some((suffix, w_end))
+        }
+    }
+}
+
+/// `тыс.`, `млн`, `млрд` (Russian); `thousand`, `million`, `billion` (English).
+fn parse_scale(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(Scale, usize)> {
+    let start = if is_space(cur.at(end)) { end + 1 } else { end };
+    if start == end {
+        return None;
+    }
+    let w_end = cur.word_end(start);
+    let word = cur.text(start, w_end).to_lowercase();
+    let scale = match (lang, word.as_str()) {
+        (Language::Russian, "тыс") => Scale::Thousand,
+        (Language::Russian, "млн") => Scale::Million,
+        (Language::Russian, "млрд") => Scale::Billion,
+        (Language::English, "thousand") => Scale::Thousand,
+        (Language::English, "million") => Scale::Million,
+        (Language::English, "billion") => Scale::Billion,
+        _ => return None,
+    };
+    let dotted = cur.at(w_end) == Some('.');
+    // Keep a sentence-final dot: `5 млн. Потом` → the dot ends the sentence.
+    let end = if dotted && !ends_sentence_after(cur, w_end + 1) {
+        w_end + 1
+    } else {
+        w_end
+    };
+    Some((scale, end))
+}
+
+/// Currency written after the amount: `₽`, `руб.`, `рублей`, `коп.`, `$`, `€`, `USD`, `dollars`…
+fn parse_currency_after(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(Currency, usize)> {
+    let start = if is_space(cur.at(end)) { end + 1 } else { end };
+    match cur.at(start)? {
+        '₽' => return Some((Currency::Rub, start + 1)),
+        '$' => return Some((Currency::Usd, start + 1)),
+        '€' => return Some((Currency::Eur, start + 1)),
+        '£' => return Some((Currency::Gbp, start + 1)),
+        _ => {}
+    }
+    if start == end {
+        return None;
+    }
+    let w_end = cur.word_end(start);
+    let word = cur.text(start, w_end);
+    let lower = word.to_lowercase();
+    let currency = match lang {
+        Language::Russian => ru::currency_word(&lower),
+        Language::English => en::currency_word(&lower),
+    }
+    .or(match word.as_str() {
+        "RUB" | "RUR" => Some(Currency::Rub),
+        "USD" => Some(Currency::Usd),
+        "EUR" => Some(Currency::Eur),
+        "GBP" => Some(Currency::Gbp),
+        _ => None,
+    })?;
+    let dotted = cur.at(w_end) == Some('.');
+    let end = if dotted && !ends_sentence_after(cur, w_end + 1) {
+        w_end + 1
+    } else {
+        w_end
+    };
+    Some((currency, end))
+}
+
+/// Whether a dot just before `i` ends a sentence: end of text, or white space then a capital
+/// letter (or nothing else).
+fn ends_sentence_after(cur_cs: &Cursor<'_>, i: usize) -> bool {
+    ends_sentence_at(cur_cs.cs, i)
+}
+
+/// Same as [`ends_sentence_after`] on a char slice.
+pub(crate) fn ends_sentence_at(cs: &[char], i: usize) -> bool {
+    let mut j = i;
+    while j < cs.len() && cs[j].is_whitespace() {
+        j += 1;
+    }
+    j >= cs.len() || (j > i && (cs[j].is_uppercase() || cs[j] == '"'))
+}
