@@ -16,9 +16,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::{mpsc, Notify};
 
-/// The shared real model files (`ENCLAVE_FIXTURES_DIR`, else `../shared/fixtures`).
+/// The shared real model files (`ENCLAVE_FIXTURES_DIR` or `ENCLAVE_FIXTURES`, else
+/// `../shared/fixtures` beside the repository).
 pub fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("ENCLAVE_FIXTURES_DIR")
+        .or_else(|| std::env::var_os("ENCLAVE_FIXTURES"))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
     assert!(
