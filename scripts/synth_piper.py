@@ -6,13 +6,13 @@ Piper (VITS) voices take `input` int64 [1, N] phoneme ids, `input_lengths` int64
 `sid` int64 [1]; they return `output` f32 [1, 1, 1, T] audio. These graphs keep that
 signature and roughly the compute of a real voice:
 
-  embedding -> conv/FFN encoder over phonemes -> per-phoneme durations (4..9 frames,
+  embedding -> conv/FFN encoder over phonemes -> per-id durations (1..4 frames,
   multiplied by length_scale, ceil) -> length regulation (repeat each phoneme's hidden
   state for its frames) -> noise * noise_scale -> HiFi-GAN-like decoder: conv-transpose
   upsampling x256 (one frame = 256 samples) with residual conv blocks -> tanh.
 
 So output length scales with the number of phonemes and with length_scale like a real
-voice (~0.06-0.1 s per phoneme at 22 050 Hz). The weights are random: the audio is noise,
+voice (~0.06-0.1 s per phoneme, i.e. per id pair phoneme+pad, at 22 050 Hz). The weights are random: the audio is noise,
 only speed and shapes are real. Each voice gets a `.onnx.json` copied from a real Piper
 config (fixtures/piper) with sample_rate/quality/speakers adjusted.
 
@@ -143,10 +143,11 @@ def build(name, a):
         h = g.op("Add", [h, y])
         h = g.op("Tanh", [h])  # keep random activations bounded
 
-    # Durations per phoneme: 4 + 5*sigmoid(proj) frames, * length_scale, ceil; masked by length.
+    # Durations per id: 1 + 3*sigmoid(proj) frames (~35 ms; a phoneme is two ids, itself and a
+    # pad, so ~80 ms per phoneme as in real speech), * length_scale, ceil; masked by length.
     proj = g.conv(h, c, 1, 1)  # [1, 1, N]
-    dur = g.op("Add", [g.const(np.array(4.0, np.float32)),
-                       g.op("Mul", [g.const(np.array(5.0, np.float32)), g.op("Sigmoid", [proj])])])
+    dur = g.op("Add", [g.const(np.array(1.0, np.float32)),
+                       g.op("Mul", [g.const(np.array(3.0, np.float32)), g.op("Sigmoid", [proj])])])
     dur = g.op("Ceil", [g.op("Mul", [dur, length_scale])])
     dur = g.op("Max", [dur, g.const(np.array(1.0, np.float32))])
     dur = g.op("Cast", [g.op("Reshape", [dur, g.const(np.array([-1], np.int64))])],
