@@ -86,11 +86,14 @@ fn parse_exposition(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
     (samples, types)
 }
 
+/// Label pairs of one series without `le`.
+type LabelKey = Vec<(String, String)>;
+
 /// Checks every histogram: buckets ascend in `le` and are cumulative, `+Inf` equals `_count`.
 fn check_histograms(samples: &[Sample], types: &HashMap<String, String>) -> usize {
     let mut checked = 0;
     for (family, _) in types.iter().filter(|(_, k)| k.as_str() == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<LabelKey, Vec<(f64, f64)>> = BTreeMap::new();
         let bucket_name = format!("{family}_bucket");
         for s in samples.iter().filter(|s| s.name == bucket_name) {
             let mut key: Vec<_> = s

@@ -94,7 +94,7 @@ fn sigkill_mid_write_loses_no_committed_turn() {
         }
     });
     let mut last_reported = None;
-    while last_reported.map_or(true, |s| s + 1 < REPORTED_TURNS) {
+    while last_reported.is_none_or(|s| s + 1 < REPORTED_TURNS) {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(seq) => last_reported = Some(seq),
             Err(e) => {

@@ -75,13 +75,13 @@ impl AmiClient {
             check_name("AGENT_TARGET", t)?;
         }
         let wait = self.action_timeout();
-        let channel =
-            self.channel_for_uuid(uuid, wait)
-                .await
-                .ok_or_else(|| AmiError::UnknownUuid {
-                    uuid: *uuid,
-                    waited: wait,
-                })?;
+        let channel = self
+            .channel_for_uuid(uuid, wait)
+            .await
+            .ok_or(AmiError::UnknownUuid {
+                uuid: *uuid,
+                waited: wait,
+            })?;
         self.setvar(&channel, "AGENT_ACTION", action).await?;
         self.setvar(&channel, "AGENT_TARGET", target.unwrap_or(""))
             .await?;

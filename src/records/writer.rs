@@ -106,7 +106,7 @@ impl RecordWriter {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 self.metrics.records_dropped(1);
                 // Warn on the first drop and then every 1000th, not once per frame of a storm.
-                if n == 1 || n % 1000 == 0 {
+                if n == 1 || n.is_multiple_of(1000) {
                     let why = match e {
                         mpsc::error::TrySendError::Full(_) => "queue full (disk too slow?)",
                         mpsc::error::TrySendError::Closed(_) => "writer stopped",
