@@ -373,3 +373,47 @@ async fn recorder_path_is_none_without_recordings_dir() {
     assert!(CallRecorder::create(dir.path(), "../evil", 8000).is_err());
     assert!(CallRecorder::create(dir.path(), "abc", 44100).is_err());
 }
+
+#[tokio::test]
+async fn retention_task_purges_periodically_until_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg();
+    c.retention_days = 30;
+    let store = RecordStore::open(&dir.path().join("c.sqlite3"), &c).unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (old, fresh) = (Uuid::new_v4(), Uuid::new_v4());
+    let w = store.writer();
+    w.call_started(start(old, now_ms - 31 * 86_400_000));
+    w.call_started(start(fresh, now_ms));
+    w.flush().await.unwrap();
+    assert!(
+        store.load_call(&old).unwrap().is_some(),
+        "written after the purge at open"
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = store
+        .spawn_retention_task_every(Duration::from_millis(20), cancel.clone())
+        .expect("retention > 0 starts a task");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.load_call(&old).unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never purged"
+        );
+        w.flush().await.unwrap();
+    }
+    assert!(store.load_call(&fresh).unwrap().is_some());
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    // Retention 0: no task at all.
+    let keep = RecordStore::open(&dir.path().join("k.sqlite3"), &cfg()).unwrap();
+    assert!(keep
+        .spawn_retention_task(tokio_util::sync::CancellationToken::new())
+        .is_none());
+}

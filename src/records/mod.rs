@@ -171,12 +171,22 @@ impl RecordStore {
         &self,
         cancel: CancellationToken,
     ) -> Option<tokio::task::JoinHandle<()>> {
+        self.spawn_retention_task_every(PURGE_INTERVAL, cancel)
+    }
+
+    /// Like [`RecordStore::spawn_retention_task`] with another interval (tests).
+    pub fn spawn_retention_task_every(
+        &self,
+        interval: Duration,
+        cancel: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         if self.retention_days == 0 {
             return None;
         }
         let tx = self.writer.tx.clone();
         Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PURGE_INTERVAL);
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await; // the first tick is immediate; open() has just purged
             loop {
                 tokio::select! {
