@@ -347,3 +347,41 @@ async fn verify_configured_refuses_corrupt_and_missing_models_with_the_fixing_co
         .unwrap();
     verify_configured(&configured, &cat, &mut HashCache::open(dir.path())).unwrap();
 }
+
+#[tokio::test]
+async fn configured_model_files_finds_catalogue_files_by_value_wherever_the_key_is() {
+    let (dir, cat) = installed().await;
+    let config: toml::Value = toml::from_str(
+        r#"
+        [models]
+        dir = "/elsewhere"
+        [vad]
+        silero_model = "vad/test_silero.onnx"
+        [llm]
+        model = "ABSOLUTE/llm/stories260K.gguf"
+        [tts]
+        voices = ["piper/en_US-test-medium.onnx"]
+        language = "ru"
+        "#
+        .replace("ABSOLUTE", &dir.path().display().to_string())
+        .as_str(),
+    )
+    .unwrap();
+    let files = enclave::models::verify::configured_model_files(&config, dir.path(), &cat);
+    let keys: Vec<&str> = files.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["llm.model", "tts.voices[0]", "vad.silero_model"]);
+    assert_eq!(files[0].1, dir.path().join("llm/stories260K.gguf"));
+    let refs: Vec<(&str, &Path)> = files
+        .iter()
+        .map(|(k, p)| (k.as_str(), p.as_path()))
+        .collect();
+    verify_configured(&refs, &cat, &mut HashCache::open(dir.path())).unwrap();
+    std::fs::remove_file(dir.path().join("vad/test_silero.onnx")).unwrap();
+    let err = verify_configured(&refs, &cat, &mut HashCache::open(dir.path())).unwrap_err();
+    assert!(err.to_string().contains("vad.silero_model"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("agent download-models --only test.vad"),
+        "{err}"
+    );
+}

@@ -5,7 +5,9 @@ use crate::models::catalogue::Catalogue;
 use crate::models::download::{download_all, DownloadOptions, FileOutcome, Plan, ProxySetting};
 use crate::models::lock::LockWait;
 use crate::models::progress::{human_bytes, ProgressMode};
-use crate::models::verify::{scan_installed, CheckDepth, HashCache};
+use crate::models::verify::{
+    configured_model_files, scan_installed, verify_configured, CheckDepth, HashCache,
+};
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -112,6 +114,10 @@ pub enum ModelsCommand {
         /// Sizes only (cheap enough for a container HEALTHCHECK).
         #[arg(long)]
         quick: bool,
+        /// Only the files the config uses (the start-up check of `agent serve`: size, and
+        /// sha256 through the hash cache).
+        #[arg(long, conflicts_with = "quick")]
+        configured: bool,
     },
     /// Download (if needed) and pack models into a tar for an air-gapped box.
     Bundle {
@@ -284,7 +290,15 @@ pub fn run(config: Option<&Path>, cmd: ModelsCommand) -> anyhow::Result<()> {
             dir,
             catalogue,
             quick,
-        } => verify(&context(config, dir, catalogue)?, quick),
+            configured,
+        } => {
+            let ctx = context(config, dir, catalogue)?;
+            if configured {
+                verify_configured_files(&ctx)
+            } else {
+                verify(&ctx, quick)
+            }
+        }
         ModelsCommand::Bundle {
             select,
             fetch: fetch_args,
@@ -467,6 +481,28 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+fn verify_configured_files(ctx: &Context_) -> anyhow::Result<()> {
+    let config_value: toml::Value = ctx.config.to_toml().parse()?;
+    let files = configured_model_files(&config_value, &ctx.dir, &ctx.catalogue);
+    if files.is_empty() {
+        anyhow::bail!("the config names no model file from the catalogue; nothing to verify");
+    }
+    let refs: Vec<(&str, &Path)> = files
+        .iter()
+        .map(|(k, p)| (k.as_str(), p.as_path()))
+        .collect();
+    let mut cache = HashCache::open(&ctx.dir);
+    verify_configured(&refs, &ctx.catalogue, &mut cache)?;
+    for (key, path) in &files {
+        println!("ok  {key} = {}", path.display());
+    }
+    println!(
+        "{} configured model file(s) verified (size + sha256, cached)",
+        files.len()
+    );
+    Ok(())
 }
 
 fn verify(ctx: &Context_, quick: bool) -> anyhow::Result<()> {

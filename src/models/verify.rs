@@ -425,3 +425,56 @@ pub fn scan_installed(
     let _ = cache.save();
     Ok(out)
 }
+
+/// The model files a configuration uses, as `(config key, path)` for [`verify_configured`]:
+/// every string value of the config (outside `[models]`) whose file name is a catalogue file.
+/// Relative paths are inside `models_dir`, as the engines resolve them. Matching by value
+/// keeps this independent of how each section names its keys.
+pub fn configured_model_files(
+    config: &toml::Value,
+    models_dir: &Path,
+    catalogue: &Catalogue,
+) -> Vec<(String, PathBuf)> {
+    fn walk(
+        value: &toml::Value,
+        key: &str,
+        dir: &Path,
+        catalogue: &Catalogue,
+        out: &mut Vec<(String, PathBuf)>,
+    ) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    if key.is_empty() && k == "models" {
+                        continue;
+                    }
+                    let child = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    walk(v, &child, dir, catalogue, out);
+                }
+            }
+            toml::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{key}[{i}]"), dir, catalogue, out);
+                }
+            }
+            toml::Value::String(s) => {
+                let path = Path::new(s);
+                let known = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| catalogue.find_by_file_name(n).is_some());
+                if known {
+                    out.push((key.to_string(), dir.join(path)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(config, "", models_dir, catalogue, &mut out);
+    out
+}
