@@ -361,6 +361,7 @@ async fn configured_model_files_finds_catalogue_files_by_value_wherever_the_key_
         model = "ABSOLUTE/llm/stories260K.gguf"
         [tts]
         voices = ["piper/en_US-test-medium.onnx"]
+        voice_en = "en_US-test-medium"
         language = "ru"
         "#
         .replace("ABSOLUTE", &dir.path().display().to_string())
@@ -369,7 +370,16 @@ async fn configured_model_files_finds_catalogue_files_by_value_wherever_the_key_
     .unwrap();
     let files = enclave::models::verify::configured_model_files(&config, dir.path(), &cat);
     let keys: Vec<&str> = files.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["llm.model", "tts.voices[0]", "vad.silero_model"]);
+    assert_eq!(
+        keys,
+        [
+            "llm.model",
+            "tts.voice_en",
+            "tts.voices[0]",
+            "vad.silero_model"
+        ]
+    );
+    assert_eq!(files[1].1, dir.path().join("piper/en_US-test-medium.onnx"));
     assert_eq!(files[0].1, dir.path().join("llm/stories260K.gguf"));
     let refs: Vec<(&str, &Path)> = files
         .iter()

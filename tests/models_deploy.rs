@@ -119,3 +119,34 @@ fn the_dialplan_never_dials_what_the_agent_sends() {
         .lines()
         .any(|l| l.starts_with("write") && (l.contains("system") || l.contains("command"))));
 }
+
+#[test]
+fn the_default_profile_installs_every_model_file_the_default_config_uses() {
+    // `agent download-models` then `agent serve` with defaults must find every file.
+    let catalogue = enclave::models::Catalogue::builtin();
+    let config = enclave::config::Config::default();
+    let value: toml::Value = config.to_toml().parse().unwrap();
+    let files =
+        enclave::models::verify::configured_model_files(&value, Path::new("/models"), &catalogue);
+    assert!(
+        !files.is_empty(),
+        "the default config names no catalogue model"
+    );
+    let profile = &catalogue.profiles[&config.models.profile];
+    for (key, path) in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let (model, file) = catalogue.find_by_file_name(name).unwrap();
+        assert!(
+            profile.models.contains(&model.name),
+            "{key} uses {} (model {}), which profile `{}` does not install",
+            path.display(),
+            model.name,
+            config.models.profile
+        );
+        assert_eq!(
+            path,
+            &Path::new("/models").join(&file.path),
+            "{key}: not at the catalogue path"
+        );
+    }
+}

@@ -428,8 +428,9 @@ pub fn scan_installed(
 
 /// The model files a configuration uses, as `(config key, path)` for [`verify_configured`]:
 /// every string value of the config (outside `[models]`) whose file name is a catalogue file.
-/// Relative paths are inside `models_dir`, as the engines resolve them. Matching by value
-/// keeps this independent of how each section names its keys.
+/// Relative paths are inside `models_dir`, as the engines resolve them; a bare voice name
+/// (`ru_RU-irina-medium`) maps to the catalogue's `piper/<name>.onnx`. Matching by value keeps
+/// this independent of how each section names its keys.
 pub fn configured_model_files(
     config: &toml::Value,
     models_dir: &Path,
@@ -463,12 +464,15 @@ pub fn configured_model_files(
             }
             toml::Value::String(s) => {
                 let path = Path::new(s);
-                let known = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| catalogue.find_by_file_name(n).is_some());
-                if known {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if catalogue.find_by_file_name(name).is_some() {
                     out.push((key.to_string(), dir.join(path)));
+                } else if path.extension().is_none() && !s.contains('/') {
+                    // A voice given by name (`[tts] voice_ru = "ru_RU-irina-medium"`): the
+                    // catalogue's place for `<name>.onnx` in the models dir.
+                    if let Some((_, f)) = catalogue.find_by_file_name(&format!("{name}.onnx")) {
+                        out.push((key.to_string(), dir.join(&f.path)));
+                    }
                 }
             }
             _ => {}
