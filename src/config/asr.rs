@@ -2,15 +2,192 @@
 
 use super::ConfigError;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// Settings of `[asr]`: Whisper speech recognition.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct AsrConfig {}
+pub struct AsrConfig {
+    /// whisper.cpp ggml model file (any size; q5/q8 quantised files load the same way).
+    /// A relative path is resolved against `[models] dir`.
+    pub model: PathBuf,
+    /// `auto` (detect and report), or a fixed Whisper language code such as `ru` or `en`.
+    pub language: String,
+    /// CPU threads one transcription uses; 0 = min(4, CPU cores).
+    pub threads_per_job: usize,
+    /// Transcriptions running at once (others wait); 0 = CPU cores / `threads_per_job`.
+    pub max_concurrent: usize,
+    /// Beam width; 1 = greedy decoding.
+    pub beam_size: usize,
+    /// Candidates sampled at non-zero temperature (greedy fallback).
+    pub best_of: usize,
+    /// First decoding temperature.
+    pub temperature: f32,
+    /// Temperature step of the fallback when a decode fails the thresholds; 0 = no fallback.
+    pub temperature_inc: f32,
+    /// Whisper's no-speech threshold (with `logprob_threshold`: drop text on silence).
+    pub no_speech_threshold: f32,
+    /// Average log-probability under which a decode is retried hotter / the segment dropped.
+    pub logprob_threshold: f32,
+    /// Token-entropy threshold for the temperature fallback (Whisper's compression check).
+    pub entropy_threshold: f32,
+    /// Drop a segment whose no-speech probability alone exceeds this.
+    pub drop_no_speech_prob: f32,
+    /// Drop a segment whose average token log-probability alone is below this.
+    pub drop_avg_logprob: f32,
+    /// Input quieter than this (dBFS RMS) is near-silent: known hallucination phrases are dropped.
+    pub quiet_dbfs: f32,
+    /// Domain words and spelling hints given to the decoder as its initial prompt.
+    pub initial_prompt: String,
+    /// Maximum tokens per segment; 0 = whisper.cpp's default (half the text context).
+    pub max_tokens: usize,
+    /// Trim leading/trailing non-speech with Silero VAD (`[vad] silero_model`) before decoding.
+    pub vad_trim: bool,
+    /// Audio kept on each side of the speech found by the trim, milliseconds.
+    pub vad_trim_padding_ms: u32,
+    /// Run on the GPU when built with the `cuda` feature.
+    pub use_gpu: bool,
+    /// Flash attention (GPU builds).
+    pub flash_attn: bool,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            model: PathBuf::from("whisper/ggml-base-q5_1.bin"),
+            language: "auto".into(),
+            threads_per_job: 0,
+            max_concurrent: 0,
+            beam_size: 5,
+            best_of: 5,
+            temperature: 0.0,
+            temperature_inc: 0.2,
+            no_speech_threshold: 0.6,
+            logprob_threshold: -1.0,
+            entropy_threshold: 2.4,
+            drop_no_speech_prob: 0.8,
+            drop_avg_logprob: -1.5,
+            quiet_dbfs: -45.0,
+            initial_prompt: String::new(),
+            max_tokens: 0,
+            vad_trim: true,
+            vad_trim_padding_ms: 200,
+            use_gpu: false,
+            flash_attn: false,
+        }
+    }
+}
 
 impl AsrConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.model.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "asr.model",
+                "must name a whisper ggml file",
+            ));
+        }
+        if self.language != "auto" && crate::asr::language_id(&self.language).is_none() {
+            return Err(ConfigError::invalid(
+                "asr.language",
+                format!(
+                    "`{}` is not a Whisper language code; use `auto`, `ru`, `en`, …",
+                    self.language
+                ),
+            ));
+        }
+        if self.threads_per_job > 256 {
+            return Err(ConfigError::invalid(
+                "asr.threads_per_job",
+                "0 (auto) ..= 256",
+            ));
+        }
+        if self.max_concurrent > 4096 {
+            return Err(ConfigError::invalid(
+                "asr.max_concurrent",
+                "0 (auto) ..= 4096",
+            ));
+        }
+        if !(1..=16).contains(&self.beam_size) {
+            return Err(ConfigError::invalid("asr.beam_size", "1..=16 (1 = greedy)"));
+        }
+        if !(1..=16).contains(&self.best_of) {
+            return Err(ConfigError::invalid("asr.best_of", "1..=16"));
+        }
+        if !(0.0..=1.0).contains(&self.temperature) || !(0.0..=1.0).contains(&self.temperature_inc)
+        {
+            return Err(ConfigError::invalid(
+                "asr.temperature",
+                "temperature and temperature_inc in 0.0..=1.0",
+            ));
+        }
+        for (key, v) in [
+            ("asr.no_speech_threshold", self.no_speech_threshold),
+            ("asr.drop_no_speech_prob", self.drop_no_speech_prob),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError::invalid(key, "a probability in 0.0..=1.0"));
+            }
+        }
+        for (key, v) in [
+            ("asr.logprob_threshold", self.logprob_threshold),
+            ("asr.drop_avg_logprob", self.drop_avg_logprob),
+        ] {
+            if !(-100.0..=0.0).contains(&v) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "a log-probability in -100.0..=0.0",
+                ));
+            }
+        }
+        if !(-120.0..=0.0).contains(&self.quiet_dbfs) {
+            return Err(ConfigError::invalid("asr.quiet_dbfs", "-120.0..=0.0 dBFS"));
+        }
+        if self.max_tokens > 448 {
+            return Err(ConfigError::invalid(
+                "asr.max_tokens",
+                "0 (default) ..= 448",
+            ));
+        }
+        if self.vad_trim_padding_ms > 2000 {
+            return Err(ConfigError::invalid("asr.vad_trim_padding_ms", "0..=2000"));
+        }
         Ok(())
+    }
+
+    /// The model path, a relative one taken as relative to `models_dir` (`[models] dir`).
+    pub fn model_path(&self, models_dir: &Path) -> PathBuf {
+        resolve(&self.model, models_dir)
+    }
+
+    /// Threads per transcription: `threads_per_job`, or min(4, cores).
+    pub fn effective_threads_per_job(&self) -> usize {
+        if self.threads_per_job > 0 {
+            return self.threads_per_job;
+        }
+        cpu_cores().min(4)
+    }
+
+    /// Transcriptions allowed at once: `max_concurrent`, or cores / threads per job (≥ 1).
+    pub fn effective_max_concurrent(&self) -> usize {
+        if self.max_concurrent > 0 {
+            return self.max_concurrent;
+        }
+        (cpu_cores() / self.effective_threads_per_job()).max(1)
+    }
+}
+
+fn cpu_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `path` if absolute, else `base/path`.
+pub(crate) fn resolve(path: &Path, base: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
     }
 }

@@ -1,1 +1,80 @@
 //! Voice activity detection (Silero through ONNX Runtime, webrtc-vad) and endpointing.
+//!
+//! [`silero::SileroModel`] is loaded once per process; each call gets an [`Endpointer`] holding
+//! its own recurrent state and a streaming [`Segmenter`] that turns 20 ms frames into
+//! `SpeechStart` / `SpeechContinue` / `EndOfUtterance` events with media timestamps.
+
+pub mod endpointer;
+pub mod segmenter;
+pub mod silero;
+pub mod webrtc;
+
+pub use endpointer::{detect_segments, Endpointer, SpeechSegment};
+pub use segmenter::{Segmenter, SegmenterConfig, VadEvent};
+pub use silero::SileroModel;
+pub use webrtc::WebrtcVad;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which detector produces speech probabilities (`[vad] backend`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VadBackend {
+    /// Silero VAD (ONNX): accurate, robust to noise.
+    #[default]
+    Silero,
+    /// webrtc-vad (GMM): very cheap, much less robust to noise; probability is 0 or 1.
+    Webrtc,
+}
+
+/// Why voice activity detection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VadError {
+    /// ONNX Runtime is not available.
+    #[error(transparent)]
+    Runtime(#[from] crate::onnx::OnnxRuntimeError),
+    /// The Silero model file does not exist.
+    #[error(
+        "Silero VAD model {path} not found. Set `[vad] silero_model` to silero_vad.onnx \
+         (`agent download-models`), or use `[vad] backend = \"webrtc\"`"
+    )]
+    ModelMissing {
+        /// The path that was configured.
+        path: PathBuf,
+    },
+    /// The file exists but is not a usable Silero model.
+    #[error("Silero VAD model {path}: cannot load: {message}")]
+    ModelLoad {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A run of the detector failed.
+    #[error("VAD inference failed: {0}")]
+    Inference(String),
+    /// A window of the wrong length was passed.
+    #[error(
+        "VAD window of {len} samples; Silero takes 512 samples and webrtc-vad 160/320/480 (16 kHz)"
+    )]
+    BadWindow {
+        /// Length given.
+        len: usize,
+    },
+}
+
+/// Sample range `[start, end)` of `audio` (16 kHz) from the first to the last Silero window at
+/// or above `threshold`, widened by `padding` samples; `None` when no window is speech.
+pub fn speech_bounds(
+    probabilities: &[f32],
+    threshold: f32,
+    padding: usize,
+    len: usize,
+) -> Option<(usize, usize)> {
+    let first = probabilities.iter().position(|p| *p >= threshold)?;
+    let last = probabilities.iter().rposition(|p| *p >= threshold)?;
+    let start = (first * silero::WINDOW).saturating_sub(padding);
+    let end = ((last + 1) * silero::WINDOW + padding).min(len);
+    Some((start, end))
+}
