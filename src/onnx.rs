@@ -105,3 +105,14 @@ pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
         .map(|(path, _)| path.clone())
         .map_err(Clone::clone)
 }
+
+/// The process-wide ONNX Runtime environment (loading the library first if needed): what
+/// `ort::session::Session::builder` takes.
+pub fn environment() -> Result<&'static ort::environment::Environment, OnnxRuntimeError> {
+    ensure_runtime()?;
+    match RUNTIME.get() {
+        Some(Ok((_, env))) => Ok(env),
+        Some(Err(e)) => Err(e.clone()),
+        None => unreachable!("ensure_runtime initialises RUNTIME"),
+    }
+}
