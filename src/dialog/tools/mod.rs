@@ -45,7 +45,7 @@ impl ToolOutcome {
 #[derive(Debug)]
 enum ToolImpl {
     Builtin(builtin::Builtin),
-    Http(http::HttpTool),
+    Http(Box<http::HttpTool>),
 }
 
 /// The tools of a deployment, by name.
@@ -70,14 +70,14 @@ impl ToolRegistry {
         }
         for t in &cfg.http_tools {
             let tool = http::HttpTool::new(t.clone(), cfg.tool_allowed_hosts.clone())?;
-            reg.tools.push((tool.spec(), ToolImpl::Http(tool)));
+            reg.tools.push((tool.spec(), ToolImpl::Http(Box::new(tool))));
         }
         Ok(reg)
     }
 
     /// Adds an HTTP tool.
     pub fn add_http(&mut self, tool: http::HttpTool) {
-        self.tools.push((tool.spec(), ToolImpl::Http(tool)));
+        self.tools.push((tool.spec(), ToolImpl::Http(Box::new(tool))));
     }
 
     /// Adds a built-in tool.
