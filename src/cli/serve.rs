@@ -1,5 +1,6 @@
 //! `agent serve`: answer calls over AudioSocket.
 
+use anyhow::Context;
 use std::path::Path;
 
 /// Arguments of `agent serve`.
@@ -13,7 +14,43 @@ pub struct ServeArgs {
     pub handler: Option<crate::config::HandlerKind>,
 }
 
-/// Runs the server until SIGTERM/SIGINT.
-pub fn run(_config: Option<&Path>, _args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("agent serve: not implemented yet")
+/// Runs the server until SIGTERM/SIGINT, then shuts down gracefully.
+pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = super::load_config(config_path)?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(handler) = args.handler {
+        config.server.handler = handler;
+    }
+    config.server.validate()?;
+    match crate::transport::shutdown::raise_nofile_limit() {
+        Ok((before, after)) => tracing::debug!(before, after, "RLIMIT_NOFILE soft limit"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE; calls are limited by open files")
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown =
+            crate::transport::shutdown::on_signals().context("cannot install signal handlers")?;
+        let handler = crate::pipeline::handler_for(&config);
+        let server = crate::transport::Server::bind(config.server.clone())
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?;
+        let addr = server.local_addr()?;
+        tracing::info!(
+            addr = %addr,
+            handler = ?config.server.handler,
+            max_calls = config.server.max_calls,
+            "listening for AudioSocket calls"
+        );
+        server.run(handler, shutdown).await;
+        Ok(())
+    })
 }

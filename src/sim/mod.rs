@@ -117,6 +117,7 @@ pub fn parse_dtmf(spec: &str) -> Result<Vec<(char, f64)>, SimError> {
 #[derive(Default)]
 struct Observed {
     agent_rate: Option<u32>,
+    rate_changes: u64,
     frames: u64,
     sizes: BTreeMap<usize, u64>,
     arrivals: Vec<Instant>,
@@ -165,6 +166,7 @@ pub async fn place_call(opts: CallOptions) -> Result<CallReport, SimError> {
     Ok(CallReport {
         uuid: uuid.to_string(),
         agent_rate_hz: seen.agent_rate,
+        agent_rate_changes: seen.rate_changes,
         frames_received: seen.frames,
         frame_sizes: seen.sizes,
         frames_sent: sent.0,
@@ -303,7 +305,20 @@ async fn read_agent(rd: &mut OwnedReadHalf, seen: &mut Observed, record: bool) -
             buf.advance(HEADER_LEN);
             let payload = buf.split_to(len);
             header_at = None;
-            seen.agent_rate.get_or_insert(rate.hz());
+            if seen.agent_rate != Some(rate.hz()) {
+                // The agent answers at the caller's rate once it has heard the caller; the
+                // frames before that are at 8 kHz. Keep the recording at the latest rate.
+                if let Some(old) = seen.agent_rate {
+                    seen.rate_changes += 1;
+                    if record {
+                        let f = pcm::i16_slice_to_f32(&seen.recorded);
+                        if let Ok(r) = resample::resample(&f, old, rate.hz()) {
+                            seen.recorded = pcm::f32_slice_to_i16(&r);
+                        }
+                    }
+                }
+                seen.agent_rate = Some(rate.hz());
+            }
             seen.frames += 1;
             *seen.sizes.entry(len).or_default() += 1;
             seen.arrivals.push(header_time);

@@ -43,6 +43,8 @@ pub struct IntervalStats {
     pub count: usize,
     /// Median interval, ms.
     pub p50_ms: f64,
+    /// 5th percentile, ms.
+    pub p5_ms: f64,
     /// 95th percentile, ms.
     pub p95_ms: f64,
     /// 99th percentile, ms.
@@ -69,6 +71,7 @@ impl IntervalStats {
         dev.sort_by(f64::total_cmp);
         IntervalStats {
             count: sorted.len(),
+            p5_ms: percentile(&sorted, 5.0),
             p50_ms: percentile(&sorted, 50.0),
             p95_ms: percentile(&sorted, 95.0),
             p99_ms: percentile(&sorted, 99.0),
@@ -94,8 +97,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub struct CallReport {
     /// The uuid we sent.
     pub uuid: String,
-    /// Rate of the agent's audio (from its frame kind), if any arrived.
+    /// Rate of the agent's latest audio (from its frame kind), if any arrived.
     pub agent_rate_hz: Option<u32>,
+    /// Times the agent's audio rate changed (once, when it adopts a 16 kHz caller's rate).
+    pub agent_rate_changes: u64,
     /// Audio frames received from the agent.
     pub frames_received: u64,
     /// How many frames of each payload size arrived (bytes → count).
@@ -148,8 +153,8 @@ impl fmt::Display for CallReport {
         let i = &self.intervals;
         writeln!(
             f,
-            "  frame interval:     p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n = {})",
-            i.p50_ms, i.p95_ms, i.p99_ms, i.max_ms, i.count
+            "  frame interval:     p5 {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n = {})",
+            i.p5_ms, i.p50_ms, i.p95_ms, i.p99_ms, i.max_ms, i.count
         )?;
         writeln!(f, "  jitter p95:         {:.2} ms", i.jitter_p95_ms)?;
         write!(f, "  gaps > 40 ms:       {}", i.gaps_over_40ms)

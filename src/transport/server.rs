@@ -27,6 +27,8 @@ pub struct ServerStats {
     active_calls: AtomicUsize,
     total_calls: AtomicU64,
     refused_calls: AtomicU64,
+    /// Notified whenever a call ends.
+    call_ended: tokio::sync::Notify,
 }
 
 impl ServerStats {
@@ -44,6 +46,20 @@ impl ServerStats {
     pub fn refused_calls(&self) -> u64 {
         self.refused_calls.load(Ordering::SeqCst)
     }
+
+    /// Waits until no call task is running (returns at once if none is).
+    pub async fn wait_until_idle(&self) {
+        loop {
+            let ended = self.call_ended.notified();
+            tokio::pin!(ended);
+            // Register before checking, so an end between the check and the wait is not lost.
+            ended.as_mut().enable();
+            if self.active_calls() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
 }
 
 /// Decrements the active-call gauge when a call task ends, however it ends.
@@ -52,6 +68,7 @@ struct ActiveCall(Arc<ServerStats>);
 impl Drop for ActiveCall {
     fn drop(&mut self) {
         self.0.active_calls.fetch_sub(1, Ordering::SeqCst);
+        self.0.call_ended.notify_waiters();
     }
 }
 
