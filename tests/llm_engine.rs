@@ -304,3 +304,84 @@ fn lazy_grammar_leaves_plain_text_alone() {
     assert!(!stats.text.contains("<tool_call>"));
     assert!(!pieces.concat().trim().is_empty());
 }
+
+#[test]
+fn full_context_drops_oldest_turns_after_the_system_prompt() {
+    let mut opts = EngineOptions::new(stories_path());
+    opts.max_parallel = 1;
+    opts.context_per_call = 256;
+    opts.threads = 2;
+    opts.chat_template = Some("qwen2.5".into());
+    let engine = LlmEngine::load(&opts).unwrap();
+    let cap = engine.context_per_call();
+    let mut history = vec![ChatMessage::system("Tell stories.")];
+    for i in 0..12 {
+        history.push(ChatMessage::user(format!(
+            "Tell me about the cat number {i}, please."
+        )));
+        history.push(ChatMessage::assistant(
+            "The cat was happy and played in the park all day.",
+        ));
+    }
+    history.push(ChatMessage::user("And the dog?"));
+    let mut s = engine.session().unwrap();
+    let g = s
+        .generate(&history, &[], &GenParams::greedy(16), CancelHandle::new())
+        .unwrap();
+    let trimmed = g.trimmed_messages;
+    let (_, stats) = collect(g);
+    assert!(
+        trimmed > 0 && trimmed % 2 == 0,
+        "whole turns dropped: {trimmed}"
+    );
+    assert!(
+        stats.prompt_tokens + 16 < cap,
+        "{} tokens fit {cap}",
+        stats.prompt_tokens
+    );
+    assert!(stats.generated_tokens > 0);
+    // A system prompt that alone does not fit is a clear error.
+    let huge = vec![
+        ChatMessage::system("word ".repeat(400)),
+        ChatMessage::user("hi"),
+    ];
+    let err = s
+        .generate(&huge, &[], &GenParams::greedy(16), CancelHandle::new())
+        .unwrap_err();
+    assert!(err.to_string().contains("llm.context_per_call"), "{err}");
+}
+
+#[tokio::test]
+async fn barge_in_cancels_a_conversation_turn_and_keeps_what_was_said() {
+    use enclave::dialog::session::{Conversation, TurnEvent};
+    use enclave::dialog::tools::ToolRegistry;
+    let engine = engine();
+    let mut params = GenParams::greedy(500);
+    params.tool_choice = ToolChoice::None;
+    let mut conv = Conversation::new(
+        engine.session().unwrap(),
+        "Tell stories.",
+        Arc::new(ToolRegistry::empty()),
+        params,
+        1,
+    );
+    let cancel = CancelHandle::new();
+    let trigger = cancel.clone();
+    let mut pieces = 0;
+    let summary = conv
+        .user_turn("Once upon a time", cancel, |e| {
+            if let TurnEvent::Text(_) = e {
+                pieces += 1;
+                if pieces == 3 {
+                    trigger.cancel(); // the caller starts talking
+                }
+            }
+        })
+        .await
+        .unwrap();
+    assert!(summary.cancelled);
+    assert!(summary.rounds[0].generated_tokens < 100);
+    let last = conv.history().last().unwrap();
+    assert_eq!(last.role, enclave::dialog::Role::Assistant);
+    assert_eq!(last.content, summary.reply);
+}
