@@ -64,6 +64,7 @@ pub(super) fn load_engine(
 ) -> anyhow::Result<Tts> {
     let path = crate::tts::resolve_voice(voice, &voice_dirs(config))?;
     let t = &config.tts;
+    crate::tts::phonemize::set_data_path(t.espeak_data.as_deref())?;
     let opts = VoiceOptions {
         sessions: t.sessions,
         intra_threads: t.intra_threads,

@@ -15,6 +15,10 @@ pub struct TtsConfig {
     pub voice_en: String,
     /// Extra directory searched for voices given by name.
     pub voices_dir: Option<PathBuf>,
+    /// espeak-ng data directory (`espeak-ng-data` or its parent). Unset: the system's
+    /// (Debian's 1.51). Point it at the data piper-phonemize bundles to get exactly the phonemes
+    /// Piper voices were trained on (Debian's data differs in a few words).
+    pub espeak_data: Option<PathBuf>,
     /// Speaker id for multi-speaker voices (0 for single-speaker voices).
     pub speaker: i64,
     /// Speaking rate: phoneme durations are multiplied by it (1.0 = the voice's own rate
@@ -45,6 +49,7 @@ impl Default for TtsConfig {
             voice_ru: "ru_RU-denis-medium".into(),
             voice_en: "en_US-lessac-medium".into(),
             voices_dir: None,
+            espeak_data: None,
             speaker: 0,
             length_scale: None,
             noise_scale: None,

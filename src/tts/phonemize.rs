@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// Why phonemisation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -25,6 +26,20 @@ pub enum PhonemizeError {
          to the directory that contains espeak-ng-data)"
     )]
     Init,
+    /// A second, different data directory was asked for after espeak-ng started.
+    #[error(
+        "espeak-ng already uses data from {current}; it cannot switch to {requested} in the \
+         same process (espeak-ng has one global state)"
+    )]
+    DataPathConflict {
+        /// The directory in use (`default` for the system one).
+        current: String,
+        /// The one asked for.
+        requested: String,
+    },
+    /// The data directory given does not hold espeak-ng data.
+    #[error("{0} holds no espeak-ng data (expected phontab in it or in its espeak-ng-data/)")]
+    BadDataPath(PathBuf),
     /// The voice's `espeak.voice` is not an espeak-ng voice.
     #[error("espeak-ng has no voice `{0}` (see `espeak-ng --voices`); check `espeak.voice` in the voice's .onnx.json")]
     UnknownVoice(String),
@@ -40,17 +55,48 @@ pub const EOS: char = '$';
 /// espeak-ng's global state: `Some(ok)` once initialised.
 static ESPEAK: Mutex<Option<bool>> = Mutex::new(None);
 
+/// Data directory espeak-ng starts with (`None`: the system's, or `$ESPEAK_DATA_PATH`).
+static DATA_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Chooses espeak-ng's data directory for this process, before the first phonemisation.
+/// Piper's voices were trained on the data that piper-phonemize bundles; pointing this at a
+/// copy of it (the `espeak-ng-data` directory or its parent) gives exactly Piper's phonemes,
+/// where Debian's 1.51 data differs in a few words (e.g. «двадцать»). Calling it again with the
+/// same directory is fine; a different one is an error.
+pub fn set_data_path(path: Option<&Path>) -> Result<(), PhonemizeError> {
+    if let Some(p) = path {
+        if !p.join("phontab").is_file() && !p.join("espeak-ng-data/phontab").is_file() {
+            return Err(PhonemizeError::BadDataPath(p.to_path_buf()));
+        }
+    }
+    let wanted = path.map(Path::to_path_buf);
+    let current = DATA_PATH.get_or_init(|| wanted.clone());
+    if *current != wanted {
+        let show = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("default".to_string(), |p| p.display().to_string())
+        };
+        return Err(PhonemizeError::DataPathConflict {
+            current: show(current),
+            requested: show(&wanted),
+        });
+    }
+    Ok(())
+}
+
 /// Phonemes of `text` in espeak voice `voice`, one list of code points per sentence.
 pub fn phonemize(text: &str, voice: &str) -> Result<Vec<Vec<char>>, PhonemizeError> {
     let mut guard = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
+        let data = DATA_PATH.get_or_init(|| None).as_ref();
+        let c_data = data.and_then(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok());
         // SAFETY: called once, under the mutex; a null path means espeak's default data dir
         // (or ESPEAK_DATA_PATH).
         let rate = unsafe {
             espeakng_sys::espeak_Initialize(
                 espeakng_sys::espeak_AUDIO_OUTPUT_AUDIO_OUTPUT_SYNCHRONOUS,
                 0,
-                std::ptr::null(),
+                c_data.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 espeakng_sys::espeakINITIALIZE_DONT_EXIT as i32,
             )
         };
