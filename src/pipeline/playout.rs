@@ -4,7 +4,7 @@
 //! The call's pacer ([`crate::transport::pacer`]) takes exactly one 20 ms frame from the queue
 //! per tick, padding with silence, and reports what went on the wire through a `watch`.
 
-use crate::audio::resample::{check_rate, resample, ResampleError};
+use crate::audio::resample::{check_rate, resample, ResampleError, StreamResampler};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -146,6 +146,8 @@ pub(crate) struct Shared {
     /// Wakes the pacer for `hangup_now`.
     pub(crate) wake: Notify,
     progress: watch::Sender<PlayoutProgress>,
+    /// Resamplers kept per rate pair: building one plans its FFTs, too costly per item.
+    converters: Mutex<Vec<StreamResampler>>,
 }
 
 /// A cloneable handle on a call's outbound audio: queue, cut, hang up, observe.
@@ -178,6 +180,7 @@ impl Playout {
                 }),
                 wake: Notify::new(),
                 progress,
+                converters: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -197,8 +200,8 @@ impl Playout {
         check_rate(rate_hz)?;
         let call_rate = self.call_rate();
         check_rate(call_rate)?;
-        // Resample outside the lock: the pacer must never wait for it.
-        let converted = resample(&samples, rate_hz, call_rate)?;
+        // Resample outside the queue lock: the pacer must never wait for it.
+        let converted = self.convert(&samples, rate_hz, call_rate)?;
         let total = samples.len();
         let mut st = self.lock();
         if st.ended || st.hangup != HangupRequest::None {
@@ -231,6 +234,33 @@ impl Playout {
             );
         });
         Ok(id)
+    }
+
+    /// `samples` from `from` Hz to `to` Hz, delay-compensated, with a cached resampler.
+    fn convert(&self, samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, ResampleError> {
+        if from == to {
+            return Ok(samples.to_vec());
+        }
+        let mut cache = self
+            .shared
+            .converters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = match cache
+            .iter()
+            .position(|r| r.from_hz() == from && r.to_hz() == to)
+        {
+            Some(i) => i,
+            None => {
+                cache.push(StreamResampler::new(from, to)?);
+                cache.len() - 1
+            }
+        };
+        let r = &mut cache[index];
+        let mut out = Vec::with_capacity(r.expected_len(samples.len() as u64) as usize + 1);
+        r.process(samples, &mut out);
+        r.flush(&mut out);
+        Ok(out)
     }
 
     /// Like [`Playout::play`], for 16-bit samples.

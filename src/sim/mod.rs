@@ -150,9 +150,20 @@ pub async fn place_call(opts: CallOptions) -> Result<CallReport, SimError> {
     let (mut rd, mut wr) = stream.into_split();
     let mut seen = Observed::default();
     let mut sent = (0u64, 0u64);
-    let ended = tokio::select! {
-        r = read_agent(&mut rd, &mut seen, opts.record) => r,
-        w = write_caller(&mut wr, uuid, &frames_out, &opts, start, &mut sent) => w,
+    let ended = {
+        let reader = read_agent(&mut rd, &mut seen, opts.record);
+        tokio::pin!(reader);
+        tokio::select! {
+            r = &mut reader => r,
+            w = write_caller(&mut wr, uuid, &frames_out, &opts, start, &mut sent) => match w {
+                // A failed write usually means the agent hung up and closed: the hangup
+                // frame (or EOF) is waiting in our receive buffer. Let the reader say.
+                CallEndReason::IoError(e) => tokio::time::timeout(Duration::from_millis(500), reader)
+                    .await
+                    .unwrap_or(CallEndReason::IoError(e)),
+                other => other,
+            },
+        }
     };
     // Hang up our side: both halves dropped = close.
     drop(wr);
