@@ -141,7 +141,7 @@ pub(super) fn run_writer(
             Command::TurnCompleted(t) => {
                 insert_turn(&mut conn, &t, &settings).map_err(|e| e.to_string())
             }
-            Command::CallEnded(e) => update_call_end(&conn, &e).map_err(|e| e.to_string()),
+            Command::CallEnded(e) => update_call_end(&mut conn, &e).map_err(|e| e.to_string()),
             Command::Purge { now, done } => {
                 let r = purge(
                     &mut conn,
@@ -229,13 +229,14 @@ fn insert_turn(conn: &mut Connection, t: &TurnRecord, s: &WriterSettings) -> rus
     tx.commit()
 }
 
-fn update_call_end(conn: &Connection, e: &CallEnd) -> rusqlite::Result<()> {
+fn update_call_end(conn: &mut Connection, e: &CallEnd) -> rusqlite::Result<()> {
     let ended = unix_ms(e.ended_at);
-    conn.execute(
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
         "INSERT INTO calls (uuid, started_at) VALUES (?1, ?2) ON CONFLICT (uuid) DO NOTHING",
         params![e.uuid.to_string(), ended],
     )?;
-    conn.execute(
+    tx.execute(
         "UPDATE calls SET ended_at = ?2, duration_ms = max(0, ?2 - started_at), outcome = ?3,
              transfer_target = ?4, language = coalesce(?5, language), error = ?6
          WHERE uuid = ?1",
@@ -248,5 +249,5 @@ fn update_call_end(conn: &Connection, e: &CallEnd) -> rusqlite::Result<()> {
             e.error
         ],
     )?;
-    Ok(())
+    tx.commit()
 }
