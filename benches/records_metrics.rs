@@ -15,7 +15,7 @@ fn turn(uuid: Uuid, seq: u32) -> TurnRecord {
     TurnRecord {
         call_uuid: uuid,
         seq,
-        role: if seq % 2 == 0 {
+        role: if seq.is_multiple_of(2) {
             Role::Caller
         } else {
             Role::Agent

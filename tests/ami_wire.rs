@@ -192,3 +192,34 @@ fn ami_section_loads_from_toml_and_typos_are_errors() {
         Config::from_toml_str("t.toml", "[ami]\naction_timeout_ms = 5\n", Vec::new()).unwrap_err();
     assert!(err.to_string().contains("ami.action_timeout_ms"), "{err}");
 }
+
+#[test]
+fn channel_map_is_bounded_and_entries_expire() {
+    use enclave::ami::ChannelMap;
+    let map = ChannelMap::new(Duration::from_secs(3600), 2);
+    let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::new_v4()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        map.insert(*id, format!("PJSIP/{i}"));
+    }
+    assert_eq!(map.len(), 2);
+    assert_eq!(map.get(&ids[0]), None, "oldest evicted");
+    assert_eq!(map.get(&ids[2]).as_deref(), Some("PJSIP/2"));
+
+    let expired = ChannelMap::new(Duration::ZERO, 10);
+    expired.insert(ids[0], "PJSIP/0".into());
+    assert_eq!(expired.get(&ids[0]), None, "past its TTL");
+
+    // A Hangup of another channel leaves the mapping alone; its own removes it.
+    let m = ChannelMap::default();
+    m.insert(ids[1], "PJSIP/1".into());
+    let hangup = |ch: &str| {
+        Message::from_fields(vec![
+            ("Event".into(), "Hangup".into()),
+            ("Channel".into(), ch.into()),
+        ])
+    };
+    m.observe(&hangup("PJSIP/9"));
+    assert!(m.get(&ids[1]).is_some());
+    m.observe(&hangup("PJSIP/1"));
+    assert!(m.is_empty());
+}
