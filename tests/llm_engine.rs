@@ -385,3 +385,54 @@ async fn barge_in_cancels_a_conversation_turn_and_keeps_what_was_said() {
     assert_eq!(last.role, enclave::dialog::Role::Assistant);
     assert_eq!(last.content, summary.reply);
 }
+
+#[test]
+fn lazy_grammar_constrains_only_after_its_trigger() {
+    use enclave::dialog::session::GrammarSpec;
+    let engine = engine();
+    let mut s = engine.session().unwrap();
+    let prompt = "Once upon a time, there was a";
+    let (_, free) = collect(s.generate_prompt(prompt, &GenParams::greedy(30)).unwrap());
+    // Trigger on the model's own 4th word: text before it must stay exactly as it was.
+    let word = free
+        .text
+        .split_whitespace()
+        .nth(3)
+        .expect("four words")
+        .trim_matches(|c: char| !c.is_ascii_alphabetic())
+        .to_string();
+    assert!(!word.is_empty(), "{:?}", free.text);
+    let trigger = format!(" {word}");
+    let at = free.text.find(&trigger).expect("trigger in the free text");
+    let grammar = |lazy: bool| GrammarSpec {
+        text: format!("root ::= \"{trigger} robot named Max.\"\n"),
+        lazy,
+        patterns: if lazy {
+            vec![format!("({trigger})")]
+        } else {
+            Vec::new()
+        },
+        trigger_tokens: Vec::new(),
+    };
+    let (_, lazy) = collect(
+        s.generate_constrained(prompt, &GenParams::greedy(60), grammar(true))
+            .unwrap(),
+    );
+    assert_eq!(
+        lazy.text,
+        format!("{}{trigger} robot named Max.", &free.text[..at]),
+        "free text until the trigger, the grammar from there (free: {:?})",
+        free.text
+    );
+    assert_eq!(
+        lazy.finish,
+        FinishReason::Stop,
+        "a finished grammar allows only end-of-generation"
+    );
+    // Strict (not lazy): constrained from the first token.
+    let (_, strict) = collect(
+        s.generate_constrained("The dog", &GenParams::greedy(60), grammar(false))
+            .unwrap(),
+    );
+    assert_eq!(strict.text, format!("{trigger} robot named Max."));
+}

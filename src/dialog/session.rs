@@ -1,7 +1,8 @@
 //! Per-call state: [`Session`] (the call's sequence in the shared context, its KV cache reused
 //! across turns) and [`Conversation`] (history, tools and the tool loop on top of it).
 
-use super::batch::scheduler::{Command, GrammarSpec, Request, SamplingSpec};
+pub use super::batch::scheduler::GrammarSpec;
+use super::batch::scheduler::{Command, Request, SamplingSpec};
 use super::chunker::MarkupFilter;
 use super::engine::{
     CancelHandle, FinishReason, GenEvent, GenParams, GenStats, Generation, LlmEngine,
@@ -44,6 +45,18 @@ impl Session {
     ) -> Result<Generation, DialogError> {
         let tokens = self.engine.tokenize(prompt);
         self.submit(tokens, params, None, CancelHandle::new(), None, 0)
+    }
+
+    /// Continues raw prompt text under a grammar (strict, or lazy: free text until a trigger
+    /// pattern appears, constrained from there) — structured output beyond tool calls.
+    pub fn generate_constrained(
+        &mut self,
+        prompt: &str,
+        params: &GenParams,
+        grammar: GrammarSpec,
+    ) -> Result<Generation, DialogError> {
+        let tokens = self.engine.tokenize(prompt);
+        self.submit(tokens, params, Some(grammar), CancelHandle::new(), None, 0)
     }
 
     /// Continues a token sequence (no template).
@@ -258,6 +271,19 @@ impl Conversation {
     /// The history so far.
     pub fn history(&self) -> &[ChatMessage] {
         &self.history
+    }
+
+    /// Replaces the text of the last assistant reply with what the caller actually heard
+    /// (after a barge-in), so the model is not told it said what was never played.
+    pub fn replace_last_reply(&mut self, heard: &str) {
+        if let Some(m) = self
+            .history
+            .iter_mut()
+            .rev()
+            .find(|m| m.role == Role::Assistant)
+        {
+            m.content = heard.to_string();
+        }
     }
 
     /// The session (sequence) underneath.
