@@ -36,6 +36,9 @@ pub struct BenchTtsArgs {
     /// Skip the reference Piper timing.
     #[arg(long)]
     pub no_piper: bool,
+    /// Calls synthesizing at once for the shared-voice measurement (0 skips it).
+    #[arg(long, default_value_t = 4)]
+    pub concurrent: usize,
 }
 
 fn pct(v: &[f64], q: f64) -> f64 {
@@ -218,5 +221,54 @@ pub fn bench(config: Option<&std::path::Path>, args: BenchTtsArgs) -> anyhow::Re
         }
     }
     println!("RTF = synthesis time / audio duration ({n} runs each; synthetic voices: real shapes, random weights).");
+    if args.concurrent > 0 {
+        if let Some(name) = args.voices.last() {
+            concurrent(&config, name, args.text.as_deref(), args.concurrent)?;
+        }
+    }
+    Ok(())
+}
+
+/// `calls` threads share one voice (ort's `Session::run` takes `&mut self`, so a session
+/// serves one sentence at a time): aggregate RTF for several pool sizes.
+fn concurrent(
+    config: &crate::config::Config,
+    name: &str,
+    text: Option<&str>,
+    calls: usize,
+) -> anyhow::Result<()> {
+    println!("{calls} calls at once on {name} (one voice shared; sessions x intra-op threads):");
+    for (sessions, threads) in [(1, 0), (1, 1), (2, 1), (calls, 1)] {
+        let mut cfg = config.clone();
+        cfg.tts.sessions = sessions;
+        cfg.tts.intra_threads = threads;
+        let tts = load_engine(&cfg, name, None, None)?;
+        let text = text.unwrap_or(match tts.voice().language {
+            Some(crate::tts::Language::Russian) => TEXT_RU,
+            _ => TEXT_EN,
+        });
+        let _ = tts.synthesize(text)?;
+        let start = Instant::now();
+        let handles: Vec<_> = (0..calls)
+            .map(|_| {
+                let tts = tts.clone();
+                let text = text.to_string();
+                std::thread::spawn(move || tts.synthesize(&text).map(|a| a.len()))
+            })
+            .collect();
+        let mut samples = 0usize;
+        for h in handles {
+            samples += h
+                .join()
+                .map_err(|_| anyhow::anyhow!("synthesis thread panicked"))??;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let audio = samples as f64 / tts.sample_rate() as f64;
+        println!(
+            "  sessions {sessions} x threads {}: wall {wall:.2} s for {audio:.1} s of audio, aggregate RTF {:.3}",
+            if threads == 0 { "all".to_string() } else { threads.to_string() },
+            wall / audio
+        );
+    }
     Ok(())
 }
