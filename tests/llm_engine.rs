@@ -436,3 +436,40 @@ fn lazy_grammar_constrains_only_after_its_trigger() {
     );
     assert_eq!(strict.text, format!("{trigger} robot named Max."));
 }
+
+#[test]
+fn llama3_style_tool_grammar_yields_parseable_calls() {
+    use enclave::dialog::grammar::tool_call_grammar;
+    use enclave::dialog::session::GrammarSpec;
+    use enclave::dialog::template::ToolFormat;
+    use enclave::dialog::toolcall_parse::parse_reply;
+    let engine = engine();
+    let tools = vec![order_tool(), time_tool()];
+    let mut s = engine.session().unwrap();
+    let mut params = GenParams::greedy(200);
+    params.temperature = 0.9;
+    params.seed = 11;
+    let grammar = GrammarSpec {
+        text: tool_call_grammar(&tools, ToolFormat::Llama3Json).unwrap(),
+        lazy: false,
+        patterns: Vec::new(),
+        trigger_tokens: Vec::new(),
+    };
+    let (_, stats) = collect(
+        s.generate_constrained("Once upon a time", &params, grammar)
+            .unwrap(),
+    );
+    let parsed = parse_reply(&stats.text, ToolFormat::Llama3Json);
+    assert!(
+        parsed.errors.is_empty(),
+        "{:?} in {:?}",
+        parsed.errors,
+        stats.text
+    );
+    assert_eq!(parsed.calls.len(), 1, "{:?}", stats.text);
+    let spec = tools
+        .iter()
+        .find(|t| t.name == parsed.calls[0].name)
+        .unwrap();
+    validate_args(&spec.parameters, &parsed.calls[0].arguments, "arguments").unwrap();
+}
