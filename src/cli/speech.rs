@@ -129,7 +129,7 @@ pub fn transcribe(config: Option<&Path>, args: TranscribeArgs) -> anyhow::Result
     let vad_path = args
         .vad_model
         .clone()
-        .unwrap_or(cfg.vad.silero_model.clone());
+        .unwrap_or(cfg.vad.silero_model_path(&cfg.models.dir));
     let silero = if asr.vad_trim {
         optional_silero(&vad_path)?
     } else {
@@ -161,14 +161,12 @@ pub fn transcribe(config: Option<&Path>, args: TranscribeArgs) -> anyhow::Result
 
 fn print_transcript(file: &Path, tr: &Transcript) {
     println!("{}:", file.display());
-    println!(
-        "  text: {}",
-        if tr.text.is_empty() {
-            "<no speech>"
-        } else {
-            &tr.text
-        }
-    );
+    let text = match (tr.text.is_empty(), tr.no_speech) {
+        (false, _) => tr.text.as_str(),
+        (true, true) => "<no speech found by VAD>",
+        (true, false) => "<no text: every segment failed the hallucination filter>",
+    };
+    println!("  text: {text}");
     println!(
         "  language: {}{}",
         tr.language,
