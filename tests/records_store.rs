@@ -417,3 +417,13 @@ async fn retention_task_purges_periodically_until_cancelled() {
         .spawn_retention_task(tokio_util::sync::CancellationToken::new())
         .is_none());
 }
+
+#[tokio::test]
+async fn disabled_writer_discards_without_counting_drops() {
+    let w = enclave::records::RecordWriter::disabled();
+    assert!(w.is_disabled());
+    assert!(!w.turn_completed(turn(Uuid::new_v4(), 0, Role::Caller, "x", 0)));
+    w.flush().await.unwrap();
+    assert_eq!(w.dropped(), 0);
+    assert_eq!(w.purge_now().await.unwrap(), Default::default());
+}

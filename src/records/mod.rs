@@ -137,6 +137,7 @@ impl RecordStore {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
                 metrics,
+                disabled: false,
             },
             reader: Mutex::new(reader),
             recordings_dir: cfg.recordings_dir.clone(),

@@ -51,9 +51,28 @@ pub struct RecordWriter {
     pub(super) tx: mpsc::Sender<Command>,
     pub(super) dropped: Arc<AtomicU64>,
     pub(super) metrics: Arc<Metrics>,
+    /// A writer for `records.enabled = false`: discards everything, counts nothing.
+    pub(super) disabled: bool,
 }
 
 impl RecordWriter {
+    /// A writer that discards every record silently (for `records.enabled = false`), so the
+    /// call loop needs no `Option`.
+    pub fn disabled() -> RecordWriter {
+        let (tx, _) = mpsc::channel(1);
+        RecordWriter {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+            metrics: Arc::new(Metrics::new()),
+            disabled: true,
+        }
+    }
+
+    /// Whether this writer discards everything.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
     /// Queues "call began". Returns `false` if the write was dropped (queue full or closed).
     pub fn call_started(&self, call: CallStart) -> bool {
         self.enqueue(Command::CallStarted(call))
@@ -72,6 +91,9 @@ impl RecordWriter {
 
     /// Waits until every write queued before this call is committed (tests, shutdown).
     pub async fn flush(&self) -> Result<(), RecordsError> {
+        if self.disabled {
+            return Ok(());
+        }
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Command::Flush(done))
@@ -82,6 +104,9 @@ impl RecordWriter {
 
     /// Runs the retention purge now (through the writer thread) and reports what it removed.
     pub async fn purge_now(&self) -> Result<PurgeStats, RecordsError> {
+        if self.disabled {
+            return Ok(PurgeStats::default());
+        }
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Command::Purge {
@@ -99,6 +124,9 @@ impl RecordWriter {
     }
 
     fn enqueue(&self, cmd: Command) -> bool {
+        if self.disabled {
+            return false;
+        }
         let kind = cmd.kind();
         match self.tx.try_send(cmd) {
             Ok(()) => true,
