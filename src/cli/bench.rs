@@ -9,7 +9,7 @@ use std::path::Path;
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// N concurrent echo calls over real TCP: outbound frame interval, CPU, memory per call.
-    Transport,
+    Transport(super::call::BenchTransportArgs),
     /// Whisper ASR: RTF p50/p95 of the pipeline and of the raw `state.full`, per model shape.
     Asr(super::speech::BenchAsrArgs),
     /// VAD: Silero per 512-sample window, webrtc-vad per 20 ms frame, endpointer; p50/p95, RTF.
@@ -27,6 +27,6 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Vad(args) => super::speech::bench_vad(config, args),
         BenchCommand::Tts(args) => super::tts::bench(config, args),
         BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
-        BenchCommand::Transport => anyhow::bail!("agent bench transport: not implemented yet"),
+        BenchCommand::Transport(args) => super::call::bench_transport(config, args),
     }
 }

@@ -92,3 +92,162 @@ pub fn run(args: CallArgs) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Arguments of `agent bench transport`.
+#[derive(Debug, clap::Args)]
+pub struct BenchTransportArgs {
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 100)]
+    pub calls: usize,
+    /// Seconds each call lasts.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Idle callers: they send no audio (the agent sends silence); measures the per-call floor.
+    #[arg(long)]
+    pub idle: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// `agent bench transport`: an in-process echo server and N simulated callers over loopback
+/// TCP. Reports the outbound frame interval as the callers measured it, CPU and memory.
+pub fn bench_transport(
+    config_path: Option<&std::path::Path>,
+    args: BenchTransportArgs,
+) -> anyhow::Result<()> {
+    use crate::sim::{self, report::percentile, CallOptions};
+    anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
+    let call_len = seconds("seconds", args.seconds)?;
+    let mut config = super::load_config(config_path)?;
+    config.server.listen = "127.0.0.1:0".parse()?;
+    config.server.max_calls = config.server.max_calls.max(args.calls);
+    config.server.handler = crate::config::HandlerKind::Echo;
+    if let Err(e) = crate::transport::shutdown::raise_nofile_limit() {
+        tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let handler: std::sync::Arc<dyn crate::pipeline::CallHandler> = std::sync::Arc::new(
+            crate::pipeline::EchoHandler::new(Duration::from_millis(config.server.echo_delay_ms)),
+        );
+        let server = crate::transport::Server::bind(config.server.clone()).await?;
+        let addr = server.local_addr()?;
+        let stats = server.stats();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server_task = tokio::spawn(server.run(handler, stop.clone()));
+        let rss_before = rss_kib();
+        // Callers say a vowel-like tone (echoed back), or nothing when idle.
+        let tone: Vec<f32> = (0..(call_len.as_secs_f64() * 8000.0) as usize)
+            .map(|i| {
+                let t = i as f32 / 8000.0;
+                0.2 * (2.0 * std::f32::consts::PI * 220.0 * t).sin()
+                    + 0.1 * (2.0 * std::f32::consts::PI * 660.0 * t).sin()
+            })
+            .collect();
+        let mut tasks = Vec::with_capacity(args.calls);
+        let ramp = Duration::from_millis(1000);
+        for i in 0..args.calls {
+            let mut opts = CallOptions::new(addr);
+            opts.record = false;
+            if args.idle {
+                opts.linger = call_len;
+            } else {
+                opts.audio = Some((tone.clone(), 8000));
+                opts.linger = Duration::from_millis(600);
+            }
+            // Spread connects over a second, like calls arriving, not one SYN flood.
+            let delay = ramp * i as u32 / args.calls as u32;
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                sim::place_call(opts).await
+            }));
+        }
+        // Measure memory and CPU over the middle of the run, when every call is up.
+        tokio::time::sleep(ramp + Duration::from_millis(1000)).await;
+        let connected = stats.active_calls();
+        let rss_during = rss_kib();
+        let (cpu0, wall0) = (cpu_time(), std::time::Instant::now());
+        let window = call_len.saturating_sub(Duration::from_millis(2500)).max(Duration::from_secs(1));
+        tokio::time::sleep(window).await;
+        let cpu_pct = (cpu_time() - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64() * 100.0;
+        let mut intervals = Vec::new();
+        let mut failed = 0usize;
+        let mut gaps = 0usize;
+        for t in tasks {
+            match t.await? {
+                Ok(r) => {
+                    gaps += r.intervals.gaps_over_40ms;
+                    // Skip the first intervals: the playout lead goes out at connect.
+                    intervals.extend(r.intervals_ms.iter().skip(4).copied());
+                    if !matches!(r.ended, sim::CallEndReason::CallerHangup) {
+                        failed += 1;
+                    }
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        stop.cancel();
+        let _ = server_task.await;
+        intervals.sort_by(f64::total_cmp);
+        let per_call_kib = rss_during.saturating_sub(rss_before) as f64 / args.calls as f64;
+        let result = serde_json::json!({
+            "calls": args.calls,
+            "connected_at_measurement": connected,
+            "seconds": args.seconds,
+            "idle": args.idle,
+            "intervals": intervals.len(),
+            "interval_p50_ms": percentile(&intervals, 50.0),
+            "interval_p95_ms": percentile(&intervals, 95.0),
+            "interval_p99_ms": percentile(&intervals, 99.0),
+            "interval_max_ms": intervals.last().copied().unwrap_or(0.0),
+            "gaps_over_40ms": gaps,
+            "calls_not_ended_by_caller": failed,
+            "cpu_percent_of_one_core": cpu_pct,
+            "rss_before_kib": rss_before,
+            "rss_during_kib": rss_during,
+            "rss_per_call_kib": per_call_kib,
+        });
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        } else {
+            println!("agent bench transport: {} calls x {} s ({}), agent and callers in one process", args.calls, args.seconds, if args.idle { "idle callers" } else { "echo of a tone" });
+            println!("  connected at measurement: {connected}");
+            println!(
+                "  outbound frame interval (callers' view): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n = {})",
+                result["interval_p50_ms"].as_f64().unwrap_or(0.0),
+                result["interval_p95_ms"].as_f64().unwrap_or(0.0),
+                result["interval_p99_ms"].as_f64().unwrap_or(0.0),
+                result["interval_max_ms"].as_f64().unwrap_or(0.0),
+                intervals.len()
+            );
+            println!("  gaps > 40 ms: {gaps}; calls not ended by the caller: {failed}");
+            println!("  CPU: {cpu_pct:.0} % of one core (agent + callers)");
+            println!("  memory: {per_call_kib:.0} KiB per call (RSS {rss_before} -> {rss_during} KiB; agent + caller side)");
+        }
+        anyhow::Ok(())
+    })
+}

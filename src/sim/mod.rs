@@ -186,6 +186,7 @@ pub async fn place_call(opts: CallOptions) -> Result<CallReport, SimError> {
         first_non_silent_ms: seen.first_audible.map(rel),
         last_non_silent_ms: seen.last_audible.map(rel),
         intervals: IntervalStats::from_intervals(&intervals),
+        intervals_ms: intervals,
         ended,
         duration_ms: rel(Instant::now()),
         recorded: seen.recorded,

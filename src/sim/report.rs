@@ -121,6 +121,9 @@ pub struct CallReport {
     pub ended: CallEndReason,
     /// Call length, ms.
     pub duration_ms: f64,
+    /// Every interval between the agent's audio frames, ms (not in JSON; for aggregation).
+    #[serde(skip)]
+    pub intervals_ms: Vec<f64>,
     /// Everything the agent sent, as 16-bit samples at `agent_rate_hz` (not in JSON).
     #[serde(skip)]
     pub recorded: Vec<i16>,

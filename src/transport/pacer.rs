@@ -9,7 +9,7 @@
 use crate::pipeline::playout::HangupRequest;
 use crate::pipeline::Playout;
 use crate::transport::frame::{encode_audio, AudioRate, HANGUP_BYTES};
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -108,10 +108,17 @@ pub async fn run<W: AsyncWrite + Unpin>(
             stats.resyncs += 1;
             tracing::debug!(late_ms = (now - due).as_millis() as u64, "pacer resync");
         }
-        let (rate_hz, _) = playout.take_frame(&mut pcm, now.into_std());
+        let (rate_hz, had_audio) = playout.take_frame(&mut pcm, now.into_std());
         let rate = AudioRate::from_hz(rate_hz).unwrap_or(AudioRate::Hz8000);
         buf.clear();
-        encode_audio(rate, &pcm, &mut buf);
+        if had_audio {
+            encode_audio(rate, &pcm, &mut buf);
+        } else {
+            // Silence, the common case on an idle call: no per-sample work.
+            buf.put_u8(rate.kind());
+            buf.put_u16(rate.bytes_per_20ms() as u16);
+            buf.put_bytes(0, rate.bytes_per_20ms());
+        }
         match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return (PacerEnd::WriteFailed(e), stats),
