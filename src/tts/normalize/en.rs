@@ -158,6 +158,26 @@ pub(crate) fn currency_word(lower: &str) -> Option<Currency> {
     }
 }
 
+/// Singular and plural names of a unit of measure written after a number.
+pub(crate) fn unit_names(unit: &str) -> Option<[&'static str; 2]> {
+    Some(match unit {
+        "kg" => ["kilogram", "kilograms"],
+        "g" => ["gram", "grams"],
+        "km" => ["kilometer", "kilometers"],
+        "cm" => ["centimeter", "centimeters"],
+        "mm" => ["millimeter", "millimeters"],
+        "mi" => ["mile", "miles"],
+        "ft" => ["foot", "feet"],
+        "lb" | "lbs" => ["pound", "pounds"],
+        "oz" => ["ounce", "ounces"],
+        "min" | "mins" => ["minute", "minutes"],
+        "hr" | "hrs" => ["hour", "hours"],
+        "sec" | "secs" => ["second", "seconds"],
+        "pcs" => ["piece", "pieces"],
+        _ => return None,
+    })
+}
+
 fn currency_names(c: Currency) -> ([&'static str; 2], Option<[&'static str; 2]>) {
     match c {
         Currency::Usd => (["dollar", "dollars"], Some(["cent", "cents"])),
@@ -263,6 +283,13 @@ pub(crate) fn speak(tok: &NumericToken, _ctx: Context<'_>) -> String {
         NumericToken::Percent(a) => format!("{} percent", number(a)),
         NumericToken::Ordinal { n, .. } => ordinal(*n),
         NumericToken::Year { n, .. } => year(*n),
+        NumericToken::Measure { amount, unit } => match unit_names(unit) {
+            Some(names) if amount.int == 1 && amount.frac.is_none() => {
+                format!("{} {}", number(amount), names[0])
+            }
+            Some(names) => format!("{} {}", number(amount), names[1]),
+            None => number(amount),
+        },
         NumericToken::Number { amount, scale } => match scale {
             Some(s) => format!("{} {}", number(amount), scale_word(*s)),
             None => number(amount),

@@ -95,6 +95,14 @@ pub enum NumericToken {
         /// The marker word as written (`г.`, `года`…), empty for English.
         marker: String,
     },
+    /// A number with a unit of measure (`5 кг`, `10 мин`, `3 km`); `unit` is the written
+    /// abbreviation, lower-case, without the dot.
+    Measure {
+        /// The amount.
+        amount: Amount,
+        /// The unit as written (`кг`, `мин`, `km`).
+        unit: String,
+    },
     /// Any other number.
     Number {
         /// The amount.
@@ -328,6 +336,15 @@ fn parse_suffix(
         Some((s, e)) => (Some(s), e),
         None => (None, end),
     };
+    if scale.is_none() {
+        // `2026 г.` is a year, not grams.
+        let year_like = integer && (1000..=2999).contains(&amount.int);
+        if let Some((unit, e)) = parse_unit(cur, end, lang) {
+            if !(year_like && unit == "г") {
+                return Some((NumericToken::Measure { amount, unit }, e));
+            }
+        }
+    }
     if let Some((currency, e)) = parse_currency_after(cur, end, lang) {
         return Some((
             NumericToken::Money {
@@ -594,6 +611,30 @@ fn parse_scale(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(Scale, u
         w_end
     };
     Some((scale, end))
+}
+
+/// A unit of measure after the amount (`5 кг`, `10 мин.`, `3 km`).
+fn parse_unit(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(String, usize)> {
+    let start = if is_space(cur.at(end)) { end + 1 } else { end };
+    let w_end = cur.word_end(start);
+    if w_end == start {
+        return None;
+    }
+    let unit = cur.text(start, w_end).to_lowercase();
+    let known = match lang {
+        Language::Russian => ru::unit_forms(&unit).is_some(),
+        Language::English => en::unit_names(&unit).is_some(),
+    };
+    if !known {
+        return None;
+    }
+    let dotted = cur.at(w_end) == Some('.');
+    let end = if dotted && !ends_sentence_after(cur, w_end + 1) {
+        w_end + 1
+    } else {
+        w_end
+    };
+    Some((unit, end))
 }
 
 /// Currency written after the amount: `₽`, `руб.`, `рублей`, `коп.`, `$`, `€`, `USD`, `dollars`…

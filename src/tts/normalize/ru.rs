@@ -500,6 +500,27 @@ pub(crate) fn currency_word(lower: &str) -> Option<Currency> {
     }
 }
 
+/// Gender and plural forms of a unit of measure written after a number.
+pub(crate) fn unit_forms(unit: &str) -> Option<(Gender, [&'static str; 3])> {
+    use Gender::*;
+    Some(match unit {
+        "кг" => (Masc, ["килограмм", "килограмма", "килограммов"]),
+        "г" | "гр" => (Masc, ["грамм", "грамма", "граммов"]),
+        "км" => (Masc, ["километр", "километра", "километров"]),
+        "м" => (Masc, ["метр", "метра", "метров"]),
+        "см" => (Masc, ["сантиметр", "сантиметра", "сантиметров"]),
+        "мм" => (Masc, ["миллиметр", "миллиметра", "миллиметров"]),
+        "л" => (Masc, ["литр", "литра", "литров"]),
+        "мин" => (Fem, ["минута", "минуты", "минут"]),
+        "ч" => (Masc, ["час", "часа", "часов"]),
+        "сек" => (Fem, ["секунда", "секунды", "секунд"]),
+        "шт" => (Fem, ["штука", "штуки", "штук"]),
+        "мес" => (Masc, ["месяц", "месяца", "месяцев"]),
+        "чел" => (Masc, ["человек", "человека", "человек"]),
+        _ => return None,
+    })
+}
+
 /// Gender and plural forms of a currency and of its minor unit.
 fn currency_forms(c: Currency) -> (Gender, [&'static str; 3], Option<[&'static str; 3]>) {
     match c {
@@ -705,6 +726,10 @@ pub(crate) fn speak(tok: &NumericToken, ctx: Context<'_>) -> String {
             };
             format!("{} {noun}", year_words(*n, case))
         }
+        NumericToken::Measure { amount, unit } => match unit_forms(unit) {
+            Some((g, forms)) => counted(amount, g, forms),
+            None => number(amount, None),
+        },
         NumericToken::Number { amount, scale } => number(amount, *scale),
     }
 }
@@ -741,9 +766,6 @@ const ABBREVIATIONS: &[(&str, &str, bool)] = &[
     ("см.", "смотрите", false),
     ("др.", "другие", true),
     ("напр.", "например", false),
-    ("мин.", "минут", true),
-    ("сек.", "секунд", true),
-    ("ч.", "часов", true),
 ];
 
 /// An abbreviation at `i`: its expansion and the index after it (the dot is kept when the
