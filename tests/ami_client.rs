@@ -29,7 +29,7 @@ struct Mode {
 }
 
 enum Ctl {
-    Send(String),
+    Send(Vec<u8>),
     Close,
 }
 
@@ -104,7 +104,7 @@ impl FakeAmi {
     /// Sends raw text (an event) on every open connection.
     fn send_all(&self, text: &str) {
         for c in self.st.conns.lock().unwrap().iter() {
-            let _ = c.send(Ctl::Send(text.to_string()));
+            let _ = c.send(Ctl::Send(text.as_bytes().to_vec()));
         }
     }
 
@@ -195,8 +195,8 @@ async fn serve_conn(st: Arc<FakeState>, stream: TcpStream, idx: usize) {
     loop {
         let fields = tokio::select! {
             c = ctl.recv() => match c {
-                Some(Ctl::Send(text)) => {
-                    let _ = w.write_all(text.as_bytes()).await;
+                Some(Ctl::Send(bytes)) => {
+                    let _ = w.write_all(&bytes).await;
                     continue;
                 }
                 _ => return,
@@ -409,6 +409,31 @@ async fn setvar_response_found_among_interleaved_split_events() {
         "value with ':' and ',' intact"
     );
     assert_eq!(ev.action_id(), None);
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn non_utf8_event_bytes_do_not_cost_the_connection() {
+    let fake = FakeAmi::start().await;
+    let (client, cancel) = connected(fake.settings()).await;
+    let mut events = client.subscribe();
+    // A caller name in Latin-1 ("José"), as old channel drivers pass it through.
+    let mut raw = b"Event: Newchannel\r\nChannel: SIP/1-0001\r\nCallerIDName: Jos".to_vec();
+    raw.push(0xE9);
+    raw.extend_from_slice(b"\r\n\r\n");
+    for c in fake.st.conns.lock().unwrap().iter() {
+        let _ = c.send(Ctl::Send(raw.clone()));
+    }
+    let ev = tokio::time::timeout(LIMIT, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.event(), Some("Newchannel"));
+    client
+        .setvar(CHANNEL, "AGENT_ACTION", "done")
+        .await
+        .unwrap();
+    assert_eq!(fake.connections(), 1, "same connection");
     cancel.cancel();
 }
 

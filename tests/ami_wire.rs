@@ -223,3 +223,26 @@ fn channel_map_is_bounded_and_entries_expire() {
     m.observe(&hangup("PJSIP/1"));
     assert!(m.is_empty());
 }
+
+#[test]
+fn line_codec_splits_crlf_lines_across_reads_and_bounds_line_length() {
+    use enclave::ami::{LineCodec, MAX_LINE_BYTES};
+    use tokio_util::codec::Decoder;
+    let mut codec = LineCodec::default();
+    let mut buf = bytes::BytesMut::from(&b"Response: Succ"[..]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    buf.extend_from_slice(b"ess\r\nActionID: 1\r\n\r\nbare\nJos\xE9\r\n");
+    let lines: Vec<String> = std::iter::from_fn(|| codec.decode(&mut buf).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [
+            "Response: Success",
+            "ActionID: 1",
+            "",
+            "bare",
+            "Jos\u{FFFD}"
+        ]
+    );
+    let mut long = bytes::BytesMut::from(&vec![b'a'; MAX_LINE_BYTES + 1][..]);
+    assert!(codec.decode(&mut long).is_err());
+}

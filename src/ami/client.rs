@@ -2,7 +2,7 @@
 //! broadcast channel, Ping keepalive, and reconnect with capped, jittered exponential backoff.
 
 use super::channels::ChannelMap;
-use super::message::{encode_action, Message, MAX_LINE_BYTES};
+use super::message::{encode_action, LineCodec, Message};
 use super::AmiError;
 use crate::config::AmiConfig;
 use futures::StreamExt;
@@ -16,7 +16,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 /// Prefix of the banner line Asterisk sends first, e.g. `Asterisk Call Manager/7.0.3`.
@@ -395,7 +395,7 @@ impl Shared {
     }
 }
 
-type Lines = FramedRead<OwnedReadHalf, LinesCodec>;
+type Lines = FramedRead<OwnedReadHalf, LineCodec>;
 
 /// Reads one message (lines up to an empty line); `Ok(None)` on a clean EOF between messages.
 async fn read_message(lines: &mut Lines) -> Result<Option<Message>, AmiError> {
@@ -430,7 +430,7 @@ async fn connect_and_login(shared: &Shared) -> Result<(Lines, OwnedWriteHalf), A
         })?;
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
+    let mut lines = FramedRead::new(read, LineCodec::default());
     let banner = match lines.next().await {
         Some(Ok(b)) => b,
         Some(Err(e)) => return Err(AmiError::Protocol(format!("reading the banner: {e}"))),

@@ -113,3 +113,53 @@ fn check_field(key: &str, value: &str) -> Result<(), AmiError> {
     }
     Ok(())
 }
+
+/// Splits the byte stream into lines (LF, optional CR stripped). Bytes that are not UTF-8
+/// (a caller name in Latin-1) are replaced, never fatal: one odd event must not cost the
+/// connection. A line longer than [`MAX_LINE_BYTES`] is an error.
+#[derive(Debug, Default)]
+pub struct LineCodec {
+    /// How far the buffer was already searched for a newline.
+    scanned: usize,
+}
+
+impl tokio_util::codec::Decoder for LineCodec {
+    type Item = String;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, std::io::Error> {
+        match buf[self.scanned..].iter().position(|b| *b == b'\n') {
+            Some(pos) => {
+                let end = self.scanned + pos;
+                self.scanned = 0;
+                let line = buf.split_to(end + 1);
+                let mut body = &line[..end];
+                if body.last() == Some(&b'\r') {
+                    body = &body[..body.len() - 1];
+                }
+                Ok(Some(String::from_utf8_lossy(body).into_owned()))
+            }
+            None if buf.len() > MAX_LINE_BYTES => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE_BYTES} bytes"),
+            )),
+            None => {
+                self.scanned = buf.len();
+                Ok(None)
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, std::io::Error> {
+        match self.decode(buf)? {
+            Some(line) => Ok(Some(line)),
+            None if buf.is_empty() => Ok(None),
+            None => {
+                // A last line without its newline: the peer closed mid-line.
+                self.scanned = 0;
+                let rest = buf.split_to(buf.len());
+                Ok(Some(String::from_utf8_lossy(&rest).into_owned()))
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ mod message;
 pub use channels::{ChannelMap, ENTRY_TTL, MAX_ENTRIES, UUID_VARIABLE};
 pub use client::{AmiClient, AmiSettings, BANNER_PREFIX};
 pub use handover::{check_name, sanitize_summary, NAME_MAX_BYTES, SUMMARY_MAX_BYTES};
-pub use message::{encode_action, Message, MAX_LINE_BYTES};
+pub use message::{encode_action, LineCodec, Message, MAX_LINE_BYTES};
 
 use std::time::Duration;
 
