@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes synthetic whisper.cpp ggml models: real architecture and vocabulary, random weights.
 
-Three variants land in ${ENCLAVE_SYNTH_DIR:-$HOME/.cache/enclave/synthetic}:
-  whisper-test.bin  2+2 layers, 64-wide state: fast unit tests (same vocabulary and mel filters)
+Four variants land in ${ENCLAVE_SYNTH_DIR:-$HOME/.cache/enclave/synthetic}:
+  whisper-test.bin  2+3 layers, 64-wide state: fast unit tests (same vocabulary and mel filters)
+  whisper-test-q8_0.bin  the same shapes with 2-D matrices quantised to Q8_0, as whisper.cpp's
+                    `quantize` does (conv kernels stay f16; biases, norms, embeddings f32)
   whisper-tiny.bin  real tiny shapes (384 state, 6 heads, 4+4 layers, f16 matrices): benchmarks
   whisper-base.bin  real base shapes (512 state, 8 heads, 6+6 layers, f16 matrices): benchmarks
 
@@ -28,13 +30,17 @@ import numpy as np
 
 GGML_MAGIC = 0x67676D6C
 SEED = 20261121
-F32, F16 = 0, 1
+F32, F16, Q8_0 = 0, 1, 8  # ggml_type ids
+FTYPE_F16, FTYPE_Q8_0 = 1, 7  # ggml_ftype ids stored in the header
 
-# name: (n_audio_state, n_audio_head, n_audio_layer, n_text_layer)
+# name: (n_audio_state, n_audio_head, n_audio_layer, n_text_layer, ftype)
 VARIANTS = {
-    "test": (64, 2, 2, 2),
-    "tiny": (384, 6, 4, 4),
-    "base": (512, 8, 6, 6),
+    # 3 decoder layers, not 2: whisper.cpp takes a 2-layer decoder for a distilled model and
+    # forces no_timestamps, which would leave timestamp decoding untested.
+    "test": (64, 2, 2, 3, FTYPE_F16),
+    "test-q8_0": (64, 2, 2, 3, FTYPE_Q8_0),
+    "tiny": (384, 6, 4, 4, FTYPE_F16),
+    "base": (512, 8, 6, 6, FTYPE_F16),
 }
 N_AUDIO_CTX, N_TEXT_CTX, N_MELS = 1500, 448, 80
 
@@ -109,6 +115,18 @@ def tensor_list(state, n_audio_layer, n_text_layer, n_vocab):
     return out
 
 
+def quantize_q8_0(values):
+    """ggml's block_q8_0: per 32 values an f16 scale d = max|x| / 127 and 32 int8 q = round(x / d)."""
+    blocks = values.reshape(-1, 32)
+    d = np.abs(blocks).max(axis=1) / 127.0
+    inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
+    q = np.clip(np.round(blocks * inv[:, None]), -127, 127).astype(np.int8)
+    out = np.empty(len(blocks), dtype=[("d", "<f2"), ("qs", "i1", (32,))])
+    out["d"] = d.astype(np.float16)
+    out["qs"] = q
+    return out.tobytes()
+
+
 def tensor_data(rng, name, ne, ttype):
     """Random but numerically tame values: norms at 1, biases at 0, matrices ~ N(0, 1/fan_in)."""
     count = int(np.prod(ne))
@@ -120,18 +138,22 @@ def tensor_data(rng, name, ne, ttype):
         fan_in = ne[0] * (ne[1] if name.endswith("conv1.weight") or name.endswith("conv2.weight") else 1)
         std = 0.02 if "embedding" in name else 1.0 / np.sqrt(fan_in)
         values = (rng.standard_normal(count, dtype=np.float32) * np.float32(std)).astype(np.float32)
+    if ttype == Q8_0:
+        return quantize_q8_0(values)
     return values.astype(np.float16 if ttype == F16 else np.float32).tobytes()
 
 
 def chunks(variant, n_vocab, header_tail):
     """Yields the file's bytes in order."""
-    state, heads, n_audio_layer, n_text_layer = VARIANTS[variant]
+    state, heads, n_audio_layer, n_text_layer, ftype = VARIANTS[variant]
     hparams = (n_vocab, N_AUDIO_CTX, state, heads, n_audio_layer,
-               N_TEXT_CTX, state, heads, n_text_layer, N_MELS, F16)
+               N_TEXT_CTX, state, heads, n_text_layer, N_MELS, ftype)
     yield struct.pack("<I11i", GGML_MAGIC, *hparams)
     yield header_tail
-    rng = np.random.default_rng(SEED + sum(map(ord, variant)))
+    rng = np.random.default_rng(SEED + sum(map(ord, variant.split("-")[0])))
     for name, ne, ttype in tensor_list(state, n_audio_layer, n_text_layer, n_vocab):
+        if ftype == FTYPE_Q8_0 and ttype == F16 and len(ne) == 2:
+            ttype = Q8_0  # whisper.cpp's quantize: 2-D matrices only
         encoded = name.encode()
         yield struct.pack(f"<3i{len(ne)}i", len(ne), len(encoded), ttype, *ne) + encoded
         yield tensor_data(rng, name, ne, ttype)
@@ -171,7 +193,7 @@ def main():
     ap.add_argument("--source", default=os.environ.get("ENCLAVE_WHISPER_VOCAB_SOURCE", default_source),
                     help="weight-less whisper.cpp file whose mel filters and vocabulary are reused")
     ap.add_argument("--out-dir", default=default_out)
-    ap.add_argument("--only", default="test,tiny,base", help="comma-separated variants")
+    ap.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
     args = ap.parse_args()
     if not os.path.isfile(args.source):
         sys.exit(f"error: {args.source} not found; pass --source /path/to/for-tests-ggml-tiny.bin")

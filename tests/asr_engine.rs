@@ -225,3 +225,22 @@ fn bad_inputs_get_clear_errors() {
         .unwrap();
     assert!(empty.no_speech && empty.text.is_empty());
 }
+
+#[test]
+fn quantised_q8_0_model_loads_and_runs() {
+    let path = synthetic("whisper-test-q8_0.bin");
+    let info = enclave::asr::validate_whisper_file(&path).unwrap();
+    assert_eq!(info.hparams.ftype % 1000, 7, "ggml_ftype MOSTLY_Q8_0");
+    let cfg = AsrConfig {
+        model: path,
+        vad_trim: false,
+        ..config()
+    };
+    let engine = AsrEngine::load(&cfg, None).unwrap();
+    let tr = engine
+        .transcribe_blocking(&jfk_16k(), &engine.default_options())
+        .unwrap();
+    let ids = all_token_ids(&tr);
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|id| (0..engine.n_vocab()).contains(id)));
+}
