@@ -223,10 +223,12 @@ pub fn bench_llm(_config: Option<&Path>, args: BenchLlmArgs) -> anyhow::Result<(
         let r = bench::concurrent_decode(&engine, n, 24, args.gen_tokens)?;
         let base = *single.get_or_insert(r.aggregate_tps);
         println!(
-            "decode, {n} sequence(s): aggregate {:.1} tokens/s, per sequence {:.1} tokens/s, batching gain {:.2}x over 1 sequence",
+            "decode, {n} sequence(s): aggregate {:.1} tokens/s, per sequence {:.1} tokens/s, batching gain {:.2}x over 1 sequence; token gap p50 {:.0} ms, p95 {:.0} ms",
             r.aggregate_tps,
             r.per_sequence_tps,
-            r.aggregate_tps / base
+            r.aggregate_tps / base,
+            ms(r.inter_token.0),
+            ms(r.inter_token.1)
         );
     }
     let (with, without, reused) = bench::kv_reuse(&engine, args.prompt_tokens, args.reps.min(2))?;

@@ -27,12 +27,26 @@ pub fn synthetic_prompt(engine: &LlmEngine, n: usize, salt: usize) -> Vec<LlamaT
 }
 
 /// Runs a generation to its end (blocking).
-pub fn finish(mut g: Generation) -> Result<GenStats, DialogError> {
+pub fn finish(g: Generation) -> Result<GenStats, DialogError> {
+    finish_timed(g).map(|(s, _)| s)
+}
+
+/// Runs a generation to its end, also returning the gaps between streamed pieces.
+pub fn finish_timed(mut g: Generation) -> Result<(GenStats, Vec<Duration>), DialogError> {
+    let mut gaps = Vec::new();
+    let mut last: Option<Instant> = None;
     while let Some(e) = g.blocking_next() {
         match e {
-            GenEvent::Done(s) => return Ok(s),
+            GenEvent::Token(_) => {
+                let now = Instant::now();
+                if let Some(prev) = last {
+                    gaps.push(now - prev);
+                }
+                last = Some(now);
+            }
+            GenEvent::Done(s) => return Ok((s, gaps)),
             GenEvent::Error(e) => return Err(DialogError::Engine(e)),
-            _ => {}
+            GenEvent::ToolCall(_) => {}
         }
     }
     Err(DialogError::Engine("stream ended without Done".into()))
@@ -77,6 +91,8 @@ pub struct DecodeRun {
     pub aggregate_tps: f64,
     /// Mean per-sequence tokens per second.
     pub per_sequence_tps: f64,
+    /// p50 and p95 of the time between two streamed pieces of one call.
+    pub inter_token: (Duration, Duration),
 }
 
 /// `n` sequences with short distinct prompts, each generating `gen_tokens`, all at once.
@@ -88,7 +104,6 @@ pub fn concurrent_decode(
 ) -> Result<DecodeRun, DialogError> {
     let mut sessions = Vec::new();
     let mut gens = Vec::new();
-    let start = Instant::now();
     for i in 0..n {
         let mut s = engine.session()?;
         let prompt = synthetic_prompt(engine, prompt_tokens, i);
@@ -97,14 +112,16 @@ pub fn concurrent_decode(
     }
     let handles: Vec<_> = gens
         .into_iter()
-        .map(|g| std::thread::spawn(move || finish(g)))
+        .map(|g| std::thread::spawn(move || finish_timed(g)))
         .collect();
     let mut stats = Vec::new();
+    let mut gaps = Vec::new();
     for h in handles {
-        stats.push(
-            h.join()
-                .map_err(|_| DialogError::Engine("bench thread panicked".into()))??,
-        );
+        let (s, g) = h
+            .join()
+            .map_err(|_| DialogError::Engine("bench thread panicked".into()))??;
+        stats.push(s);
+        gaps.extend(g);
     }
     let first_all = stats
         .iter()
@@ -112,7 +129,6 @@ pub fn concurrent_decode(
         .max()
         .unwrap_or_default();
     let end = stats.iter().map(|s| s.total).max().unwrap_or_default();
-    let _ = start;
     // Tokens sampled after every sequence had its first token (all decoding together).
     let tokens: usize = stats
         .iter()
@@ -127,6 +143,7 @@ pub fn concurrent_decode(
         decode_wall,
         aggregate_tps,
         per_sequence_tps,
+        inter_token: percentiles(gaps),
     })
 }
 
