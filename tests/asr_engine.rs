@@ -244,3 +244,24 @@ fn quantised_q8_0_model_loads_and_runs() {
     assert!(!ids.is_empty());
     assert!(ids.iter().all(|id| (0..engine.n_vocab()).contains(id)));
 }
+
+#[test]
+fn dynamic_audio_ctx_sizes_the_encoder_to_the_input() {
+    use enclave::asr::engine::dynamic_audio_ctx;
+    assert_eq!(dynamic_audio_ctx(16_000 * 2, 1500), 150); // 2 s → 100 positions + 50
+    assert_eq!(dynamic_audio_ctx(100, 1500), 100); // floor
+    assert_eq!(dynamic_audio_ctx(16_000 * 40, 1500), 1500); // ceiling: the model's window
+    let cfg = AsrConfig {
+        dynamic_audio_ctx: true,
+        vad_trim: false,
+        ..config()
+    };
+    let engine = AsrEngine::load(&cfg, None).unwrap();
+    let audio = &jfk_16k()[..16_000 * 3];
+    let tr = engine
+        .transcribe_blocking(audio, &engine.default_options())
+        .unwrap();
+    let ids = all_token_ids(&tr);
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|id| (0..engine.n_vocab()).contains(id)));
+}

@@ -39,6 +39,8 @@ pub struct TranscribeOptions {
     pub initial_prompt: String,
     /// Maximum tokens per segment; 0 = whisper.cpp's default.
     pub max_tokens: usize,
+    /// Run the encoder on the input's length (+1 s) instead of a full 30 s window.
+    pub dynamic_audio_ctx: bool,
     /// Trim non-speech with Silero before decoding (needs the engine to have a VAD model).
     pub vad_trim: bool,
     /// Samples kept around the trimmed speech.
@@ -63,6 +65,7 @@ impl TranscribeOptions {
             entropy_threshold: cfg.entropy_threshold,
             initial_prompt: cfg.initial_prompt.clone(),
             max_tokens: cfg.max_tokens,
+            dynamic_audio_ctx: cfg.dynamic_audio_ctx,
             vad_trim: cfg.vad_trim,
             vad_trim_padding: cfg.vad_trim_padding_ms as usize * SAMPLE_RATE as usize / 1000,
             vad_threshold: 0.5,
@@ -208,7 +211,7 @@ impl AsrEngine {
     /// overhead is measured against. Returns milliseconds spent in `full`.
     pub fn raw_full_ms(&self, audio: &[f32], opts: &TranscribeOptions) -> Result<f64, AsrError> {
         let mut state = self.checkout_state()?;
-        let params = self.full_params(opts)?;
+        let params = self.full_params(opts, audio.len())?;
         let t = Instant::now();
         state
             .full(params, audio)
@@ -236,7 +239,11 @@ impl AsrEngine {
             .push(state);
     }
 
-    fn full_params<'a>(&self, opts: &'a TranscribeOptions) -> Result<FullParams<'a, 'a>, AsrError> {
+    fn full_params<'a>(
+        &self,
+        opts: &'a TranscribeOptions,
+        n_samples: usize,
+    ) -> Result<FullParams<'a, 'a>, AsrError> {
         if opts.language != "auto" && super::language_id(&opts.language).is_none() {
             return Err(AsrError::Language(opts.language.clone()));
         }
@@ -267,6 +274,9 @@ impl AsrEngine {
         p.set_entropy_thold(opts.entropy_threshold);
         p.set_logprob_thold(opts.logprob_threshold);
         p.set_no_speech_thold(opts.no_speech_threshold);
+        if opts.dynamic_audio_ctx {
+            p.set_audio_ctx(dynamic_audio_ctx(n_samples, self.ctx.n_audio_ctx()));
+        }
         if opts.max_tokens > 0 {
             p.set_max_tokens(opts.max_tokens as i32);
         }
@@ -339,7 +349,7 @@ impl AsrEngine {
         }
 
         let mut state = self.checkout_state()?;
-        let mut params = self.full_params(opts)?;
+        let mut params = self.full_params(opts, speech.len())?;
         let marks = StageMarks::default();
         install(&mut params, &marks);
         let t_full = Instant::now();
@@ -457,6 +467,13 @@ fn read_segment(
         words,
         tokens,
     }
+}
+
+/// Encoder positions for `n_samples` of 16 kHz audio (one per 20 ms) plus a second of
+/// margin, at least 100 and at most the model's window.
+pub fn dynamic_audio_ctx(n_samples: usize, model_ctx: i32) -> i32 {
+    let positions = n_samples.div_ceil(320) + 50;
+    (positions as i32).clamp(100.min(model_ctx), model_ctx)
 }
 
 fn ms(since: Instant) -> f64 {

@@ -29,6 +29,9 @@ pub struct BenchAsrArgs {
     /// Threads per transcription (default: `[asr] threads_per_job`).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Encode only the audio's length (+1 s) instead of a 30 s window (`asr.dynamic_audio_ctx`).
+    #[arg(long)]
+    pub dynamic_audio_ctx: bool,
     /// Silero model for the VAD trim (omit to decode whole files).
     #[arg(long)]
     pub vad_model: Option<PathBuf>,
@@ -77,12 +80,13 @@ pub fn bench_asr(cfg: &AsrConfig, args: BenchAsrArgs) -> anyhow::Result<()> {
     };
     whisper_rs::install_logging_hooks();
     println!(
-        "ASR benchmark: {} ({seconds:.2} s), {} runs, beam {}, max_tokens {}, VAD trim {}",
+        "ASR benchmark: {} ({seconds:.2} s), {} runs, beam {}, max_tokens {}, VAD trim {}, dynamic audio_ctx {}",
         args.audio.display(),
         args.runs,
         args.beam,
         args.max_tokens,
-        if silero.is_some() { "on" } else { "off" }
+        if silero.is_some() { "on" } else { "off" },
+        args.dynamic_audio_ctx
     );
     for model in models {
         bench_one_model(cfg, &args, &model, &audio, seconds, silero.clone())?;
@@ -106,6 +110,7 @@ fn bench_one_model(
     asr.temperature_inc = 0.0;
     asr.max_tokens = args.max_tokens;
     asr.vad_trim = silero.is_some();
+    asr.dynamic_audio_ctx = args.dynamic_audio_ctx;
     if let Some(t) = args.threads {
         asr.threads_per_job = t;
     }
