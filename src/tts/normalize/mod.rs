@@ -10,6 +10,8 @@
 pub mod en;
 mod lexer;
 pub mod ru;
+mod ru_numbers;
+mod token;
 
 pub use lexer::{Amount, Currency, NumericToken, Scale};
 
