@@ -11,6 +11,7 @@ pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod dialog;
 pub mod metrics;
 pub mod models;

@@ -37,7 +37,21 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown =
             crate::transport::shutdown::on_signals().context("cannot install signal handlers")?;
-        let handler = crate::pipeline::handler_for(&config);
+        let services_cancel = tokio_util::sync::CancellationToken::new();
+        let (handler, stack): (std::sync::Arc<dyn crate::pipeline::CallHandler>, _) =
+            match config.server.handler {
+                crate::config::HandlerKind::Echo => (crate::pipeline::echo_handler(&config), None),
+                crate::config::HandlerKind::Conversation => {
+                    let stack = crate::conversation::Stack::start(
+                        &config,
+                        std::sync::Arc::clone(crate::metrics::global()),
+                        services_cancel.clone(),
+                    )
+                    .await
+                    .context("cannot start the conversation handler")?;
+                    (std::sync::Arc::new(stack.handler.clone()), Some(stack))
+                }
+            };
         let server = crate::transport::Server::bind(config.server.clone())
             .await
             .with_context(|| {
@@ -50,7 +64,14 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             max_calls = config.server.max_calls,
             "listening for AudioSocket calls"
         );
+        if let Some(stack) = &stack {
+            stack.readiness.set_accepting(true);
+        }
         server.run(handler, shutdown).await;
+        if let Some(stack) = stack {
+            stack.shutdown().await;
+        }
+        services_cancel.cancel();
         Ok(())
     })
 }

@@ -5,6 +5,7 @@
 
 mod ami;
 mod asr;
+mod conversation;
 mod llm;
 mod metrics;
 mod models;
@@ -15,6 +16,7 @@ mod vad;
 
 pub use ami::AmiConfig;
 pub use asr::AsrConfig;
+pub use conversation::{ConversationConfig, Phrases};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
@@ -49,6 +51,8 @@ pub struct Config {
     pub llm: LlmConfig,
     /// `[models]`: where model files live and how they are verified.
     pub models: ModelsConfig,
+    /// `[conversation]`: greeting, turn-taking, barge-in, budgets, hand-over.
+    pub conversation: ConversationConfig,
     /// `[records]`: call records (SQLite), recordings, retention, redaction.
     pub records: RecordsConfig,
     /// `[metrics]`: Prometheus metrics and health endpoints.
@@ -181,6 +185,7 @@ impl Config {
         self.tts.validate()?;
         self.llm.validate()?;
         self.models.validate()?;
+        self.conversation.validate()?;
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;

@@ -11,6 +11,8 @@ pub enum HandlerKind {
     /// Plays back what the caller says after a delay: tests the transport alone.
     #[default]
     Echo,
+    /// The voice agent: VAD, Whisper, the LLM with tools, Piper ([`crate::conversation`]).
+    Conversation,
 }
 
 /// Settings of the AudioSocket server.

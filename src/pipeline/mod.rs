@@ -97,11 +97,10 @@ pub trait CallHandler: Send + Sync + 'static {
     ) -> BoxFuture<'static, CallOutcome>;
 }
 
-/// Builds the handler selected by `[server] handler`.
-pub fn handler_for(config: &crate::config::Config) -> Arc<dyn CallHandler> {
-    match config.server.handler {
-        crate::config::HandlerKind::Echo => Arc::new(EchoHandler::new(Duration::from_millis(
-            config.server.echo_delay_ms,
-        ))),
-    }
+/// The echo handler as `[server]` configures it. (The conversation handler needs its
+/// engines loaded first: see [`crate::conversation::Stack`].)
+pub fn echo_handler(config: &crate::config::Config) -> Arc<dyn CallHandler> {
+    Arc::new(EchoHandler::new(Duration::from_millis(
+        config.server.echo_delay_ms,
+    )))
 }

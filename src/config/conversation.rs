@@ -1,0 +1,201 @@
+//! `[conversation]`: what the agent says and how it takes turns on a call.
+
+use super::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Settings of `[conversation]`: greeting, language, turn-taking, barge-in, budgets, hand-over.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConversationConfig {
+    /// Conversation language, `ru` or `en`: picks the voice (`[tts] voice_ru`/`voice_en`),
+    /// Whisper's language and the built-in phrases.
+    pub language: String,
+    /// Spoken first, before the greeting (e.g. "This is an automated assistant"); "" = the
+    /// built-in text for the language, "-" = none.
+    pub disclosure: String,
+    /// Greeting after the disclosure; "" = built-in, "-" = none.
+    pub greeting: String,
+    /// Said when a stage fails or runs over its budget; "" = built-in.
+    pub apology: String,
+    /// Said before a hand-over to a human; "" = built-in.
+    pub transfer_notice: String,
+    /// Said when the caller is silent for `reprompt_after_secs`; "" = built-in.
+    pub reprompt: String,
+    /// Said before the agent hangs up (silence, maximum length); "" = built-in.
+    pub goodbye: String,
+    /// Caller silence (s) after the agent finished speaking before the re-prompt; 0 = never.
+    pub reprompt_after_secs: f64,
+    /// Hang up after this many re-prompts in a row went unanswered (0 = never).
+    pub hangup_after_reprompts: u32,
+    /// Longest call (s); then the agent says goodbye and hangs up. 0 = no limit.
+    pub max_call_secs: u64,
+    /// Trailing silence (ms) that ends a turn when the transcript already ends a sentence
+    /// (this is also the VAD's own trailing silence; it replaces `[vad]`'s for calls).
+    pub end_of_turn_short_ms: u32,
+    /// Trailing silence (ms) that ends a turn otherwise.
+    pub end_of_turn_ms: u32,
+    /// Let the caller interrupt the agent.
+    pub barge_in: bool,
+    /// Caller speech (ms, at the VAD's probability threshold) that interrupts the agent.
+    pub barge_in_min_speech_ms: u32,
+    /// At the start of each agent reply, this long (ms) cannot be interrupted (echo of the
+    /// agent's own first syllables, line clicks).
+    pub barge_in_protect_ms: u32,
+    /// Budget (ms) for transcription of one utterance.
+    pub asr_budget_ms: u64,
+    /// Budget (ms) from transcript to the first sentence of the reply.
+    pub llm_budget_ms: u64,
+    /// Budget (ms) for synthesizing one sentence.
+    pub tts_budget_ms: u64,
+    /// DTMF digit that hands the caller to a human at once ("" = none).
+    pub operator_digit: String,
+    /// `AGENT_TARGET` set on a hand-over: a name the dialplan maps to a queue or extension
+    /// (never a dial string).
+    pub transfer_target: String,
+    /// On a failed or over-budget turn: apologise, then hand over (true) or keep listening.
+    pub transfer_on_failure: bool,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        ConversationConfig {
+            language: "ru".into(),
+            disclosure: String::new(),
+            greeting: String::new(),
+            apology: String::new(),
+            transfer_notice: String::new(),
+            reprompt: String::new(),
+            goodbye: String::new(),
+            reprompt_after_secs: 8.0,
+            hangup_after_reprompts: 2,
+            max_call_secs: 900,
+            end_of_turn_short_ms: 300,
+            end_of_turn_ms: 600,
+            barge_in: true,
+            barge_in_min_speech_ms: 40,
+            barge_in_protect_ms: 250,
+            asr_budget_ms: 3000,
+            llm_budget_ms: 4000,
+            tts_budget_ms: 3000,
+            operator_digit: "0".into(),
+            transfer_target: "operators".into(),
+            transfer_on_failure: true,
+        }
+    }
+}
+
+/// The phrases the agent needs before any model runs, resolved for the language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phrases {
+    /// Automated-assistant disclosure (None = not spoken).
+    pub disclosure: Option<String>,
+    /// Greeting (None = not spoken).
+    pub greeting: Option<String>,
+    /// Apology on failure.
+    pub apology: String,
+    /// Before a hand-over.
+    pub transfer_notice: String,
+    /// Silence re-prompt.
+    pub reprompt: String,
+    /// Before hanging up.
+    pub goodbye: String,
+}
+
+impl ConversationConfig {
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.language.as_str(), "ru" | "en") {
+            return Err(ConfigError::invalid(
+                "conversation.language",
+                format!(
+                    "`{}` is not supported; allowed: \"ru\", \"en\"",
+                    self.language
+                ),
+            ));
+        }
+        if self.end_of_turn_short_ms < 100 || self.end_of_turn_short_ms > self.end_of_turn_ms {
+            return Err(ConfigError::invalid(
+                "conversation.end_of_turn_short_ms",
+                "allowed 100..=end_of_turn_ms",
+            ));
+        }
+        if self.end_of_turn_ms > 5000 {
+            return Err(ConfigError::invalid(
+                "conversation.end_of_turn_ms",
+                "allowed ..=5000",
+            ));
+        }
+        if self.operator_digit.chars().count() > 1
+            || !self
+                .operator_digit
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+        {
+            return Err(ConfigError::invalid(
+                "conversation.operator_digit",
+                "one DTMF digit (0-9, *, #, A-D) or \"\"",
+            ));
+        }
+        if !self.reprompt_after_secs.is_finite() || self.reprompt_after_secs < 0.0 {
+            return Err(ConfigError::invalid(
+                "conversation.reprompt_after_secs",
+                "must be ≥ 0",
+            ));
+        }
+        for (key, v) in [
+            ("conversation.asr_budget_ms", self.asr_budget_ms),
+            ("conversation.llm_budget_ms", self.llm_budget_ms),
+            ("conversation.tts_budget_ms", self.tts_budget_ms),
+        ] {
+            if !(100..=60_000).contains(&v) {
+                return Err(ConfigError::invalid(key, "allowed 100..=60000"));
+            }
+        }
+        if !self
+            .transfer_target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ConfigError::invalid(
+                "conversation.transfer_target",
+                "a plain name the dialplan maps (letters, digits, _ - .), never a dial string",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The phrases for the configured language, built-in where the config leaves them empty.
+    pub fn phrases(&self) -> Phrases {
+        let ru = self.language == "ru";
+        let pick = |v: &str, ru_text: &str, en_text: &str| -> Option<String> {
+            match v.trim() {
+                "-" => None,
+                "" => Some(if ru { ru_text } else { en_text }.to_string()),
+                s => Some(s.to_string()),
+            }
+        };
+        let always = |v: &str, ru_text: &str, en_text: &str| {
+            pick(v, ru_text, en_text).unwrap_or_else(|| if ru { ru_text } else { en_text }.into())
+        };
+        Phrases {
+            disclosure: pick(
+                &self.disclosure,
+                "Здравствуйте! Вы говорите с автоматическим помощником.",
+                "Hello! You are speaking with an automated assistant.",
+            ),
+            greeting: pick(&self.greeting, "Чем могу помочь?", "How can I help you?"),
+            apology: always(
+                &self.apology,
+                "Извините, у меня возникла техническая проблема.",
+                "Sorry, I ran into a technical problem.",
+            ),
+            transfer_notice: always(
+                &self.transfer_notice,
+                "Соединяю вас с оператором.",
+                "Let me connect you to an operator.",
+            ),
+            reprompt: always(&self.reprompt, "Вы меня слышите?", "Are you still there?"),
+            goodbye: always(&self.goodbye, "До свидания!", "Goodbye!"),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The models, loaded once per process and shared by every call.
+
+use crate::asr::AsrEngine;
+use crate::config::Config;
+use crate::dialog::engine::{EngineOptions, LlmEngine};
+use crate::dialog::tools::ToolRegistry;
+use crate::records::ModelsUsed;
+use crate::tts::{resolve_voice, AudioCache, SynthOptions, Tts, Voice, VoiceOptions};
+use crate::vad::{SileroModel, VadBackend};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the engines could not be made ready; each names the model and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum EnginesError {
+    /// Speech recognition.
+    #[error("ASR: {0}")]
+    Asr(#[from] crate::asr::AsrError),
+    /// Voice activity detection.
+    #[error("VAD: {0}")]
+    Vad(#[from] crate::vad::VadError),
+    /// Speech synthesis.
+    #[error("TTS: {0}")]
+    Tts(#[from] crate::tts::TtsError),
+    /// The dialog model.
+    #[error("LLM: {0}")]
+    Llm(#[from] crate::dialog::DialogError),
+    /// A fixed phrase could not be synthesised.
+    #[error("TTS: cannot synthesise the phrase {text:?}: {message}")]
+    Phrase {
+        /// The phrase.
+        text: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Every engine a call uses.
+#[derive(Clone)]
+pub struct Engines {
+    /// Whisper (one context, a state per call).
+    pub asr: Arc<AsrEngine>,
+    /// Silero VAD (sessions shared, recurrent state per call); `None` with the webrtc backend.
+    pub silero: Option<Arc<SileroModel>>,
+    /// The voice of the conversation's language.
+    pub tts: Arc<Tts>,
+    /// The dialog model (one context, a sequence per call).
+    pub llm: Arc<LlmEngine>,
+    /// Built-in and configured HTTP tools.
+    pub tools: Arc<ToolRegistry>,
+    /// Names of the models, for call records.
+    pub models: ModelsUsed,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engines")
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engines {
+    /// Loads every engine the config names (blocking: seconds to minutes for big models).
+    pub fn load(config: &Config) -> Result<Engines, EnginesError> {
+        crate::onnx::ensure_runtime().map_err(crate::vad::VadError::from)?;
+        let silero = match config.vad.backend {
+            VadBackend::Silero => Some(SileroModel::load(
+                &config.vad.silero_model,
+                config.vad.sessions,
+            )?),
+            VadBackend::Webrtc => None,
+        };
+        let mut asr_cfg = config.asr.clone();
+        asr_cfg.language = config.conversation.language.clone();
+        let asr = AsrEngine::load(&asr_cfg, silero.clone())?;
+        let tts = Arc::new(load_tts(config)?);
+        let llm = LlmEngine::load(&EngineOptions::from_config(&config.llm, None)?)?;
+        let tools = Arc::new(ToolRegistry::from_config(&config.llm)?);
+        let models = ModelsUsed {
+            asr: Some(file_name(asr.path())),
+            llm: config.llm.model.as_deref().map(file_name),
+            tts: Some(file_name(&tts.voice().path)),
+            vad: Some(match config.vad.backend {
+                VadBackend::Silero => file_name(&config.vad.silero_model),
+                VadBackend::Webrtc => "webrtc-vad".into(),
+            }),
+        };
+        Ok(Engines {
+            asr,
+            silero,
+            tts,
+            llm,
+            tools,
+            models,
+        })
+    }
+}
+
+/// The voice for `[conversation] language`, as `[tts]` configures it.
+pub fn load_tts(config: &Config) -> Result<Tts, crate::tts::TtsError> {
+    let t = &config.tts;
+    let name = if config.conversation.language == "ru" {
+        &t.voice_ru
+    } else {
+        &t.voice_en
+    };
+    let mut dirs = Vec::new();
+    if let Some(d) = &t.voices_dir {
+        dirs.push(d.clone());
+    }
+    dirs.push(config.models.dir.clone());
+    let path = resolve_voice(name, &dirs)?;
+    let voice: Arc<Voice> = Voice::load(
+        &path,
+        &VoiceOptions {
+            sessions: t.sessions,
+            intra_threads: t.intra_threads,
+        },
+    )?;
+    let cache = (t.cache_mb > 0).then(|| Arc::new(AudioCache::new(t.cache_mb * 1024 * 1024)));
+    Tts::new(
+        voice,
+        &SynthOptions {
+            noise_scale: t.noise_scale,
+            length_scale: t.length_scale,
+            noise_w: t.noise_w,
+            speaker: Some(t.speaker),
+            max_sentence_chars: t.max_sentence_chars,
+            peak_normalize: t.peak_normalize,
+        },
+        cache,
+    )
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}

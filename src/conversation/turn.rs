@@ -1,0 +1,273 @@
+//! One agent turn, as a task: transcribe → (wait for the call loop's go) → LLM streams →
+//! each complete sentence is synthesised and queued at once → done.
+//!
+//! The task reports every step to the call loop, which owns timing, barge-in and records.
+//! Cancelling (barge-in, hang-up, over budget) stops the LLM through its [`CancelHandle`] and
+//! stops queuing audio; the [`Conversation`] comes back in [`TurnMsg::Finished`] either way.
+
+use super::Shared;
+use crate::dialog::chunker::SentenceChunker;
+use crate::dialog::engine::CancelHandle;
+use crate::dialog::session::{Conversation, TurnEvent, TurnSummary};
+use crate::pipeline::{PlayId, Playout};
+use crate::records::ToolCallRecord;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a turn task tells its call loop.
+#[derive(Debug)]
+pub(crate) enum TurnMsg {
+    /// The utterance's transcript (the task now waits for [`TurnGo`]).
+    Transcript {
+        /// Recognised text (empty: nothing was said).
+        text: String,
+        /// Transcription time.
+        asr: Duration,
+        /// Language Whisper used or detected.
+        language: String,
+    },
+    /// First text from the LLM.
+    FirstToken {
+        /// When it came.
+        at: Instant,
+    },
+    /// A sentence was synthesised and queued for playing.
+    Sentence {
+        /// Its playout item.
+        id: PlayId,
+        /// What it says.
+        text: String,
+        /// When the LLM released it.
+        released: Instant,
+        /// Synthesis time.
+        tts: Duration,
+    },
+    /// A tool ran.
+    Tool(ToolCallRecord),
+    /// A stage failed or ran over its budget.
+    Failed {
+        /// `asr`, `llm` or `tts`.
+        stage: &'static str,
+        /// What happened.
+        error: String,
+    },
+    /// The task is over; the conversation comes back.
+    Finished {
+        /// The conversation, for the next turn.
+        conversation: Box<Conversation>,
+        /// The LLM's account of the turn (None when it never ran).
+        summary: Option<TurnSummary>,
+    },
+}
+
+/// The call loop's answer to a transcript: go on to the LLM, or drop the turn (the caller
+/// went on speaking and the utterance will be merged into the next one).
+pub(crate) type TurnGo = oneshot::Sender<bool>;
+
+/// A running turn task.
+pub(crate) struct TurnTask {
+    /// Stops the LLM and further audio.
+    pub(crate) cancel: CancelHandle,
+    /// Steps, in order.
+    pub(crate) msgs: mpsc::UnboundedReceiver<TurnMsg>,
+    /// Sends the go/drop decision once the transcript is in.
+    pub(crate) go: Option<TurnGo>,
+    /// The utterance's audio, kept in case it has to be merged with the next one.
+    pub(crate) audio: Vec<f32>,
+    /// Replaced by a newer utterance or cut by barge-in: its messages are ignored but for
+    /// `Finished`, which hands the conversation back.
+    pub(crate) superseded: bool,
+    /// What the caller heard of this turn's reply before a barge-in, to be put into the
+    /// history in place of the full reply once the conversation comes back.
+    pub(crate) heard: Option<String>,
+}
+
+/// Starts a turn on `audio` (16 kHz). `conversation` is handed back in `Finished`.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    conversation: Conversation,
+    audio: Vec<f32>,
+    out: Playout,
+) -> TurnTask {
+    let (tx, msgs) = mpsc::unbounded_channel();
+    let (go_tx, go_rx) = oneshot::channel();
+    let cancel = CancelHandle::new();
+    let task_cancel = cancel.clone();
+    let task_audio = audio.clone();
+    tokio::spawn(async move {
+        let mut conversation = conversation;
+        let summary = run(
+            &shared,
+            &mut conversation,
+            task_audio,
+            out,
+            task_cancel,
+            go_rx,
+            &tx,
+        )
+        .await;
+        let _ = tx.send(TurnMsg::Finished {
+            conversation: Box::new(conversation),
+            summary,
+        });
+    });
+    TurnTask {
+        cancel,
+        msgs,
+        go: Some(go_tx),
+        audio,
+        superseded: false,
+        heard: None,
+    }
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    conversation: &mut Conversation,
+    audio: Vec<f32>,
+    out: Playout,
+    cancel: CancelHandle,
+    go: oneshot::Receiver<bool>,
+    tx: &mpsc::UnboundedSender<TurnMsg>,
+) -> Option<TurnSummary> {
+    let cfg = &shared.config.conversation;
+    let started = Instant::now();
+    let opts = shared.engines.asr.default_options();
+    let asr = shared.engines.asr.transcribe(audio, opts);
+    let transcript = match tokio::time::timeout(Duration::from_millis(cfg.asr_budget_ms), asr).await
+    {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            let _ = tx.send(TurnMsg::Failed {
+                stage: "asr",
+                error: e.to_string(),
+            });
+            return None;
+        }
+        Err(_) => {
+            let _ = tx.send(TurnMsg::Failed {
+                stage: "asr",
+                error: format!("no transcript within {} ms", cfg.asr_budget_ms),
+            });
+            return None;
+        }
+    };
+    let text = transcript.text.trim().to_string();
+    let _ = tx.send(TurnMsg::Transcript {
+        text: text.clone(),
+        asr: started.elapsed(),
+        language: transcript.language.clone(),
+    });
+    if text.is_empty() || !matches!(go.await, Ok(true)) || cancel.is_cancelled() {
+        return None;
+    }
+
+    // Sentences go to a synthesis task as the LLM releases them, so the first one plays
+    // while the rest of the reply is still being generated.
+    let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<(String, Instant)>();
+    let tts_shared = Arc::clone(shared);
+    let tts_tx = tx.clone();
+    let tts_cancel = cancel.clone();
+    let tts_budget = Duration::from_millis(cfg.tts_budget_ms);
+    let synth = tokio::spawn(async move {
+        while let Some((sentence, released)) = sentence_rx.recv().await {
+            if tts_cancel.is_cancelled() {
+                break;
+            }
+            let tts = Arc::clone(&tts_shared.engines.tts);
+            let text = sentence.clone();
+            let t0 = Instant::now();
+            let job = tokio::task::spawn_blocking(move || tts.synthesize(&text));
+            let audio = match tokio::time::timeout(tts_budget, job).await {
+                Ok(Ok(Ok(a))) => a,
+                Ok(Ok(Err(e))) => {
+                    let _ = tts_tx.send(TurnMsg::Failed {
+                        stage: "tts",
+                        error: e.to_string(),
+                    });
+                    break;
+                }
+                Ok(Err(e)) => {
+                    let _ = tts_tx.send(TurnMsg::Failed {
+                        stage: "tts",
+                        error: e.to_string(),
+                    });
+                    break;
+                }
+                Err(_) => {
+                    let _ = tts_tx.send(TurnMsg::Failed {
+                        stage: "tts",
+                        error: format!(
+                            "sentence not synthesised within {} ms",
+                            tts_budget.as_millis()
+                        ),
+                    });
+                    break;
+                }
+            };
+            if tts_cancel.is_cancelled() || audio.is_empty() {
+                continue;
+            }
+            let rate = tts_shared.engines.tts.sample_rate();
+            match out.play_i16(&audio, rate) {
+                Ok(id) => {
+                    let _ = tts_tx.send(TurnMsg::Sentence {
+                        id,
+                        text: sentence,
+                        released,
+                        tts: t0.elapsed(),
+                    });
+                }
+                Err(_) => break, // the call is over
+            }
+        }
+    });
+
+    let mut chunker = SentenceChunker::new();
+    let mut first_token = true;
+    let mut tool_started: Option<(crate::dialog::ToolCall, Instant)> = None;
+    let tools_tx = tx.clone();
+    let result = conversation
+        .user_turn(&text, cancel.clone(), |event| match event {
+            TurnEvent::Text(piece) => {
+                if first_token && !piece.trim().is_empty() {
+                    first_token = false;
+                    let _ = tools_tx.send(TurnMsg::FirstToken { at: Instant::now() });
+                }
+                for sentence in chunker.push(&piece) {
+                    let _ = sentence_tx.send((sentence, Instant::now()));
+                }
+            }
+            TurnEvent::ToolCall(call) => tool_started = Some((call, Instant::now())),
+            TurnEvent::ToolResult { name, result } => {
+                let (arguments, took) = match tool_started.take() {
+                    Some((call, t0)) if call.name == name => (call.arguments, t0.elapsed()),
+                    _ => (serde_json::Value::Null, Duration::ZERO),
+                };
+                let _ = tools_tx.send(TurnMsg::Tool(ToolCallRecord {
+                    name,
+                    arguments,
+                    result: serde_json::from_str(&result)
+                        .unwrap_or(serde_json::Value::String(result)),
+                    duration_ms: took.as_millis() as u64,
+                }));
+            }
+        })
+        .await;
+    if let Some(rest) = chunker.finish() {
+        let _ = sentence_tx.send((rest, Instant::now()));
+    }
+    drop(sentence_tx);
+    let _ = synth.await;
+    match result {
+        Ok(summary) => Some(summary),
+        Err(e) => {
+            let _ = tx.send(TurnMsg::Failed {
+                stage: "llm",
+                error: e.to_string(),
+            });
+            None
+        }
+    }
+}
