@@ -27,7 +27,7 @@ impl CallHandler for EchoOrHangUp {
         out: Playout,
     ) -> BoxFuture<'static, CallOutcome> {
         let b = info.uuid.as_bytes();
-        let hang_up_after = (b[0] % 2 == 0).then_some(b[1] as usize % 60);
+        let hang_up_after = b[0].is_multiple_of(2).then_some(b[1] as usize % 60);
         async move {
             let mut chunks = 0;
             while let Some(ev) = events.recv().await {
@@ -36,7 +36,7 @@ impl CallHandler for EchoOrHangUp {
                         chunks += 1;
                         let _ = out.play_i16(&chunk.samples_16k, 16000);
                         if Some(chunks) == hang_up_after {
-                            if chunks % 2 == 0 {
+                            if chunks.is_multiple_of(2) {
                                 out.hangup_now();
                             } else {
                                 out.hangup_after_drain();

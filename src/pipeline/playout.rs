@@ -447,6 +447,10 @@ impl Playout {
 
 /// Drops the oldest finished items beyond [`KEEP_FINISHED`].
 fn prune(items: &mut BTreeMap<PlayId, ItemProgress>) {
+    // Prune in batches: counting the map on every frame costs more than the memory.
+    if items.len() <= KEEP_FINISHED + 64 {
+        return;
+    }
     let finished = items
         .values()
         .filter(|i| matches!(i.state, ItemState::Done | ItemState::Cut))

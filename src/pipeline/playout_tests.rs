@@ -125,9 +125,13 @@ fn bad_rates_and_plays_after_hangup_are_errors() {
 fn finished_items_are_pruned() {
     let p = Playout::new(8000);
     let mut frame = Vec::new();
-    for _ in 0..(KEEP_FINISHED + 50) {
+    for _ in 0..(KEEP_FINISHED + 500) {
         p.play(vec![0.1; 160], 8000).unwrap();
         p.take_frame(&mut frame, Instant::now());
     }
-    assert_eq!(p.progress().borrow().items.len(), KEEP_FINISHED);
+    let kept = p.progress().borrow().items.len();
+    assert!(
+        (KEEP_FINISHED..=KEEP_FINISHED + 64).contains(&kept),
+        "{kept}"
+    );
 }
