@@ -16,6 +16,9 @@ pub enum BenchCommand {
     Vad(super::speech::BenchVadArgs),
     /// Piper TTS: RTF p50/p95 (ours, raw session.run, reference piper-tts), time to first audio.
     Tts(super::tts::BenchTtsArgs),
+    /// Whole calls: N simulated callers at real time against a running agent; turn latency on
+    /// the wire, per-stage p50s, agent CPU and memory.
+    Calls(super::bench_calls::BenchCallsArgs),
     /// LLM: time to first token (500-token prompt), tokens/s for 1/2/4/8 concurrent calls, KV reuse.
     Llm(super::chat::BenchLlmArgs),
 }
@@ -27,6 +30,7 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Vad(args) => super::speech::bench_vad(config, args),
         BenchCommand::Tts(args) => super::tts::bench(config, args),
         BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
+        BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
     }
 }

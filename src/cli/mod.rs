@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own file; this one only wires them together.
 
 mod bench;
+mod bench_calls;
 mod call;
 mod chat;
 mod config_cmd;

@@ -123,6 +123,7 @@ impl Stack {
                         what: "opening the call records".into(),
                         source: std::io::Error::other(e.to_string()),
                     })??;
+            store.spawn_retention_task(cancel.child_token());
             Some(store)
         } else {
             None

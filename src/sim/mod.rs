@@ -6,6 +6,7 @@
 //! any kind other than audio or hangup, a zero-length or odd audio frame, or a payload that
 //! arrives more than 5 ms after its header ends the call.
 
+pub mod bench_calls;
 pub mod report;
 
 pub use report::{CallEndReason, CallReport, IntervalStats};
