@@ -13,7 +13,8 @@ pub struct AsrConfig {
     pub model: PathBuf,
     /// `auto` (detect and report), or a fixed Whisper language code such as `ru` or `en`.
     pub language: String,
-    /// CPU threads one transcription uses; 0 = min(4, CPU cores).
+    /// CPU threads one transcription uses; 0 = cores / 4, between 1 and 4 (the LLM and TTS need
+    /// cores too, and ggml's spinning threads collapse when the CPU is oversubscribed).
     pub threads_per_job: usize,
     /// Transcriptions running at once (others wait); 0 = CPU cores / `threads_per_job`.
     pub max_concurrent: usize,
@@ -165,12 +166,12 @@ impl AsrConfig {
         resolve(&self.model, models_dir)
     }
 
-    /// Threads per transcription: `threads_per_job`, or min(4, cores).
+    /// Threads per transcription: `threads_per_job`, or cores / 4 clamped to 1..=4.
     pub fn effective_threads_per_job(&self) -> usize {
         if self.threads_per_job > 0 {
             return self.threads_per_job;
         }
-        cpu_cores().min(4)
+        (cpu_cores() / 4).clamp(1, 4)
     }
 
     /// Transcriptions allowed at once: `max_concurrent`, or cores / threads per job (≥ 1).
