@@ -10,7 +10,8 @@ source scripts/env.sh
 agent="${1:-target/debug/agent}"
 fixtures="${ENCLAVE_FIXTURES_DIR:-$(cd .. && pwd)/shared/fixtures}"
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; [ -n "${ENCLAVE_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
+echo "work dir: $work (agent.log, calls.sqlite3)"
 cat > "$work/agent.toml" <<TOML
 [server]
 listen = "127.0.0.1:19092"
@@ -57,7 +58,7 @@ for _ in $(seq 1 600); do
   kill -0 "$pid" 2>/dev/null || { cat "$work/agent.log"; exit 1; }
   sleep 0.2
 done
-for n in 1 2 4; do
+for n in ${ENCLAVE_BENCH_CONCURRENCY:-1 2 4}; do
   "$agent" --config "$work/agent.toml" bench calls --to 127.0.0.1:19092 --pid "$pid" \
     --concurrency "$n" --rounds 2 --wav "$fixtures/audio/jfk.wav" --max-speech-secs 3 \
     --lead-silence 2 --linger 10

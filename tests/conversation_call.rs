@@ -46,6 +46,32 @@ async fn full_call_greets_answers_and_records_every_turn() {
         read_call(&agent_db, &uuid).expect("call record")
     };
 
+    // The call's recording: caller on the left, agent on the right, aligned by media time.
+    let wav = tmp.path().join("recordings").join(format!("{uuid}.wav"));
+    let mut reader = hound::WavReader::open(&wav).expect("call recording");
+    assert_eq!(reader.spec().channels, 2);
+    let rate = reader.spec().sample_rate as f64;
+    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
+    let left: Vec<f32> = samples
+        .iter()
+        .step_by(2)
+        .map(|&s| s as f32 / 32768.0)
+        .collect();
+    let right: Vec<f32> = samples
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&s| s as f32 / 32768.0)
+        .collect();
+    let (caller_from, _) = voiced_span(&left, rate).expect("caller audio on the left");
+    assert!(
+        (caller_from - speech_start).abs() < 0.15,
+        "caller speech at {caller_from:.2} s in the recording, {speech_start:.2} s sent"
+    );
+    let (agent_from, agent_to) = voiced_span(&right, rate).expect("agent audio on the right");
+    assert!(agent_from < 1.0, "greeting at {agent_from:.2} s");
+    assert!(agent_to > speech_end, "the answer is recorded too");
+
     // The greeting is on the wire within a second of pick-up.
     let first = report.first_non_silent_ms.expect("agent spoke");
     assert!(first < 1000.0, "greeting took {first} ms");

@@ -79,7 +79,10 @@ pub fn run(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Result<()> {
         l.p50, l.p95, l.n
     );
     for (stage, p) in &report.stages_ms {
-        println!("  {stage:<20} p50 {:>6.0} ms  p95 {:>6.0} ms  (n = {})", p.p50, p.p95, p.n);
+        println!(
+            "  {stage:<20} p50 {:>6.0} ms  p95 {:>6.0} ms  (n = {})",
+            p.p50, p.p95, p.n
+        );
     }
     match report.agent_cpu_percent {
         Some(c) => println!("  agent CPU: {c:.0} % of one core"),
@@ -98,7 +101,8 @@ fn listening_pid(port: u16) -> Option<u32> {
         text.lines().skip(1).find_map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
             let local_port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
-            (local_port == port && cols.get(3) == Some(&"0A")).then(|| cols.get(9).map(|s| s.to_string()))?
+            (local_port == port && cols.get(3) == Some(&"0A"))
+                .then(|| cols.get(9).map(|s| s.to_string()))?
         })
     })?;
     let needle = format!("socket:[{inode}]");

@@ -105,6 +105,7 @@ struct Call {
     ending: Option<Ending>,
     language: String,
     metrics: Option<ActiveCall>,
+    recording: Option<super::recording::Recording>,
 }
 
 /// Runs one call to its end.
@@ -162,7 +163,10 @@ impl Call {
                 models: shared.engines.models.clone(),
             });
         }
+        let recording =
+            super::recording::Recording::start(&shared.config.records, &info.uuid, info.started);
         Ok(Call {
+            recording,
             shared,
             info,
             out,
@@ -222,6 +226,9 @@ impl Call {
         let Some(id) = play_phrase_on(&self.out, phrase, self.shared.phrases.rate_hz) else {
             return;
         };
+        if let Some(rec) = &mut self.recording {
+            rec.agent_item(id, Arc::clone(&phrase.audio), self.shared.phrases.rate_hz);
+        }
         self.talking_since.get_or_insert_with(Instant::now);
         self.reply
             .get_or_insert_with(Reply::phrase)
@@ -231,6 +238,9 @@ impl Call {
 
     fn on_audio(&mut self, chunk: AudioChunk) {
         let samples = chunk.samples_f32();
+        if let Some(rec) = &mut self.recording {
+            rec.caller(chunk.at, &samples);
+        }
         let events = match self.endpointer.push(&samples) {
             Ok(e) => e,
             Err(e) => {
@@ -501,7 +511,11 @@ impl Call {
                 text,
                 released,
                 tts,
+                audio,
             } => {
+                if let Some(rec) = &mut self.recording {
+                    rec.agent_item(id, audio, self.shared.engines.tts.sample_rate());
+                }
                 tracing::debug!(id, %text, tts_ms = tts.as_millis() as u64, "sentence queued");
                 if let Some(reply) = &mut self.reply {
                     if reply.sentences.is_empty() {
@@ -617,7 +631,10 @@ impl Call {
         self.maybe_finish_reply();
     }
 
-    fn on_progress(&mut self, _progress: &crate::pipeline::PlayoutProgress) {
+    fn on_progress(&mut self, progress: &crate::pipeline::PlayoutProgress) {
+        if let Some(rec) = &mut self.recording {
+            rec.on_progress(progress);
+        }
         if !self.agent_talking() && self.talking_since.take().is_some() {
             self.idle_since = Instant::now();
         }
@@ -873,6 +890,11 @@ impl Call {
         }
         if let Some(m) = self.metrics.take() {
             m.end(outcome);
+        }
+        if let Some(mut rec) = self.recording.take() {
+            let progress = self.out.progress().borrow().clone();
+            rec.on_progress(&progress);
+            rec.close().await;
         }
         if caller_hung_up && self.ending.is_none() {
             CallOutcome::CallerHungUp

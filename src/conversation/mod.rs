@@ -9,6 +9,7 @@ mod call;
 mod engines;
 mod phrases;
 mod played;
+mod recording;
 pub mod stack;
 mod turn;
 

@@ -42,6 +42,8 @@ pub(crate) enum TurnMsg {
         released: Instant,
         /// Synthesis time.
         tts: Duration,
+        /// Its audio at the voice's rate (for the call recording).
+        audio: Arc<Vec<i16>>,
     },
     /// A tool ran.
     Tool(ToolCallRecord),
@@ -217,6 +219,7 @@ async fn run(
                         text: sentence,
                         released,
                         tts: t0.elapsed(),
+                        audio: Arc::new(audio),
                     });
                 }
                 Err(_) => break, // the call is over

@@ -79,12 +79,14 @@ enabled = false
 
 [records]
 db_path = "{db}"
+recordings_dir = "{rec}"
 {extra}
 "#,
         whisper = synth.join("whisper-test.bin").display(),
         silero = fixtures.join("vad/silero_vad.onnx").display(),
         voice = synth.join("piper-test-en.onnx").display(),
         db = tmp.join("calls.sqlite3").display(),
+        rec = tmp.join("recordings").display(),
     )
 }
 
