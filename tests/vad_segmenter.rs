@@ -213,3 +213,20 @@ fn works_with_20ms_frames_and_media_time_advances() {
     assert!((ms(start) - 800.0).abs() < 1e-6, "{start:?}");
     assert!((ms(e_end) - 1600.0).abs() < 1e-6, "{e_end:?}");
 }
+
+#[test]
+fn reset_drops_the_open_utterance_but_keeps_media_time() {
+    let mut seg = Segmenter::new(cfg());
+    let events = run(&mut seg, &[0.9; 20], 0);
+    assert_eq!(starts(&events).len(), 1);
+    seg.reset();
+    assert!(!seg.in_speech());
+    assert!(seg.finish().is_empty(), "nothing left to emit after reset");
+    assert_eq!(seg.now(), Duration::from_nanos(20 * 512 * 62_500));
+    // A new utterance after the reset starts at the current media time (no stale pre-roll).
+    let events = run(&mut seg, &[0.9; 10], 20);
+    assert_eq!(
+        starts(&events)[0].1,
+        Duration::from_nanos(20 * 512 * 62_500)
+    );
+}

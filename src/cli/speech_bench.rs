@@ -32,6 +32,10 @@ pub struct BenchAsrArgs {
     /// Encode only the audio's length (+1 s) instead of a 30 s window (`asr.dynamic_audio_ctx`).
     #[arg(long)]
     pub dynamic_audio_ctx: bool,
+    /// Also run this many transcriptions at once through the async API (the worker pool bounds
+    /// how many decode together; the rest queue): wall time, latency and queue wait p50/p95.
+    #[arg(long, default_value_t = 0)]
+    pub concurrent: usize,
     /// Silero model for the VAD trim (omit to decode whole files).
     #[arg(long)]
     pub vad_model: Option<PathBuf>,
@@ -168,6 +172,49 @@ fn bench_one_model(
     println!(
         "  pipeline - raw (p50, separate runs, noisy on a shared CPU): {:+.1} ms",
         tp50 - rp50
+    );
+    if args.concurrent > 0 {
+        bench_concurrent(&engine, audio, seconds, args.concurrent)?;
+    }
+    Ok(())
+}
+
+/// `n` transcriptions submitted at once through the async API.
+fn bench_concurrent(
+    engine: &std::sync::Arc<AsrEngine>,
+    audio: &[f32],
+    seconds: f64,
+    n: usize,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let results = rt.block_on(async {
+        let calls = (0..n).map(|_| {
+            let engine = std::sync::Arc::clone(engine);
+            let audio = audio.to_vec();
+            let opts = engine.default_options();
+            tokio::spawn(async move { engine.transcribe(audio, opts).await })
+        });
+        futures::future::join_all(calls).await
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let mut latency = Vec::new();
+    let mut queue = Vec::new();
+    for r in results {
+        let tr = r??;
+        latency.push(tr.timings.total_ms);
+        queue.push(tr.timings.queue_ms);
+    }
+    let (l50, l95) = p50_p95(&latency);
+    let (q50, q95) = p50_p95(&queue);
+    println!(
+        "  {n} at once (max_concurrent {}): wall {:.0} ms = {:.2} s of audio per s; latency p50 {l50:.0} p95 {l95:.0} ms; queue wait p50 {q50:.0} p95 {q95:.0} ms",
+        engine.max_concurrent(),
+        wall * 1000.0,
+        n as f64 * seconds / wall
     );
     Ok(())
 }

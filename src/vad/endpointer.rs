@@ -105,6 +105,18 @@ impl Endpointer {
         Ok(events)
     }
 
+    /// Drops any open utterance and the detector's memory (e.g. after a barge-in was handled);
+    /// media time keeps running.
+    pub fn reset(&mut self) {
+        match &mut self.detector {
+            Detector::Silero { stream, .. } => stream.reset(),
+            Detector::Webrtc(_) => {}
+        }
+        self.segmenter.reset();
+        self.pending.clear();
+        self.last_probability = 0.0;
+    }
+
     /// End of the stream: closes an open utterance.
     pub fn finish(&mut self) -> Vec<VadEvent> {
         self.segmenter.finish()

@@ -239,6 +239,12 @@ impl Segmenter {
         }
     }
 
+    /// Forgets the open utterance and the pre-roll; media time keeps running.
+    pub fn reset(&mut self) {
+        self.active = None;
+        self.history.clear();
+    }
+
     /// End of input: emits the open utterance (if confirmed) as ended by silence.
     pub fn finish(&mut self) -> Vec<VadEvent> {
         let mut events = Vec::new();
