@@ -84,7 +84,21 @@ fi
 
 echo "==> building the agent (release; the first build compiles whisper.cpp and llama.cpp: ~10 min)"
 cargo build --release --locked
+agent=target/release/agent
 config=()
 if [ -f agent.toml ]; then config=(--config agent.toml); fi
-echo "==> starting: target/release/agent serve ${config[*]} (Ctrl-C stops it)"
-exec target/release/agent "${config[@]}" serve
+
+# The voice agent needs its models (Whisper, the LLM, a Piper voice, Silero VAD). Install the
+# `cpu-small` profile when they are missing; on an air-gapped box, import a bundle instead
+# (`agent models import enclave-models.tar`, see models/README.md).
+handler=()
+if ! "$agent" "${config[@]}" models verify --configured >/dev/null 2>&1; then
+  echo "==> models missing: agent download-models --profile cpu-small (~1 GB, verified by sha256)"
+  if ! "$agent" "${config[@]}" download-models --profile cpu-small; then
+    echo "==> could not download the models (no internet here?). Starting with the echo handler,"
+    echo "    which needs no models; install models with a bundle and restart for the voice agent."
+    handler=(--handler echo)
+  fi
+fi
+echo "==> starting: $agent ${config[*]} serve ${handler[*]} (Ctrl-C stops it)"
+exec "$agent" "${config[@]}" serve "${handler[@]}"

@@ -91,10 +91,7 @@ pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
             });
             match loaded {
                 Ok(Ok(env)) => Ok((path, env)),
-                Ok(Err(e)) => Err(OnnxRuntimeError::Load {
-                    path,
-                    message: e,
-                }),
+                Ok(Err(e)) => Err(OnnxRuntimeError::Load { path, message: e }),
                 Err(_) => Err(OnnxRuntimeError::Load {
                     path,
                     message: "ort panicked while loading it (wrong file or version < 1.24?)".into(),

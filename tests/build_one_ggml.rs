@@ -49,12 +49,21 @@ fn static_libs(output: &str) -> Vec<String> {
 fn whisper_links_no_ggml_of_its_own() {
     let (path, out) = build_output("whisper-rs-sys");
     let libs = static_libs(&out);
-    assert!(libs.iter().any(|l| l == "whisper"), "{path:?} does not link whisper: {libs:?}");
+    assert!(
+        libs.iter().any(|l| l == "whisper"),
+        "{path:?} does not link whisper: {libs:?}"
+    );
     let ggml: Vec<_> = libs.iter().filter(|l| l.starts_with("ggml")).collect();
-    assert!(ggml.is_empty(), "whisper-rs-sys links its own ggml again ({ggml:?}) in {path:?}");
+    assert!(
+        ggml.is_empty(),
+        "whisper-rs-sys links its own ggml again ({ggml:?}) in {path:?}"
+    );
     let out_dir = path.parent().unwrap().join("out");
     let stray = find_files(&out_dir, "libggml");
-    assert!(stray.is_empty(), "whisper-rs-sys built a ggml of its own: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "whisper-rs-sys built a ggml of its own: {stray:?}"
+    );
 }
 
 #[test]
@@ -62,7 +71,10 @@ fn llama_provides_the_only_ggml() {
     let (path, out) = build_output("llama-cpp-sys-2");
     let libs = static_libs(&out);
     assert!(libs.iter().any(|l| l == "ggml-base"), "{path:?}: {libs:?}");
-    assert!(out.contains("ggml_cmake_dir="), "llama-cpp-sys-2 no longer exports ggml_cmake_dir");
+    assert!(
+        out.contains("ggml_cmake_dir="),
+        "llama-cpp-sys-2 no longer exports ggml_cmake_dir"
+    );
 }
 
 #[test]
@@ -80,7 +92,12 @@ fn binary_has_one_ggml_and_both_engines() {
             .filter(|l| l.split_whitespace().last() == Some(name))
             .count()
     };
-    assert_eq!(count("ggml_init"), 1, "ggml_init defined {} times", count("ggml_init"));
+    assert_eq!(
+        count("ggml_init"),
+        1,
+        "ggml_init defined {} times",
+        count("ggml_init")
+    );
     assert_eq!(count("whisper_init_from_file_with_params_no_state"), 1);
     assert_eq!(count("llama_model_load_from_file"), 1);
 }

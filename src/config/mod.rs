@@ -142,12 +142,12 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Syntax {
-                path: origin.to_string(),
-                message: e.to_string().trim_end().to_string(),
-            }
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_string(),
+                    message: e.to_string().trim_end().to_string(),
+                })?;
         // Check the file alone first, so an error names the file, not an env variable.
         deserialize(origin, toml::Value::Table(table.clone()))?;
         let mut overridden = Vec::new();
@@ -203,7 +203,11 @@ fn deserialize(origin: &str, value: toml::Value) -> Result<Config, ConfigError> 
         let key = e.path().to_string();
         ConfigError::Key {
             origin: origin.to_string(),
-            key: if key == "." { "<top level>".into() } else { key },
+            key: if key == "." {
+                "<top level>".into()
+            } else {
+                key
+            },
             message: e.into_inner().to_string(),
         }
     })

@@ -53,12 +53,18 @@ impl ServerConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_calls == 0 {
-            return Err(ConfigError::invalid("server.max_calls", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "server.max_calls",
+                "must be at least 1",
+            ));
         }
         if self.uuid_timeout_ms == 0 || self.uuid_timeout_ms > 60_000 {
             return Err(ConfigError::invalid(
                 "server.uuid_timeout_ms",
-                format!("{} is out of range; allowed 1..=60000", self.uuid_timeout_ms),
+                format!(
+                    "{} is out of range; allowed 1..=60000",
+                    self.uuid_timeout_ms
+                ),
             ));
         }
         if self.playout_lead_ms > 60 {
@@ -71,7 +77,10 @@ impl ServerConfig {
             ));
         }
         if self.echo_delay_ms > 10_000 {
-            return Err(ConfigError::invalid("server.echo_delay_ms", "allowed 0..=10000"));
+            return Err(ConfigError::invalid(
+                "server.echo_delay_ms",
+                "allowed 0..=10000",
+            ));
         }
         Ok(())
     }

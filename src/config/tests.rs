@@ -51,7 +51,10 @@ fn range_error_names_key_and_allowed_values() {
 fn env_overrides_file_values() {
     let env = vec![
         ("ENCLAVE_SERVER__MAX_CALLS".to_string(), "7".to_string()),
-        ("ENCLAVE_SERVER__LISTEN".to_string(), "127.0.0.1:7000".to_string()),
+        (
+            "ENCLAVE_SERVER__LISTEN".to_string(),
+            "127.0.0.1:7000".to_string(),
+        ),
         ("UNRELATED".to_string(), "x".to_string()),
     ];
     let c = Config::from_toml_str("a.toml", "[server]\nmax_calls = 3\n", env).unwrap();
@@ -62,7 +65,9 @@ fn env_overrides_file_values() {
 #[test]
 fn bad_env_override_names_variable() {
     let env = vec![("ENCLAVE_SERVER__MAX_CALS".to_string(), "7".to_string())];
-    let err = Config::from_toml_str("a.toml", "", env).unwrap_err().to_string();
+    let err = Config::from_toml_str("a.toml", "", env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ENCLAVE_SERVER__MAX_CALS"), "{err}");
     assert!(err.contains("max_cals"), "{err}");
 }
