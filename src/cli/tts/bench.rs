@@ -57,6 +57,7 @@ struct VoiceBench {
     raw_rtf: Vec<f64>,
     ttfa_stream: Vec<f64>,
     ttfa_whole: Vec<f64>,
+    frontend: Vec<f64>,
 }
 
 fn bench_voice(tts: &Tts, text: &str, iterations: usize) -> anyhow::Result<VoiceBench> {
@@ -73,6 +74,7 @@ fn bench_voice(tts: &Tts, text: &str, iterations: usize) -> anyhow::Result<Voice
         raw_rtf: vec![],
         ttfa_stream: vec![],
         ttfa_whole: vec![],
+        frontend: vec![],
     };
     for _ in 0..iterations {
         let t = Instant::now();
@@ -96,6 +98,13 @@ fn bench_voice(tts: &Tts, text: &str, iterations: usize) -> anyhow::Result<Voice
             first?;
         }
         out.ttfa_stream.push(t.elapsed().as_secs_f64());
+
+        // Our front end alone: split, normalise, espeak-ng, ids.
+        let t = Instant::now();
+        for s in tts.sentences(text)? {
+            tts.phonemize(&s)?;
+        }
+        out.frontend.push(t.elapsed().as_secs_f64());
     }
     Ok(out)
 }
@@ -215,6 +224,10 @@ pub fn bench(config: Option<&std::path::Path>, args: BenchTtsArgs) -> anyhow::Re
             ratio,
             pct(&b.ttfa_stream, 0.5) * 1e3,
             pct(&b.ttfa_whole, 0.5) * 1e3,
+        );
+        println!(
+            "  front end (split + normalise + espeak-ng + ids) p50 {:.2} ms for the whole text",
+            pct(&b.frontend, 0.5) * 1e3
         );
         if let Err(e) = piper {
             println!("  reference piper: {e:#}");
