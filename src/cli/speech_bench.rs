@@ -283,5 +283,30 @@ pub fn bench_vad(cfg: &VadConfig, args: BenchVadArgs) -> anyhow::Result<()> {
     row("Silero, per 512-sample window", &silero_us, &silero_pass);
     row("webrtc-vad, per 20 ms frame", &webrtc_us, &webrtc_pass);
     row("Endpointer (Silero), per 20 ms", &ep_us, &ep_pass);
+
+    // ort's Session::run needs &mut: streams share a pool of sessions. 4 streams at once over
+    // pools of 1 and 4 sessions show what the lock costs.
+    for sessions in [1usize, 4] {
+        let pool = SileroModel::load(&model_path, sessions)?;
+        silero::probabilities(&pool, &audio)?;
+        let start = Instant::now();
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| silero::probabilities(&pool, &audio)))
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("VAD thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        let wall = start.elapsed().as_secs_f64();
+        println!(
+            "  4 streams at once, {sessions} session(s): wall {:.1} ms for {:.0} s of audio (RTF per stream {:.5})",
+            wall * 1000.0,
+            4.0 * seconds,
+            wall / seconds
+        );
+    }
     Ok(())
 }
