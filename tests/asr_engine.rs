@@ -29,7 +29,7 @@ fn synthetic(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "synthetic model {} missing: run `bash scripts/synth-models.sh` (or `python3 scripts/synth_whisper.py`)",
+        "synthetic model {} missing: run `bash scripts/synth-models.sh` (or `python3 scripts/synth_whisper.py`, which writes every variant, test-q8_0 included)",
         path.display()
     );
     path
