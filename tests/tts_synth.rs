@@ -72,7 +72,10 @@ fn audio_length_is_plausible_for_the_text_at_the_voice_rate() {
         let secs = audio.len() as f64 / 22050.0;
         // The synthetic voice gives 1–4 frames of 256 samples per id (a phoneme is two ids).
         let per_id = secs / ids as f64;
-        assert!((0.015..=0.05).contains(&per_id), "{name}: {per_id} s per id");
+        assert!(
+            (0.015..=0.05).contains(&per_id),
+            "{name}: {per_id} s per id"
+        );
         assert!(
             (2.0..=15.0).contains(&secs),
             "{name}: {secs} s for {text:?}"
@@ -353,4 +356,18 @@ fn concurrent_calls_share_one_voice() {
     for h in handles {
         assert!(h.join().unwrap() > 5000);
     }
+}
+
+#[test]
+fn engines_come_from_the_config_by_voice_name() {
+    let mut config = enclave::config::Config::default();
+    config.tts.voices_dir = Some(synth_dir());
+    config.tts.voice_ru = "piper-test-ru".into();
+    config.tts.length_scale = Some(1.5);
+    let name = enclave::tts::setup::voice_for(&config, enclave::tts::Language::Russian).to_string();
+    let tts = enclave::tts::setup::engine(&config, &name, None, None).unwrap();
+    assert_eq!(tts.voice().language, Some(enclave::tts::Language::Russian));
+    assert_eq!(tts.scales()[1], 1.5);
+    let err = enclave::tts::setup::engine(&config, "no-such-voice", None, None).unwrap_err();
+    assert!(matches!(err, TtsError::VoiceNotFound { .. }), "{err}");
 }

@@ -2,10 +2,9 @@
 
 use crate::audio::resample::StreamResampler;
 use crate::config::Config;
-use crate::tts::{AudioCache, SynthOptions, Tts, Voice, VoiceOptions};
+use crate::tts::Tts;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Arguments of `agent say`.
@@ -34,27 +33,6 @@ pub struct SayArgs {
     pub phonemes: bool,
 }
 
-/// Directories searched for voices given by name.
-pub(super) fn voice_dirs(config: &Config) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = &config.tts.voices_dir {
-        dirs.push(d.clone());
-    }
-    dirs.push(config.models.dir.clone());
-    dirs.push(synth_dir());
-    dirs
-}
-
-/// `$ENCLAVE_SYNTH_DIR` or `~/.cache/enclave/synthetic`.
-pub(super) fn synth_dir() -> PathBuf {
-    std::env::var_os("ENCLAVE_SYNTH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            Path::new(&home).join(".cache/enclave/synthetic")
-        })
-}
-
 /// Loads a voice by path or name with the `[tts]` settings.
 pub(super) fn load_engine(
     config: &Config,
@@ -62,24 +40,12 @@ pub(super) fn load_engine(
     speaker: Option<i64>,
     length_scale: Option<f32>,
 ) -> anyhow::Result<Tts> {
-    let path = crate::tts::resolve_voice(voice, &voice_dirs(config))?;
-    let t = &config.tts;
-    crate::tts::phonemize::set_data_path(t.espeak_data.as_deref())?;
-    let opts = VoiceOptions {
-        sessions: t.sessions,
-        intra_threads: t.intra_threads,
-    };
-    let voice = Voice::load(&path, &opts)?;
-    let synth = SynthOptions {
-        noise_scale: t.noise_scale,
-        length_scale: length_scale.or(t.length_scale),
-        noise_w: t.noise_w,
-        speaker: speaker.or(Some(t.speaker)),
-        max_sentence_chars: t.max_sentence_chars,
-        peak_normalize: t.peak_normalize,
-    };
-    let cache = (t.cache_mb > 0).then(|| Arc::new(AudioCache::new(t.cache_mb << 20)));
-    Ok(Tts::new(voice, &synth, cache)?)
+    Ok(crate::tts::setup::engine(
+        config,
+        voice,
+        speaker,
+        length_scale,
+    )?)
 }
 
 /// Speaks the text into a file.

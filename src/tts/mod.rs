@@ -9,6 +9,7 @@ pub mod error;
 pub mod normalize;
 pub mod phonemize;
 pub mod sentences;
+pub mod setup;
 pub mod voice;
 
 pub use cache::AudioCache;
