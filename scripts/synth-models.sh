@@ -15,6 +15,6 @@ which=all
 [ "${1:-}" = "--tiny" ] && which=tiny
 # Whisper: every variant, even for --tiny (the test suite also needs the base shape, to
 # overrun an ASR budget for real; numpy writes it in seconds).
-"$py" scripts/synth_whisper.py --out-dir "$ENCLAVE_SYNTH_DIR" --only test,tiny,base
+"$py" scripts/synth_whisper.py --out-dir "$ENCLAVE_SYNTH_DIR"
 "$py" scripts/synth_piper.py --out "$ENCLAVE_SYNTH_DIR" --which "$which"
 "$py" scripts/synth_gguf.py --out "$ENCLAVE_SYNTH_DIR" --which "$which"

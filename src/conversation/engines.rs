@@ -7,7 +7,7 @@ use crate::dialog::tools::ToolRegistry;
 use crate::records::ModelsUsed;
 use crate::tts::{resolve_voice, AudioCache, SynthOptions, Tts, Voice, VoiceOptions};
 use crate::vad::{SileroModel, VadBackend};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why the engines could not be made ready; each names the model and how to fix it.
@@ -64,25 +64,29 @@ impl Engines {
     /// Loads every engine the config names (blocking: seconds to minutes for big models).
     pub fn load(config: &Config) -> Result<Engines, EnginesError> {
         crate::onnx::ensure_runtime().map_err(crate::vad::VadError::from)?;
+        let paths = ModelPaths::of(config);
         let silero = match config.vad.backend {
             VadBackend::Silero => Some(SileroModel::load(
-                &config.vad.silero_model,
-                config.vad.sessions,
+                &paths.silero,
+                config.vad.effective_sessions(),
             )?),
             VadBackend::Webrtc => None,
         };
         let mut asr_cfg = config.asr.clone();
         asr_cfg.language = config.conversation.language.clone();
-        let asr = AsrEngine::load(&asr_cfg, silero.clone())?;
+        let asr = AsrEngine::load_path(&paths.asr, &asr_cfg, silero.clone())?;
         let tts = Arc::new(load_tts(config)?);
-        let llm = LlmEngine::load(&EngineOptions::from_config(&config.llm, None)?)?;
+        let llm = LlmEngine::load(&EngineOptions::from_config(
+            &config.llm,
+            paths.llm.as_deref(),
+        )?)?;
         let tools = Arc::new(ToolRegistry::from_config(&config.llm)?);
         let models = ModelsUsed {
             asr: Some(file_name(asr.path())),
-            llm: config.llm.model.as_deref().map(file_name),
+            llm: paths.llm.as_deref().map(file_name),
             tts: Some(file_name(&tts.voice().path)),
             vad: Some(match config.vad.backend {
-                VadBackend::Silero => file_name(&config.vad.silero_model),
+                VadBackend::Silero => file_name(&paths.silero),
                 VadBackend::Webrtc => "webrtc-vad".into(),
             }),
         };
@@ -94,6 +98,36 @@ impl Engines {
             tools,
             models,
         })
+    }
+}
+
+/// Where the configured model files are: relative paths are inside `[models] dir`, where
+/// `agent download-models` puts them.
+#[derive(Debug, Clone)]
+pub struct ModelPaths {
+    /// Whisper model.
+    pub asr: PathBuf,
+    /// Silero VAD model.
+    pub silero: PathBuf,
+    /// The GGUF, if configured.
+    pub llm: Option<PathBuf>,
+}
+
+impl ModelPaths {
+    /// The paths `config` names, resolved.
+    pub fn of(config: &Config) -> ModelPaths {
+        let dir = &config.models.dir;
+        ModelPaths {
+            asr: config.asr.model_path(dir),
+            silero: config.vad.silero_model_path(dir),
+            llm: config.llm.model.as_ref().map(|p| {
+                if p.is_absolute() {
+                    p.clone()
+                } else {
+                    dir.join(p)
+                }
+            }),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{ConversationHandler, Engines, EnginesError};
 use crate::ami::{AmiClient, AmiSettings};
-use crate::config::{Config, VadConfig};
+use crate::config::Config;
 use crate::metrics::{Metrics, MetricsServer, Readiness};
 use crate::models::{verify_configured, Catalogue, HashCache};
 use crate::records::RecordStore;
@@ -56,19 +56,31 @@ impl std::fmt::Debug for Stack {
 
 /// The model files `config` uses, as `(config key, path)`.
 pub fn configured_model_files(config: &Config) -> Vec<(String, PathBuf)> {
-    let mut files = vec![("asr.model".to_string(), config.asr.model.clone())];
-    if matches!(
-        config.vad,
-        VadConfig {
-            backend: VadBackend::Silero,
-            ..
-        }
-    ) {
-        files.push(("vad.silero_model".into(), config.vad.silero_model.clone()));
+    let paths = super::engines::ModelPaths::of(config);
+    let mut files = vec![("asr.model".to_string(), paths.asr)];
+    if config.vad.backend == VadBackend::Silero {
+        files.push(("vad.silero_model".into(), paths.silero));
     }
-    if let Some(llm) = &config.llm.model {
-        files.push(("llm.model".into(), llm.clone()));
+    if let Some(llm) = paths.llm {
+        files.push(("llm.model".into(), llm));
     }
+    let (key, voice) = if config.conversation.language == "ru" {
+        ("tts.voice_ru", &config.tts.voice_ru)
+    } else {
+        ("tts.voice_en", &config.tts.voice_en)
+    };
+    let mut dirs: Vec<PathBuf> = config.tts.voices_dir.iter().cloned().collect();
+    dirs.push(config.models.dir.clone());
+    // A voice given by name that is not installed: check where `download-models` puts it, so
+    // the error names the command that installs it.
+    let voice_path = crate::tts::resolve_voice(voice, &dirs).unwrap_or_else(|_| {
+        config
+            .models
+            .dir
+            .join("piper")
+            .join(format!("{voice}.onnx"))
+    });
+    files.push((key.into(), voice_path));
     files
 }
 
