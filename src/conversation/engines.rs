@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::dialog::engine::{EngineOptions, LlmEngine};
 use crate::dialog::tools::ToolRegistry;
 use crate::records::ModelsUsed;
-use crate::tts::{resolve_voice, AudioCache, SynthOptions, Tts, Voice, VoiceOptions};
+use crate::tts::{setup, Language, Tts};
 use crate::vad::{SileroModel, VadBackend};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -133,38 +133,12 @@ impl ModelPaths {
 
 /// The voice for `[conversation] language`, as `[tts]` configures it.
 pub fn load_tts(config: &Config) -> Result<Tts, crate::tts::TtsError> {
-    let t = &config.tts;
-    let name = if config.conversation.language == "ru" {
-        &t.voice_ru
+    let lang = if config.conversation.language == "ru" {
+        Language::Russian
     } else {
-        &t.voice_en
+        Language::English
     };
-    let mut dirs = Vec::new();
-    if let Some(d) = &t.voices_dir {
-        dirs.push(d.clone());
-    }
-    dirs.push(config.models.dir.clone());
-    let path = resolve_voice(name, &dirs)?;
-    let voice: Arc<Voice> = Voice::load(
-        &path,
-        &VoiceOptions {
-            sessions: t.sessions,
-            intra_threads: t.intra_threads,
-        },
-    )?;
-    let cache = (t.cache_mb > 0).then(|| Arc::new(AudioCache::new(t.cache_mb * 1024 * 1024)));
-    Tts::new(
-        voice,
-        &SynthOptions {
-            noise_scale: t.noise_scale,
-            length_scale: t.length_scale,
-            noise_w: t.noise_w,
-            speaker: Some(t.speaker),
-            max_sentence_chars: t.max_sentence_chars,
-            peak_normalize: t.peak_normalize,
-        },
-        cache,
-    )
+    crate::tts::setup::engine(config, setup::voice_for(config, lang), None, None)
 }
 
 fn file_name(p: &Path) -> String {

@@ -69,17 +69,16 @@ pub fn configured_model_files(config: &Config) -> Vec<(String, PathBuf)> {
     } else {
         ("tts.voice_en", &config.tts.voice_en)
     };
-    let mut dirs: Vec<PathBuf> = config.tts.voices_dir.iter().cloned().collect();
-    dirs.push(config.models.dir.clone());
     // A voice given by name that is not installed: check where `download-models` puts it, so
     // the error names the command that installs it.
-    let voice_path = crate::tts::resolve_voice(voice, &dirs).unwrap_or_else(|_| {
-        config
-            .models
-            .dir
-            .join("piper")
-            .join(format!("{voice}.onnx"))
-    });
+    let voice_path = crate::tts::resolve_voice(voice, &crate::tts::setup::voice_dirs(config))
+        .unwrap_or_else(|_| {
+            config
+                .models
+                .dir
+                .join("piper")
+                .join(format!("{voice}.onnx"))
+        });
     files.push((key.into(), voice_path));
     files
 }
