@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 bash scripts/synth-models.sh --tiny
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
