@@ -473,3 +473,73 @@ fn llama3_style_tool_grammar_yields_parseable_calls() {
         .unwrap();
     validate_args(&spec.parameters, &parsed.calls[0].arguments, "arguments").unwrap();
 }
+
+#[test]
+fn more_calls_than_sequences_wait_and_take_over_idle_caches() {
+    let mut opts = EngineOptions::new(stories_path());
+    opts.max_parallel = 2;
+    opts.context_per_call = 512;
+    opts.threads = 2;
+    let small = LlmEngine::load(&opts).unwrap();
+    assert_eq!(small.max_parallel(), 2);
+    let prompts: Vec<String> = (0..5)
+        .map(|i| format!("Once upon a time, there was a cat number {i}"))
+        .collect();
+    // Reference texts, one call at a time on the shared test engine.
+    let solo: Vec<String> = prompts
+        .iter()
+        .map(|p| {
+            collect(
+                engine()
+                    .session()
+                    .unwrap()
+                    .generate_prompt(p, &GenParams::greedy(12))
+                    .unwrap(),
+            )
+            .1
+            .text
+        })
+        .collect();
+    let mut sessions: Vec<_> = (0..5).map(|_| small.session().unwrap()).collect();
+    let gens: Vec<_> = sessions
+        .iter_mut()
+        .zip(&prompts)
+        .map(|(s, p)| s.generate_prompt(p, &GenParams::greedy(12)).unwrap())
+        .collect();
+    let handles: Vec<_> = gens
+        .into_iter()
+        .map(|g| std::thread::spawn(move || collect(g).1))
+        .collect();
+    let texts: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().text)
+        .collect();
+    assert_eq!(
+        texts, solo,
+        "5 calls on 2 sequences give the same greedy text as solo runs"
+    );
+    // Call 4 ran last, so its cache is still there: turn 2 reuses it.
+    let turn2 = format!("{}{} Then", prompts[4], texts[4]);
+    let (_, st) = collect(
+        sessions[4]
+            .generate_prompt(&turn2, &GenParams::greedy(4))
+            .unwrap(),
+    );
+    assert!(st.reused_tokens > 5, "reused {}", st.reused_tokens);
+    // Call 0's sequence was taken over by later calls: it re-evaluates, with the same result.
+    let turn2 = format!("{}{} Then", prompts[0], texts[0]);
+    let (_, a) = collect(
+        sessions[0]
+            .generate_prompt(&turn2, &GenParams::greedy(6))
+            .unwrap(),
+    );
+    let (_, b) = collect(
+        engine()
+            .session()
+            .unwrap()
+            .generate_prompt(&turn2, &GenParams::greedy(6))
+            .unwrap(),
+    );
+    assert_eq!(a.reused_tokens, 0);
+    assert_eq!(a.text, b.text);
+}

@@ -373,7 +373,7 @@ impl Drop for Generation {
 pub struct LlmEngine {
     model: Arc<LlamaModel>,
     commands: Mutex<mpsc::Sender<Command>>,
-    free_seqs: Mutex<Vec<i32>>,
+    next_session: std::sync::atomic::AtomicU64,
     template: Option<ChatTemplate>,
     limits: SchedulerLimits,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -465,27 +465,24 @@ impl LlmEngine {
         Ok(Arc::new(LlmEngine {
             model,
             commands: Mutex::new(tx),
-            free_seqs: Mutex::new((0..n_seq as i32).rev().collect()),
+            next_session: std::sync::atomic::AtomicU64::new(1),
             template,
             limits,
             thread: Mutex::new(Some(thread)),
         }))
     }
 
-    /// A new call: takes a free sequence of the shared context.
+    /// A new call. Any number of calls may exist; `max_parallel` of them generate at once
+    /// (others wait for a sequence), and an idle call keeps its KV cache until its sequence is
+    /// needed by another call.
     pub fn session(self: &Arc<Self>) -> Result<Session, DialogError> {
-        let seq = self
-            .free_seqs
-            .lock()
-            .map_err(|_| DialogError::Engine("engine lock poisoned".into()))?
-            .pop()
-            .ok_or_else(|| {
-                DialogError::Engine(format!(
-                    "all {} parallel sequences are in use; raise llm.max_parallel",
-                    self.limits.n_seq
-                ))
-            })?;
-        Ok(Session::new(self.clone(), seq))
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        Ok(Session::new(self.clone(), id))
+    }
+
+    /// Sequences decoded at once.
+    pub fn max_parallel(&self) -> usize {
+        self.limits.n_seq
     }
 
     /// The chat template in use, if any.
@@ -536,11 +533,8 @@ impl LlmEngine {
             .map_err(|_| DialogError::Engine("the scheduler thread has stopped".into()))
     }
 
-    pub(crate) fn release_seq(&self, seq: i32) {
-        let _ = self.send(Command::Release { seq });
-        if let Ok(mut free) = self.free_seqs.lock() {
-            free.push(seq);
-        }
+    pub(crate) fn release_session(&self, session: u64) {
+        let _ = self.send(Command::Release { session });
     }
 }
 

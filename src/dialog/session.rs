@@ -15,21 +15,23 @@ use crate::config::ToolChoice;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// One call's sequence in the engine's shared context. Dropping it frees the sequence.
+/// One call in the engine: its generations run on a sequence of the shared context, which it
+/// keeps between turns (KV reuse) unless the sequence is needed by another call while this one
+/// is idle. Dropping it frees the sequence.
 #[derive(Debug)]
 pub struct Session {
     engine: Arc<LlmEngine>,
-    seq: i32,
+    id: u64,
 }
 
 impl Session {
-    pub(crate) fn new(engine: Arc<LlmEngine>, seq: i32) -> Self {
-        Session { engine, seq }
+    pub(crate) fn new(engine: Arc<LlmEngine>, id: u64) -> Self {
+        Session { engine, id }
     }
 
-    /// The llama.cpp sequence id of this call.
-    pub fn seq_id(&self) -> i32 {
-        self.seq
+    /// This call's session id (unique per engine).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The engine.
@@ -169,7 +171,7 @@ impl Session {
     ) -> Result<Generation, DialogError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let request = Request {
-            seq: self.seq,
+            session: self.id,
             prompt,
             sampling: SamplingSpec {
                 temperature: params.temperature,
@@ -191,7 +193,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.engine.release_seq(self.seq);
+        self.engine.release_session(self.id);
     }
 }
 

@@ -2,8 +2,12 @@
 //! active calls into ONE batch — prompt chunks of calls that are prefilling and one token for
 //! each call that is generating (continuous batching, like llama-server's parallel slots).
 //!
-//! Each call is a sequence id. Its KV cache survives between turns: a new prompt is compared
-//! with the tokens already in the cache and only the differing suffix is evaluated.
+//! Calls are sessions; the context has a fixed pool of sequences (`max_parallel`). A session
+//! keeps its sequence between turns, so its KV cache survives and a new prompt is compared
+//! with the tokens already in the cache and only the differing suffix is evaluated. When more
+//! sessions want to generate than there are sequences, the least recently used idle sequence
+//! is taken over (its owner re-evaluates its prompt on its next turn), and requests wait for a
+//! free sequence when all are busy — so calls are not limited to the number of sequences.
 
 use super::super::engine::{FinishReason, GenStats};
 use llama_cpp_2::context::LlamaContext;
@@ -59,11 +63,11 @@ pub enum RawEvent {
     Error(String),
 }
 
-/// One generation request for a sequence.
+/// One generation request of a session.
 #[derive(Debug)]
 pub struct Request {
-    /// Sequence (call) id.
-    pub seq: i32,
+    /// Session (call) id.
+    pub session: u64,
     /// The whole prompt; the cached prefix is reused.
     pub prompt: Vec<LlamaToken>,
     /// Sampling settings.
@@ -87,8 +91,8 @@ pub enum Command {
     Generate(Box<Request>),
     /// The call ended: forget its cache.
     Release {
-        /// Sequence id.
-        seq: i32,
+        /// Session id.
+        session: u64,
     },
     /// Stop the thread.
     Shutdown,
@@ -114,6 +118,10 @@ struct Active {
 }
 
 struct Slot {
+    /// Session whose KV cache this sequence holds.
+    owner: Option<u64>,
+    /// Scheduler tick of the last request started here (for LRU take-over).
+    last_used: u64,
     /// Tokens whose KV entries are in the cache for this sequence, in order.
     cached: Vec<LlamaToken>,
     phase: Phase,
@@ -141,6 +149,8 @@ pub fn run(
 ) {
     let mut slots: Vec<Slot> = (0..limits.n_seq)
         .map(|_| Slot {
+            owner: None,
+            last_used: 0,
             cached: Vec::new(),
             phase: Phase::Idle,
             active: None,
@@ -149,8 +159,13 @@ pub fn run(
         .collect();
     let mut batch = LlamaBatch::new(limits.n_batch, 1);
     let mut next_prefill = 0usize;
+    let mut waiting: VecDeque<Request> = VecDeque::new();
+    let mut tick = 0u64;
     loop {
-        let busy = slots.iter().any(|s| s.active.is_some());
+        let busy = !waiting.is_empty()
+            || slots
+                .iter()
+                .any(|s| s.active.is_some() || !s.queue.is_empty());
         let mut commands = Vec::new();
         if !busy {
             match rx.recv() {
@@ -173,33 +188,67 @@ pub fn run(
         for cmd in commands {
             match cmd {
                 Command::Shutdown => return,
-                Command::Release { seq } => {
-                    if let Some(slot) = slots.get_mut(seq as usize) {
+                Command::Release { session } => {
+                    waiting.retain(|r| {
+                        let mine = r.session == session;
+                        if mine {
+                            let _ = r.events.send(RawEvent::Error("call released".into()));
+                        }
+                        !mine
+                    });
+                    if let Some(seq) = slots.iter().position(|s| s.owner == Some(session)) {
+                        let slot = &mut slots[seq];
                         if let Some(a) = slot.active.take() {
                             let _ = a.req.events.send(RawEvent::Error("call released".into()));
                         }
-                        slot.queue.clear();
+                        for r in slot.queue.drain(..) {
+                            let _ = r.events.send(RawEvent::Error("call released".into()));
+                        }
+                        slot.owner = None;
                         slot.cached.clear();
                         slot.phase = Phase::Idle;
                         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
                     }
                 }
-                Command::Generate(req) => match slots.get_mut(req.seq as usize) {
-                    Some(slot) => slot.queue.push_back(*req),
-                    None => {
-                        let _ = req
-                            .events
-                            .send(RawEvent::Error(format!("no sequence {}", req.seq)));
-                    }
-                },
+                Command::Generate(req) => waiting.push_back(*req),
             }
         }
+        // Give waiting requests a sequence: their own, a free one, or the least recently used
+        // idle one (taken over: its cache is dropped).
+        let mut still_waiting = VecDeque::new();
+        while let Some(req) = waiting.pop_front() {
+            if let Some(slot) = slots.iter_mut().find(|s| s.owner == Some(req.session)) {
+                slot.queue.push_back(req);
+                continue;
+            }
+            let idle = slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.active.is_none() && s.queue.is_empty())
+                .min_by_key(|(_, s)| (s.owner.is_some(), s.last_used))
+                .map(|(i, _)| i);
+            match idle {
+                Some(seq) => {
+                    let slot = &mut slots[seq];
+                    if slot.owner.is_some() {
+                        slot.cached.clear();
+                        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                    }
+                    slot.owner = Some(req.session);
+                    slot.queue.push_back(req);
+                }
+                None => still_waiting.push_back(req),
+            }
+        }
+        waiting = still_waiting;
         // Start queued requests on idle slots.
         for (seq, slot) in slots.iter_mut().enumerate() {
             while slot.active.is_none() {
                 let Some(req) = slot.queue.pop_front() else {
                     break;
                 };
+                tick += 1;
+                slot.last_used = tick;
                 start(model, ctx, seq as i32, slot, req, limits);
             }
         }
