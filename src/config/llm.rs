@@ -28,7 +28,8 @@ pub struct LlmConfig {
     pub n_gpu_layers: u32,
     /// Context (KV cache) tokens per call; the shared context holds `context_per_call × max_parallel`.
     pub context_per_call: u32,
-    /// Most calls decoded at once (llama.cpp sequences in the shared batch).
+    /// Calls decoded at once (llama.cpp sequences sharing each decode step). More calls may
+    /// exist: they wait for a free sequence, and idle calls' KV caches are taken over (LRU).
     pub max_parallel: u32,
     /// Tokens per decode step (prompt chunks of all calls plus one token per generating call).
     pub batch_size: u32,
