@@ -70,14 +70,16 @@ impl ToolRegistry {
         }
         for t in &cfg.http_tools {
             let tool = http::HttpTool::new(t.clone(), cfg.tool_allowed_hosts.clone())?;
-            reg.tools.push((tool.spec(), ToolImpl::Http(Box::new(tool))));
+            reg.tools
+                .push((tool.spec(), ToolImpl::Http(Box::new(tool))));
         }
         Ok(reg)
     }
 
     /// Adds an HTTP tool.
     pub fn add_http(&mut self, tool: http::HttpTool) {
-        self.tools.push((tool.spec(), ToolImpl::Http(Box::new(tool))));
+        self.tools
+            .push((tool.spec(), ToolImpl::Http(Box::new(tool))));
     }
 
     /// Adds a built-in tool.
