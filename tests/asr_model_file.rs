@@ -36,7 +36,10 @@ fn synthetic(name: &str) -> PathBuf {
 fn synthetic_models_validate_with_real_shapes() {
     let test = validate_whisper_file(&synthetic("whisper-test.bin")).unwrap();
     assert_eq!(test.hparams.n_vocab, 51865);
-    assert_eq!((test.hparams.n_audio_layer, test.hparams.n_text_layer), (2, 3));
+    assert_eq!(
+        (test.hparams.n_audio_layer, test.hparams.n_text_layer),
+        (2, 3)
+    );
     assert_eq!(test.n_tensors, 11 + 15 * 2 + 24 * 3);
     let tiny = validate_whisper_file(&synthetic("whisper-tiny.bin")).unwrap();
     assert_eq!(tiny.size_name, "tiny");

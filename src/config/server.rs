@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 #[serde(rename_all = "snake_case")]
 pub enum HandlerKind {
     /// Plays back what the caller says after a delay: tests the transport alone.
-    #[default]
     Echo,
     /// The voice agent: VAD, Whisper, the LLM with tools, Piper ([`crate::conversation`]).
+    #[default]
     Conversation,
 }
 
@@ -42,7 +42,7 @@ impl Default for ServerConfig {
             max_calls: 200,
             uuid_timeout_ms: 2000,
             shutdown_grace_secs: 30,
-            handler: HandlerKind::Echo,
+            handler: HandlerKind::Conversation,
             echo_delay_ms: 500,
             playout_lead_ms: 40,
         }

@@ -87,11 +87,15 @@ pub fn spawn_agent(args: &[&str], envs: &[(&str, &str)]) -> Agent {
         "--listen",
         "127.0.0.1:0",
     ])
-    .args(args)
-    .env_remove("ENCLAVE_CONFIG")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    .args(args);
+    // The transport tests run the echo handler unless a test brings its own config.
+    if !args.iter().any(|a| *a == "--config" || *a == "--handler") {
+        cmd.args(["--handler", "echo"]);
+    }
+    cmd.env_remove("ENCLAVE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in envs {
         cmd.env(k, v);
     }
