@@ -421,4 +421,11 @@ async fn forced_http_tool_call_result_reaches_the_history() {
         .iter()
         .any(|e| matches!(e, TurnEvent::ToolResult { name, .. } if name == "order_status")));
     assert_eq!(summary.rounds.len(), 2);
+    // The answer round keeps the tools in the prompt: the whole first prompt comes from the cache.
+    assert!(
+        summary.rounds[1].reused_tokens >= summary.rounds[0].prompt_tokens,
+        "round 2 reused {} of round 1's {} prompt tokens",
+        summary.rounds[1].reused_tokens,
+        summary.rounds[0].prompt_tokens
+    );
 }

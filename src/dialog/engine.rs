@@ -134,6 +134,9 @@ pub struct GenParams {
     pub stop: Vec<String>,
     /// Tool calling mode (chat generation only).
     pub tool_choice: ToolChoice,
+    /// Constrain tool calls with the grammar. `false` keeps the tools in the prompt (same
+    /// prompt prefix, so the KV cache is reused) without forcing or checking calls.
+    pub tool_grammar: bool,
 }
 
 impl GenParams {
@@ -147,6 +150,7 @@ impl GenParams {
             seed: 0,
             stop: Vec::new(),
             tool_choice: ToolChoice::Auto,
+            tool_grammar: true,
         }
     }
 
@@ -160,6 +164,7 @@ impl GenParams {
             seed: cfg.seed,
             stop: Vec::new(),
             tool_choice: cfg.tool_choice,
+            tool_grammar: true,
         }
     }
 }

@@ -122,7 +122,7 @@ impl Session {
             }
             trimmed = next;
         };
-        let grammar = if tools.is_empty() {
+        let grammar = if tools.is_empty() || !params.tool_grammar {
             None
         } else {
             let text = tool_call_grammar(tools, format)?;
@@ -235,6 +235,8 @@ pub struct TurnSummary {
     pub rounds: Vec<GenStats>,
     /// The turn was cancelled (barge-in).
     pub cancelled: bool,
+    /// Calls made in the last allowed round, not executed (`llm.max_tool_rounds`).
+    pub dropped_calls: Vec<ToolCall>,
 }
 
 /// A call's conversation: history, tools, and the generate → call tools → continue loop.
@@ -307,8 +309,14 @@ impl Conversation {
         let mut summary = TurnSummary::default();
         for round in 0..self.max_tool_rounds {
             let mut params = self.params.clone();
-            if round + 1 == self.max_tool_rounds {
-                params.tool_choice = ToolChoice::None; // last round: answer in words
+            if round > 0 && params.tool_choice == ToolChoice::Required {
+                params.tool_choice = ToolChoice::Auto; // forced once; then the model decides
+            }
+            let last_round = round + 1 == self.max_tool_rounds;
+            if last_round {
+                // Answer in words: no grammar, but the same tools in the prompt so the prompt
+                // prefix (and the KV cache) stays the same.
+                params.tool_grammar = false;
             }
             let mut generation =
                 self.session
@@ -347,6 +355,15 @@ impl Conversation {
                 if !content.is_empty() {
                     self.history.push(ChatMessage::assistant(content));
                 }
+                return Ok(summary);
+            }
+            if last_round && !calls.is_empty() {
+                tracing::warn!(
+                    calls = calls.len(),
+                    "tool calls in the last allowed round are not executed (llm.max_tool_rounds)"
+                );
+                summary.dropped_calls = calls;
+                self.history.push(ChatMessage::assistant(content));
                 return Ok(summary);
             }
             if calls.is_empty() {
