@@ -43,11 +43,11 @@ pub struct LlmConfig {
     /// System prompt of every call.
     pub system_prompt: String,
     /// Sampling temperature; 0 = greedy.
-    pub temperature: f32,
+    pub temperature: f64,
     /// Top-k sampling (0 = off).
     pub top_k: u32,
     /// Top-p (nucleus) sampling (1.0 = off).
-    pub top_p: f32,
+    pub top_p: f64,
     /// Most tokens per reply.
     pub max_tokens: u32,
     /// Sampling seed (fixed for reproducible tests).

@@ -158,9 +158,9 @@ impl GenParams {
     pub fn from_config(cfg: &LlmConfig) -> Self {
         GenParams {
             max_tokens: cfg.max_tokens,
-            temperature: cfg.temperature,
+            temperature: cfg.temperature as f32,
             top_k: cfg.top_k,
-            top_p: cfg.top_p,
+            top_p: cfg.top_p as f32,
             seed: cfg.seed,
             stop: Vec::new(),
             tool_choice: cfg.tool_choice,
