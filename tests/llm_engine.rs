@@ -543,3 +543,26 @@ fn more_calls_than_sequences_wait_and_take_over_idle_caches() {
     assert_eq!(a.reused_tokens, 0);
     assert_eq!(a.text, b.text);
 }
+
+#[test]
+fn bad_model_files_are_clear_errors() {
+    let missing = LlmEngine::load(&EngineOptions::new("/nonexistent/model.gguf")).unwrap_err();
+    assert!(missing.to_string().contains("file not found"), "{missing}");
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"this is not a GGUF file at all").unwrap();
+    let err = LlmEngine::load(&EngineOptions::new(&junk))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("junk.gguf") && err.contains("valid GGUF"),
+        "{err}"
+    );
+    let mut opts = EngineOptions::new(stories_path());
+    opts.chat_template = Some("no-such-template".into());
+    let err = LlmEngine::load(&opts).unwrap_err().to_string();
+    assert!(
+        err.contains("llm.chat_template") && err.contains("qwen2.5"),
+        "{err}"
+    );
+}
