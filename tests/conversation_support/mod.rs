@@ -202,22 +202,9 @@ pub fn silence(secs: f64) -> Vec<f32> {
     vec![0.0; (secs * 16_000.0) as usize]
 }
 
-/// Times (s) of the first and last 20 ms frames louder than -35 dBFS in 16 kHz audio.
+/// Times (s) of the first and last 20 ms frames louder than -35 dBFS.
 pub fn voiced_span(audio: &[f32], rate: f64) -> Option<(f64, f64)> {
-    let frame = (rate * 0.02) as usize;
-    let loud: Vec<usize> = audio
-        .chunks(frame)
-        .enumerate()
-        .filter(|(_, c)| {
-            let rms = (c.iter().map(|x| x * x).sum::<f32>() / c.len() as f32).sqrt();
-            20.0 * rms.max(1e-9).log10() > -35.0
-        })
-        .map(|(i, _)| i)
-        .collect();
-    Some((
-        *loud.first()? as f64 * 0.02,
-        (*loud.last()? + 1) as f64 * 0.02,
-    ))
+    enclave::sim::bench_calls::voiced_span(audio, rate as u32)
 }
 
 /// Recorded agent audio (i16 at 8 kHz) as f32.
