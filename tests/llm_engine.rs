@@ -331,7 +331,7 @@ fn full_context_drops_oldest_turns_after_the_system_prompt() {
     let trimmed = g.trimmed_messages;
     let (_, stats) = collect(g);
     assert!(
-        trimmed > 0 && trimmed % 2 == 0,
+        trimmed > 0 && trimmed.is_multiple_of(2),
         "whole turns dropped: {trimmed}"
     );
     assert!(
