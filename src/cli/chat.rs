@@ -37,7 +37,11 @@ pub struct ChatArgs {
 
 /// Runs the REPL: one caller turn per stdin line; works with piped input.
 pub fn run(config: Option<&Path>, args: ChatArgs) -> anyhow::Result<()> {
-    let mut cfg = super::load_config(config)?.llm;
+    let full = super::load_config(config)?;
+    // A relative `llm.model` is inside `[models] dir`, as `serve` reads it.
+    let model = crate::conversation::engines::ModelPaths::of(&full).llm;
+    let mut cfg = full.llm;
+    cfg.model = model;
     if let Some(t) = args.template {
         cfg.chat_template = Some(t);
         cfg.chat_template_override = true;

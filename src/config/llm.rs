@@ -68,7 +68,8 @@ pub struct LlmConfig {
 impl Default for LlmConfig {
     fn default() -> Self {
         LlmConfig {
-            model: None,
+            // What `agent download-models --profile cpu-small` installs into `[models] dir`.
+            model: Some(PathBuf::from("llm/qwen2.5-1.5b-instruct-q4_k_m.gguf")),
             n_gpu_layers: 0,
             context_per_call: 4096,
             max_parallel: 8,

@@ -6,7 +6,7 @@
 //! apology and the hand-over notice play instantly, whatever the models are doing.
 
 mod call;
-mod engines;
+pub mod engines;
 mod phrases;
 mod played;
 mod recording;
