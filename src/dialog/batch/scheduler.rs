@@ -204,17 +204,18 @@ pub fn run(
                         for r in slot.queue.drain(..) {
                             let _ = r.events.send(RawEvent::Error("call released".into()));
                         }
+                        // The cache stays: the next call that gets this sequence reuses the
+                        // common prefix (system prompt and tools are the same for every call)
+                        // and `start` drops everything after it.
                         slot.owner = None;
-                        slot.cached.clear();
                         slot.phase = Phase::Idle;
-                        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
                     }
                 }
                 Command::Generate(req) => waiting.push_back(*req),
             }
         }
         // Give waiting requests a sequence: their own, a free one, or the least recently used
-        // idle one (taken over: its cache is dropped).
+        // idle one (taken over: only the prefix its cache shares with the new prompt is kept).
         let mut still_waiting = VecDeque::new();
         while let Some(req) = waiting.pop_front() {
             if let Some(slot) = slots.iter_mut().find(|s| s.owner == Some(req.session)) {
@@ -225,15 +226,24 @@ pub fn run(
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.active.is_none() && s.queue.is_empty())
-                .min_by_key(|(_, s)| (s.owner.is_some(), s.last_used))
+                .min_by_key(|(_, s)| {
+                    // Free before taken over; then the cache sharing the longest prefix with
+                    // this prompt (usually the system prompt and tools); then least recent.
+                    let shared = s
+                        .cached
+                        .iter()
+                        .zip(&req.prompt)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    (s.owner.is_some(), std::cmp::Reverse(shared), s.last_used)
+                })
                 .map(|(i, _)| i);
             match idle {
                 Some(seq) => {
+                    // Taken over or free: its cached tokens are kept, and `start` reuses
+                    // the prefix they share with this call's prompt (the system prompt and
+                    // tools) and drops the rest.
                     let slot = &mut slots[seq];
-                    if slot.owner.is_some() {
-                        slot.cached.clear();
-                        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-                    }
                     slot.owner = Some(req.session);
                     slot.queue.push_back(req);
                 }
