@@ -10,12 +10,13 @@ source scripts/env.sh
 agent="${1:-target/debug/agent}"
 fixtures="${ENCLAVE_FIXTURES_DIR:-$(cd .. && pwd)/shared/fixtures}"
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; [ -n "${ENCLAVE_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; [ -n "${ENCLAVE_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 echo "work dir: $work (agent.log, calls.sqlite3)"
 cat > "$work/agent.toml" <<TOML
 [server]
 listen = "127.0.0.1:19092"
 handler = "conversation"
+shutdown_grace_secs = 1
 [asr]
 model = "$ENCLAVE_SYNTH_DIR/whisper-base.bin"
 language = "en"
@@ -61,5 +62,5 @@ done
 for n in ${ENCLAVE_BENCH_CONCURRENCY:-1 2 4}; do
   "$agent" --config "$work/agent.toml" bench calls --to 127.0.0.1:19092 --pid "$pid" \
     --concurrency "$n" --rounds 2 --wav "$fixtures/audio/jfk.wav" --max-speech-secs 3 \
-    --lead-silence 2 --linger 10
+    --lead-silence 2 --linger "${ENCLAVE_BENCH_LINGER:-20}"
 done
