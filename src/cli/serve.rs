@@ -34,7 +34,7 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let shutdown =
             crate::transport::shutdown::on_signals().context("cannot install signal handlers")?;
         let services_cancel = tokio_util::sync::CancellationToken::new();
@@ -73,5 +73,9 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         }
         services_cancel.cancel();
         Ok(())
-    })
+    });
+    // Calls are over and records flushed; do not let a stuck engine job (a blocking thread
+    // inside whisper.cpp or ONNX Runtime) keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
 }
