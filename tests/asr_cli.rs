@@ -1,34 +1,9 @@
 //! `agent transcribe` and `agent vad` through the real binary.
 
-use std::path::{Path, PathBuf};
+mod speech_support;
+
+use speech_support::{fixtures, synthetic};
 use std::process::Command;
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    assert!(
-        dir.is_dir(),
-        "fixtures not found at {}; set ENCLAVE_FIXTURES",
-        dir.display()
-    );
-    dir
-}
-
-fn synthetic(name: &str) -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_SYNTH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/enclave/synthetic")
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "synthetic model {} missing: run `bash scripts/synth-models.sh`",
-        path.display()
-    );
-    path
-}
 
 fn agent() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_agent"));

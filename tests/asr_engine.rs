@@ -1,39 +1,14 @@
 //! The Whisper engine end to end on a synthetic model (real architecture and vocabulary,
 //! random weights: the text is garbage by design, so these tests assert structure).
 
+mod speech_support;
+
 use enclave::asr::{AsrEngine, TranscribeOptions, Transcript};
 use enclave::config::AsrConfig;
 use enclave::vad::SileroModel;
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use speech_support::{fixtures, synthetic};
 use std::sync::Arc;
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    assert!(
-        dir.is_dir(),
-        "fixtures not found at {}; set ENCLAVE_FIXTURES",
-        dir.display()
-    );
-    dir
-}
-
-fn synthetic(name: &str) -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_SYNTH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/enclave/synthetic")
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "synthetic model {} missing: run `bash scripts/synth-models.sh` (or `python3 scripts/synth_whisper.py`, which writes every variant, test-q8_0 included)",
-        path.display()
-    );
-    path
-}
 
 fn jfk_16k() -> Vec<f32> {
     let mut r = hound::WavReader::open(fixtures().join("audio/jfk.wav")).unwrap();

@@ -1,36 +1,11 @@
 //! The Rust pre-validation of whisper ggml files: good files pass, bad ones get clear errors
 //! before whisper.cpp sees them (no crash, no abort).
 
+mod speech_support;
+
 use enclave::asr::{validate_whisper_file, AsrEngine, AsrError, ModelFileError};
 use enclave::config::AsrConfig;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    assert!(
-        dir.is_dir(),
-        "fixtures not found at {}; set ENCLAVE_FIXTURES",
-        dir.display()
-    );
-    dir
-}
-
-fn synthetic(name: &str) -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_SYNTH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/enclave/synthetic")
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "synthetic model {} missing: run `bash scripts/synth-models.sh` (or `python3 scripts/synth_whisper.py`)",
-        path.display()
-    );
-    path
-}
+use speech_support::{fixtures, synthetic};
 
 #[test]
 fn synthetic_models_validate_with_real_shapes() {

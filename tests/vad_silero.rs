@@ -1,24 +1,15 @@
 //! Silero VAD (real model, ONNX Runtime) and webrtc-vad on real speech, silence and noise.
 
+mod speech_support;
+
 use enclave::config::VadConfig;
 use enclave::vad::{
     detect_segments, silero, Endpointer, SileroModel, VadBackend, VadError, VadEvent,
 };
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use speech_support::fixtures;
+use std::path::Path;
 use std::sync::Arc;
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("ENCLAVE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    assert!(
-        dir.is_dir(),
-        "fixtures not found at {}; set ENCLAVE_FIXTURES",
-        dir.display()
-    );
-    dir
-}
 
 fn jfk() -> Vec<f32> {
     let path = fixtures().join("audio/jfk.wav");
