@@ -161,6 +161,9 @@ async fn barge_in_silences_the_agent_within_100ms_and_marks_the_turn_interrupted
     assert!(first < onset, "{report}");
     let last = report.last_non_silent_ms.expect("agent spoke") / 1000.0;
     let stop_ms = (last - onset) * 1000.0;
+    eprintln!(
+        "barge-in: the agent's last speech frame came {stop_ms:.0} ms after the caller's onset"
+    );
     assert!(
         stop_ms <= 100.0,
         "agent kept talking {stop_ms:.0} ms after the caller's speech began\n{report}"

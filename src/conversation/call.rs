@@ -249,19 +249,22 @@ impl Call {
                 Vec::new()
             }
         };
-        let cfg = self.shared.config.conversation.clone();
+        let cfg = &self.shared.config.conversation;
+        let (barge_in, min_speech, protect) = (
+            cfg.barge_in,
+            Duration::from_millis(cfg.barge_in_min_speech_ms as u64),
+            Duration::from_millis(cfg.barge_in_protect_ms as u64),
+        );
         if self.endpointer.last_probability() >= self.shared.config.vad.threshold {
             self.speech_run += chunk.duration();
             self.idle_since = Instant::now();
         } else {
             self.speech_run = Duration::ZERO;
         }
-        if cfg.barge_in
+        if barge_in
             && self.agent_talking()
-            && self.speech_run >= Duration::from_millis(cfg.barge_in_min_speech_ms as u64)
-            && self.talking_since.is_some_and(|t| {
-                t.elapsed() >= Duration::from_millis(cfg.barge_in_protect_ms as u64)
-            })
+            && self.speech_run >= min_speech
+            && self.talking_since.is_some_and(|t| t.elapsed() >= protect)
         {
             self.barge_in();
         }
