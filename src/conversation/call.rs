@@ -483,20 +483,13 @@ impl Call {
                     reply.caller_text = Some(text.clone());
                 }
                 let ends_sentence = text.trim_end().ends_with(['.', '?', '!', '…']);
-                let long_enough = self.endpointer.now()
-                    >= self.utterance_end
-                        + Duration::from_millis(
-                            (cfg.end_of_turn_ms - cfg.end_of_turn_short_ms) as u64,
-                        );
-                if ends_sentence || long_enough {
+                // The long trailing silence, counted from the utterance's end.
+                let until = self.utterance_end
+                    + Duration::from_millis((cfg.end_of_turn_ms - cfg.end_of_turn_short_ms) as u64);
+                if ends_sentence || self.endpointer.now() >= until {
                     self.go_on();
                 } else {
-                    self.awaiting_until = Some(
-                        self.utterance_end
-                            + Duration::from_millis(
-                                (cfg.end_of_turn_ms - cfg.end_of_turn_short_ms) as u64,
-                            ),
-                    );
+                    self.awaiting_until = Some(until);
                 }
             }
             TurnMsg::FirstToken { at } => {
@@ -631,7 +624,8 @@ impl Call {
                 self.begin_ending(ending);
             }
         }
-        self.maybe_finish_reply();
+        let progress = self.out.progress().borrow().clone();
+        self.maybe_finish_reply(&progress);
     }
 
     fn on_progress(&mut self, progress: &crate::pipeline::PlayoutProgress) {
@@ -643,7 +637,6 @@ impl Call {
         }
         if let Some(reply) = &mut self.reply {
             if reply.measure_latency && reply.latencies.turn_latency_ms.is_none() {
-                let progress = self.out.progress().borrow().clone();
                 let first = reply
                     .sentences
                     .first()
@@ -660,21 +653,18 @@ impl Call {
                 }
             }
         }
-        self.maybe_finish_reply();
+        self.maybe_finish_reply(progress);
     }
 
-    /// Writes the agent turn once it has been generated and played.
-    fn maybe_finish_reply(&mut self) {
+    /// Writes the agent turn once it has been generated and played (per `progress`).
+    fn maybe_finish_reply(&mut self, progress: &crate::pipeline::PlayoutProgress) {
         let done = match &self.reply {
-            Some(reply) if reply.generated => {
-                let progress = self.out.progress().borrow().clone();
-                reply.sentences.iter().all(|(id, _)| {
-                    progress
-                        .items
-                        .get(id)
-                        .is_none_or(|p| matches!(p.state, ItemState::Done | ItemState::Cut))
-                })
-            }
+            Some(reply) if reply.generated => reply.sentences.iter().all(|(id, _)| {
+                progress
+                    .items
+                    .get(id)
+                    .is_none_or(|p| matches!(p.state, ItemState::Done | ItemState::Cut))
+            }),
             _ => false,
         };
         if done {
