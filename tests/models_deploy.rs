@@ -124,10 +124,10 @@ fn the_dialplan_never_dials_what_the_agent_sends() {
 fn the_default_profile_installs_every_model_file_the_default_config_uses() {
     // `agent download-models` then `agent serve` with defaults must find every file.
     let catalogue = enclave::models::Catalogue::builtin();
-    let config = enclave::config::Config::default();
-    let value: toml::Value = config.to_toml().parse().unwrap();
-    let files =
-        enclave::models::verify::configured_model_files(&value, Path::new("/models"), &catalogue);
+    let mut config = enclave::config::Config::default();
+    config.models.dir = "/models".into();
+    // The list `agent serve` (and `agent models verify --configured`) checks at start-up.
+    let files = enclave::conversation::stack::configured_model_files(&config);
     assert!(
         !files.is_empty(),
         "the default config names no catalogue model"

@@ -54,3 +54,43 @@ fn serve_refuses_a_corrupt_model_with_the_fixing_command() {
     assert!(stderr.contains("tts.voice_ru"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn verify_configured_checks_what_serve_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[models]\ndir = \"{}/models\"\n[llm]\nmodel = \"llm/qwen2.5-1.5b-instruct-q4_k_m.gguf\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("models/whisper")).unwrap();
+    std::fs::write(
+        dir.path().join("models/whisper/ggml-base-q5_1.bin"),
+        b"not a model",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agent"))
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "models",
+            "verify",
+            "--configured",
+        ])
+        .env_remove("ENCLAVE_CONFIG")
+        .output()
+        .expect("run agent models verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for key in ["asr.model", "vad.silero_model", "llm.model", "tts.voice_ru"] {
+        assert!(stderr.contains(key), "{key} not checked: {stderr}");
+    }
+    assert!(
+        stderr.contains("agent download-models --only whisper.base-q5_1"),
+        "{stderr}"
+    );
+}

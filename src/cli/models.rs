@@ -5,9 +5,7 @@ use crate::models::catalogue::Catalogue;
 use crate::models::download::{download_all, DownloadOptions, FileOutcome, Plan, ProxySetting};
 use crate::models::lock::LockWait;
 use crate::models::progress::{human_bytes, ProgressMode};
-use crate::models::verify::{
-    configured_model_files, scan_installed, verify_configured, CheckDepth, HashCache,
-};
+use crate::models::verify::{scan_installed, verify_configured, CheckDepth, HashCache};
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -483,12 +481,12 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The start-up check of `agent serve`, on the same list of files serve loads, so that a
+/// passing `verify --configured` (setup.sh, systemd's ExecStartPre) means serve will start.
 fn verify_configured_files(ctx: &Context_) -> anyhow::Result<()> {
-    let config_value: toml::Value = ctx.config.to_toml().parse()?;
-    let files = configured_model_files(&config_value, &ctx.dir, &ctx.catalogue);
-    if files.is_empty() {
-        anyhow::bail!("the config names no model file from the catalogue; nothing to verify");
-    }
+    let mut config = ctx.config.clone();
+    config.models.dir = ctx.dir.clone();
+    let files = crate::conversation::stack::configured_model_files(&config);
     let refs: Vec<(&str, &Path)> = files
         .iter()
         .map(|(k, p)| (k.as_str(), p.as_path()))
