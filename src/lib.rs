@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;
+pub mod quality;
 pub mod records;
 pub mod sim;
 pub mod transport;
