@@ -9,6 +9,7 @@
 pub mod ami;
 pub mod asr;
 pub mod audio;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod conversation;

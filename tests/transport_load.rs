@@ -45,7 +45,7 @@ impl CallHandler for EchoOrHangUp {
                         }
                     }
                     CallEvent::Dtmf { .. } => {}
-                    CallEvent::Hangup => return CallOutcome::CallerHungUp,
+                    CallEvent::Hangup | CallEvent::Lost(_) => return CallOutcome::CallerHungUp,
                 }
             }
             CallOutcome::CallerHungUp

@@ -206,7 +206,7 @@ impl Call {
                 event = events.recv() => match event {
                     Some(CallEvent::Audio(chunk)) => self.on_audio(chunk),
                     Some(CallEvent::Dtmf { digit, .. }) => self.on_dtmf(digit),
-                    Some(CallEvent::Hangup) => { caller_hung_up = true; break; }
+                    Some(CallEvent::Hangup) | Some(CallEvent::Lost(_)) => { caller_hung_up = true; break; }
                     None => break,
                 },
                 msg = recv_turn(&mut self.turn) => self.on_turn_msg(msg).await,

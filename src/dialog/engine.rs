@@ -16,7 +16,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -237,27 +237,7 @@ pub enum GenEvent {
     Error(String),
 }
 
-/// Stops a generation (barge-in). Cheap to clone; cancelling twice is harmless.
-#[derive(Debug, Clone, Default)]
-pub struct CancelHandle(Arc<AtomicBool>);
-
-impl CancelHandle {
-    /// A fresh, un-cancelled handle.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Requests the stop; the scheduler ends the generation at its next step.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-    /// Whether cancel was requested.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
-        self.0.clone()
-    }
-}
+pub use crate::cancel::CancelHandle;
 
 /// A running generation: a stream of [`GenEvent`]s. Dropping it cancels the generation.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 
 mod agent;
 mod http;
+pub mod jobs;
 pub mod registry;
 
 pub use agent::{global, ActiveCall, Metrics, Stage, STAGE_LATENCY_BUCKETS, TURN_LATENCY_BUCKETS};

@@ -62,7 +62,7 @@ impl CallHandler for EchoHandler {
                     CallEvent::Dtmf { digit, at } => {
                         tracing::info!(call = %info.uuid, %digit, at_ms = at.as_millis() as u64, "DTMF");
                     }
-                    CallEvent::Hangup => return CallOutcome::CallerHungUp,
+                    CallEvent::Hangup | CallEvent::Lost(_) => return CallOutcome::CallerHungUp,
                 }
             }
             CallOutcome::CallerHungUp

@@ -70,6 +70,18 @@ pub enum CallEvent {
     },
     /// The caller hung up (EOF); no more events follow.
     Hangup,
+    /// The connection ended without a clean EOF; no more events follow.
+    Lost(LostReason),
+}
+
+/// Why a call's connection ended abnormally (see [`CallEvent::Lost`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostReason {
+    /// The peer reset the socket (or another I/O error). Asterisk does this in ordinary calls
+    /// when the caller hangs up, so records count it as a caller hang-up.
+    Reset(String),
+    /// The peer broke the AudioSocket protocol (the message says how).
+    ProtocolError(String),
 }
 
 /// How a handler's conversation ended (logged by the call task).

@@ -68,7 +68,10 @@ pub fn normalize_for_wer(text: &str) -> Vec<String> {
 
 /// WER of `hypothesis` against `reference`, both normalised with [`normalize_for_wer`].
 pub fn word_error_rate(reference: &str, hypothesis: &str) -> WerStats {
-    align(&normalize_for_wer(reference), &normalize_for_wer(hypothesis))
+    align(
+        &normalize_for_wer(reference),
+        &normalize_for_wer(hypothesis),
+    )
 }
 
 /// Minimum-edit alignment of two word sequences (Levenshtein, ties broken towards
@@ -88,7 +91,12 @@ pub fn align(reference: &[String], hypothesis: &[String]) -> WerStats {
                 (diag.0 + 1, diag.1 + 1, diag.2, diag.3)
             };
             let del = (prev[j].0 + 1, prev[j].1, prev[j].2 + 1, prev[j].3);
-            let ins = (cur[j - 1].0 + 1, cur[j - 1].1, cur[j - 1].2, cur[j - 1].3 + 1);
+            let ins = (
+                cur[j - 1].0 + 1,
+                cur[j - 1].1,
+                cur[j - 1].2,
+                cur[j - 1].3 + 1,
+            );
             let mut best = sub;
             for cand in [del, ins] {
                 if cand.0 < best.0 {
