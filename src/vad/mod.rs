@@ -4,11 +4,13 @@
 //! its own recurrent state and a streaming [`Segmenter`] that turns 20 ms frames into
 //! `SpeechStart` / `SpeechContinue` / `EndOfUtterance` events with media timestamps.
 
+pub mod end_of_turn;
 pub mod endpointer;
 pub mod segmenter;
 pub mod silero;
 pub mod webrtc;
 
+pub use end_of_turn::{EndOfTurnError, EndOfTurnModel};
 pub use endpointer::{detect_segments, Endpointer, SpeechSegment};
 pub use segmenter::{Segmenter, SegmenterConfig, VadEvent};
 pub use silero::SileroModel;
