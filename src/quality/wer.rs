@@ -28,15 +28,24 @@ impl WerStats {
         }
         self.errors() as f64 / self.reference_words as f64
     }
+}
 
-    /// Sums two sets of counts (corpus WER = total errors / total reference words).
-    pub fn add(self, other: WerStats) -> WerStats {
+/// Sums two sets of counts (corpus WER = total errors / total reference words).
+impl std::ops::Add for WerStats {
+    type Output = WerStats;
+    fn add(self, other: WerStats) -> WerStats {
         WerStats {
             substitutions: self.substitutions + other.substitutions,
             deletions: self.deletions + other.deletions,
             insertions: self.insertions + other.insertions,
             reference_words: self.reference_words + other.reference_words,
         }
+    }
+}
+
+impl std::iter::Sum for WerStats {
+    fn sum<I: Iterator<Item = WerStats>>(iter: I) -> WerStats {
+        iter.fold(WerStats::default(), |a, b| a + b)
     }
 }
 
