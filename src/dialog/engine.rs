@@ -539,6 +539,7 @@ pub fn resolve_template_setting(setting: &str) -> Result<String, DialogError> {
     match setting.trim().to_ascii_lowercase().as_str() {
         "qwen2.5" | "qwen2_5" | "qwen" | "chatml" => return Ok(QWEN2_5_TEMPLATE.to_string()),
         "llama3.1" | "llama3_1" | "llama3" => return Ok(LLAMA3_1_TEMPLATE.to_string()),
+        "gemma" | "gemma3" | "gemma-3" => return Ok(super::template::GEMMA3_TEMPLATE.to_string()),
         _ => {}
     }
     if setting.contains("{%") || setting.contains("{{") {
@@ -546,7 +547,7 @@ pub fn resolve_template_setting(setting: &str) -> Result<String, DialogError> {
     }
     std::fs::read_to_string(setting).map_err(|e| {
         DialogError::Template(format!(
-            "llm.chat_template {setting:?} is not a built-in name (qwen2.5, llama3.1), not \
+            "llm.chat_template {setting:?} is not a built-in name (qwen2.5, llama3.1, gemma), not \
              template text, and not a readable file: {e}"
         ))
     })

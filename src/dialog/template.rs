@@ -11,6 +11,9 @@ use std::sync::Arc;
 pub const QWEN2_5_TEMPLATE: &str = include_str!("templates/qwen2_5.jinja");
 /// Llama 3.1 Instruct's official chat template (JSON tool calls, `ipython` tool role).
 pub const LLAMA3_1_TEMPLATE: &str = include_str!("templates/llama3_1.jinja");
+/// Gemma 3 turns (`<start_of_turn>user`/`model`), system text and tools (plain text, Hermes
+/// `<tool_call>` syntax) prefixed to the first user turn: for Gemma GGUFs without a template.
+pub const GEMMA3_TEMPLATE: &str = include_str!("templates/gemma3.jinja");
 
 /// How a model family writes tool calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -507,4 +510,120 @@ fn python_methods(_: &State, value: &Value, method: &str, args: &[Value]) -> Res
         ErrorKind::UnknownMethod,
         format!("{} has no method {method}", value.kind()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The Gemma template against prompts written by hand from Gemma 3's turn format.
+    use super::*;
+    use crate::dialog::ToolCall;
+    use serde_json::json;
+
+    fn gemma() -> ChatTemplate {
+        ChatTemplate::new(GEMMA3_TEMPLATE, "<bos>", "<eos>").unwrap()
+    }
+
+    fn order_tool() -> ToolSpec {
+        ToolSpec {
+            name: "order_status".into(),
+            description: "Look up an order".into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"order_id": {"type": "string", "description": "Order number"}},
+                "required": ["order_id"]
+            }),
+        }
+    }
+
+    #[test]
+    fn gemma_prefixes_system_and_tools_to_the_first_user_turn() {
+        let t = gemma();
+        assert_eq!(t.tool_format(), ToolFormat::Hermes);
+        let messages = [
+            ChatMessage::system("You are a bank assistant."),
+            ChatMessage::user("Where is order 42?"),
+        ];
+        let got = t.render(&messages, &[order_tool()], true).unwrap();
+        let want = "<bos><start_of_turn>user\nYou are a bank assistant.\n\n\
+You can call these functions:\n\
+- order_status: Look up an order\n  arguments: {\"type\": \"object\", \"properties\": \
+{\"order_id\": {\"type\": \"string\", \"description\": \"Order number\"}}, \"required\": [\"order_id\"]}\n\n\
+To call one, reply with only:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n\
+</tool_call>\n\nWhere is order 42?<end_of_turn>\n<start_of_turn>model\n";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn gemma_renders_model_turns_without_a_system_role() {
+        let messages = [
+            ChatMessage::system("  Be brief. "),
+            ChatMessage::user("Hi"),
+            ChatMessage::assistant("Hello!"),
+            ChatMessage::user("Bye"),
+        ];
+        let got = gemma().render(&messages, &[], false).unwrap();
+        assert_eq!(
+            got,
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n\
+<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n"
+        );
+        let got = gemma().render(&[ChatMessage::user("Hi")], &[], true).unwrap();
+        assert_eq!(
+            got,
+            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
+    fn gemma_renders_tool_calls_and_results_as_hermes_text() {
+        let messages = [
+            ChatMessage::system("You are a bank assistant."),
+            ChatMessage::user("Where is order 42?"),
+            ChatMessage::assistant_tool_calls(
+                "",
+                vec![ToolCall {
+                    name: "order_status".into(),
+                    arguments: json!({"order_id": "42"}),
+                }],
+            ),
+            ChatMessage::tool("order_status", r#"{"status": "shipped"}"#),
+            ChatMessage::tool("order_status", r#"{"eta": "Friday"}"#),
+        ];
+        let got = gemma().render(&messages, &[], true).unwrap();
+        assert_eq!(
+            got,
+            "<bos><start_of_turn>user\nYou are a bank assistant.\n\nWhere is order 42?<end_of_turn>\n\
+<start_of_turn>model\n<tool_call>\n{\"name\": \"order_status\", \"arguments\": {\"order_id\": \"42\"}}\n\
+</tool_call><end_of_turn>\n<start_of_turn>user\n<tool_response>\n{\"status\": \"shipped\"}\n</tool_response>\n\
+<tool_response>\n{\"eta\": \"Friday\"}\n</tool_response><end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
+    fn gemma_tolerates_roles_that_do_not_alternate() {
+        // A failed turn can leave two caller messages in a row; the official template raises here.
+        let messages = [ChatMessage::user("Hello?"), ChatMessage::user("Anyone?")];
+        let got = gemma().render(&messages, &[], true).unwrap();
+        assert_eq!(
+            got,
+            "<bos><start_of_turn>user\nHello?<end_of_turn>\n<start_of_turn>user\nAnyone?<end_of_turn>\n\
+<start_of_turn>model\n"
+        );
+        // System text with no caller turn yet still reaches the model.
+        let got = gemma()
+            .render(&[ChatMessage::system("Be brief.")], &[], true)
+            .unwrap();
+        assert_eq!(
+            got,
+            "<bos><start_of_turn>user\nBe brief.<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
+    fn gemma_is_a_built_in_template_name() {
+        for name in ["gemma", "Gemma3", "gemma-3"] {
+            let source = crate::dialog::engine::resolve_template_setting(name).unwrap();
+            assert_eq!(source, GEMMA3_TEMPLATE, "{name}");
+        }
+    }
 }
