@@ -264,7 +264,10 @@ fn parses_llama3_json_calls_and_think_blocks() {
 }
 
 fn chunk_all(pieces: &[&str]) -> Vec<String> {
-    let mut c = SentenceChunker::new();
+    chunk_with(SentenceChunker::sentences_only(), pieces)
+}
+
+fn chunk_with(mut c: SentenceChunker, pieces: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for p in pieces {
         out.extend(c.push(p));
@@ -326,6 +329,102 @@ fn quotes_lists_and_initials() {
         chunk_by_chars("She said \"Go.\" Then left."),
         ["She said \"Go.\"", "Then left."]
     );
+}
+
+/// Token-like pieces: a space starts a new piece (" word"), punctuation is its own piece.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for ch in text.chars() {
+        if (ch == ' ' || ch.is_ascii_punctuation()) && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(ch);
+    }
+    out.push(cur);
+    out
+}
+
+fn clause_chunks(text: &str) -> Vec<String> {
+    let t = tokens(text);
+    let pieces: Vec<&str> = t.iter().map(String::as_str).collect();
+    let streamed = chunk_with(SentenceChunker::new(), &pieces);
+    assert_eq!(
+        chunk_with(SentenceChunker::new(), &[text]),
+        streamed,
+        "whole text and streamed tokens chunk alike"
+    );
+    streamed
+}
+
+#[test]
+fn the_first_chunk_ends_at_a_clause_once_it_has_four_words() {
+    assert_eq!(
+        clause_chunks("Sure, I have checked your order, it ships on Monday. Anything else, sir?"),
+        [
+            "Sure, I have checked your order,",
+            "it ships on Monday.",
+            "Anything else, sir?"
+        ]
+    );
+    assert_eq!(
+        clause_chunks("I found your booking and it is confirmed for ten. Thanks."),
+        ["I found your booking", "and it is confirmed for ten.", "Thanks."]
+    );
+    assert_eq!(
+        clause_chunks("The total comes to 1,500 dollars - due on 3.5 weeks from now."),
+        ["The total comes to 1,500 dollars -", "due on 3.5 weeks from now."]
+    );
+    assert_eq!(
+        clause_chunks("Write to john.smith@example.com, e.g. today: we answer fast."),
+        ["Write to john.smith@example.com, e.g. today:", "we answer fast."]
+    );
+    // A short first sentence is released whole; later clauses never split.
+    assert_eq!(
+        clause_chunks("Hello! Your order, which you placed on May 5, has shipped, and it comes soon."),
+        [
+            "Hello!",
+            "Your order, which you placed on May 5, has shipped, and it comes soon."
+        ]
+    );
+}
+
+#[test]
+fn russian_first_clauses() {
+    assert_eq!(
+        clause_chunks("Да, я проверила ваш заказ, он придёт в понедельник. Что-нибудь ещё?"),
+        [
+            "Да, я проверила ваш заказ,",
+            "он придёт в понедельник.",
+            "Что-нибудь ещё?"
+        ]
+    );
+    assert_eq!(
+        clause_chunks("Ваша запись на 10:30 подтверждена и мы ждём вас. До встречи."),
+        ["Ваша запись на 10:30 подтверждена", "и мы ждём вас.", "До встречи."]
+    );
+    assert_eq!(
+        clause_chunks("Сумма 1,5 тыс. руб. к оплате — до 3.5 числа, т.е. завтра."),
+        ["Сумма 1,5 тыс. руб. к оплате —", "до 3.5 числа, т.е. завтра."]
+    );
+    // Fewer than four words before every clause mark: the sentence stays whole.
+    assert_eq!(
+        clause_chunks("Нет, но спасибо. Хорошо."),
+        ["Нет, но спасибо.", "Хорошо."]
+    );
+}
+
+#[test]
+fn a_clause_is_released_as_soon_as_the_next_word_starts() {
+    let mut c = SentenceChunker::new();
+    assert!(c.push("Yes, I can book that").is_empty());
+    assert!(c.push(",").is_empty());
+    assert!(c.push(" ").is_empty(), "the next word decides");
+    assert_eq!(c.push("f"), ["Yes, I can book that,"]);
+    assert!(c.push("or you, and then").is_empty(), "later chunks are sentences");
+    assert_eq!(c.finish().as_deref(), Some("for you, and then"));
+    let mut only = SentenceChunker::sentences_only();
+    assert!(only.push("Yes, I can book that, for you").is_empty());
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! strings, cancellation, batched decoding equal to solo decoding, KV-cache reuse, and
 //! grammar-constrained tool calls.
 
+#[path = "dialog_support/schemas.rs"]
+mod schemas;
+
 use enclave::config::ToolChoice;
 use enclave::dialog::engine::{
     CancelHandle, EngineOptions, FinishReason, GenEvent, GenParams, GenStats, LlmEngine,
@@ -290,8 +293,86 @@ fn forced_tool_call_is_always_a_valid_call_of_a_declared_tool() {
                 .expect("declared tool");
             validate_args(&spec.parameters, &c.arguments, "arguments")
                 .unwrap_or_else(|e| panic!("{e}: {:?}", stats.text));
+            assert!(
+                jsonschema::is_valid(&spec.parameters, &c.arguments),
+                "independent validator: {:?}",
+                stats.text
+            );
         }
     }
+}
+
+/// Forced tool calls under schemas exercising every supported keyword (bounds, exclusive
+/// bounds, enum, const, string lengths, arrays, anyOf/oneOf, type lists), sampled hot with many
+/// seeds: every call must parse and be valid for the independent `jsonschema` validator.
+#[test]
+fn forced_calls_satisfy_every_keyword_schema_under_an_independent_validator() {
+    let engine = engine();
+    const GENERATIONS: u32 = 24;
+    for (name, schema) in schemas::keyword_schemas() {
+        let tool = ToolSpec {
+            name: name.into(),
+            description: format!("Tool exercising {name}"),
+            parameters: schema.clone(),
+        };
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut distinct = std::collections::BTreeSet::new();
+        for seed in 0..GENERATIONS {
+            let mut s = engine.session().unwrap();
+            let mut params = GenParams::greedy(400);
+            params.temperature = 1.3;
+            params.seed = 1000 + seed;
+            params.tool_choice = ToolChoice::Required;
+            let messages = vec![ChatMessage::user("Please do it.")];
+            let g = s
+                .generate(&messages, std::slice::from_ref(&tool), &params, CancelHandle::new())
+                .unwrap();
+            let (calls, errors, text) = collect_with_calls(g);
+            assert!(errors.is_empty(), "{name} seed {seed}: {errors:?} in {text:?}");
+            assert!(!calls.is_empty(), "{name} seed {seed}: no call in {text:?}");
+            for c in calls {
+                assert_eq!(c.name, name);
+                let problems: Vec<String> = validator
+                    .iter_errors(&c.arguments)
+                    .map(|e| e.to_string())
+                    .collect();
+                assert!(
+                    problems.is_empty(),
+                    "{name} seed {seed}: {} invalid: {problems:?}",
+                    c.arguments
+                );
+                validate_args(&schema, &c.arguments, "arguments").unwrap();
+                distinct.insert(c.arguments.to_string());
+            }
+        }
+        eprintln!(
+            "{name}: {GENERATIONS} forced calls valid, {} distinct argument sets, e.g. {:?}",
+            distinct.len(),
+            distinct.iter().next()
+        );
+        assert!(
+            distinct.len() > GENERATIONS as usize / 4,
+            "{name}: sampling explores the grammar ({} distinct)",
+            distinct.len()
+        );
+    }
+}
+
+/// Drains a chat generation: (calls, tool-call parse errors, raw text).
+fn collect_with_calls(
+    mut g: enclave::dialog::engine::Generation,
+) -> (Vec<enclave::dialog::ToolCall>, Vec<String>, String) {
+    let mut calls = Vec::new();
+    let mut text = String::new();
+    while let Some(e) = g.blocking_next() {
+        match e {
+            GenEvent::ToolCall(c) => calls.push(c),
+            GenEvent::Done(s) => text = s.text,
+            GenEvent::Error(e) => panic!("{e}"),
+            GenEvent::Token(_) => {}
+        }
+    }
+    (calls, g.tool_call_errors.clone(), text)
 }
 
 #[test]

@@ -33,6 +33,12 @@ pub struct ChatArgs {
     /// Also print the sentence chunks as the speech stage would receive them.
     #[arg(long)]
     pub show_chunks: bool,
+    /// Most sentences per reply (overrides `llm.max_reply_sentences`; 0 = no limit).
+    #[arg(long)]
+    pub max_reply_sentences: Option<u32>,
+    /// Turn the repetition guard off (to see what the raw model does).
+    #[arg(long)]
+    pub no_repetition_guard: bool,
 }
 
 /// Runs the REPL: one caller turn per stdin line; works with piped input.
@@ -51,6 +57,12 @@ pub fn run(config: Option<&Path>, args: ChatArgs) -> anyhow::Result<()> {
     }
     if let Some(tc) = args.tool_choice {
         cfg.tool_choice = tc;
+    }
+    if let Some(n) = args.max_reply_sentences {
+        cfg.max_reply_sentences = n;
+    }
+    if args.no_repetition_guard {
+        cfg.stop_repetition = false;
     }
     let system = args.system.unwrap_or_else(|| cfg.system_prompt.clone());
     let opts = EngineOptions::from_config(&cfg, args.model.as_deref())?;
@@ -129,13 +141,16 @@ pub fn run(config: Option<&Path>, args: ChatArgs) -> anyhow::Result<()> {
         for (i, r) in summary.rounds.iter().enumerate() {
             writeln!(
                 out,
-                "  [timing] round {}: first token {} ms, {:.1} tokens/s, {} generated, prompt {} tokens ({} reused)",
+                "  [timing] round {}: first token {} ms, {:.1} tokens/s, {} generated, prompt {} tokens ({} reused){}",
                 i + 1,
                 r.time_to_first_token.unwrap_or_default().as_millis(),
                 r.tokens_per_second(),
                 r.generated_tokens,
                 r.prompt_tokens,
-                r.reused_tokens
+                r.reused_tokens,
+                r.guard
+                    .map(|g| format!(", stopped by the reply guard ({})", g.as_str()))
+                    .unwrap_or_default()
             )?;
         }
         out.flush()?;
@@ -167,6 +182,25 @@ pub struct BenchLlmArgs {
     /// GPU layers (needs a `cuda` build).
     #[arg(long, default_value_t = 0)]
     pub n_gpu_layers: u32,
+    /// Instead: real chat turns (needs a chat model) — first chunk to TTS clause-first vs
+    /// sentences-only, what the reply guard did, and turn 2 with a speculative prefill.
+    #[arg(long)]
+    pub replies: bool,
+    /// Chat template for `--replies` when the GGUF has none (e.g. `gemma`).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// System prompt for `--replies`.
+    #[arg(
+        long,
+        default_value = "You are the receptionist of Open Door dental clinic. Answer the caller in one or two short sentences."
+    )]
+    pub system: String,
+    /// Sampling temperature for `--replies` (0 = greedy).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Turn the reply guard off for `--replies` (to see what the raw model does).
+    #[arg(long)]
+    pub no_guard: bool,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -175,7 +209,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs `agent bench llm`.
 pub fn bench_llm(_config: Option<&Path>, args: BenchLlmArgs) -> anyhow::Result<()> {
-    let model = match args.model {
+    let model = match args.model.clone() {
         Some(m) => m,
         None => {
             let dir = std::env::var_os("ENCLAVE_SYNTH_DIR")
@@ -193,6 +227,9 @@ pub fn bench_llm(_config: Option<&Path>, args: BenchLlmArgs) -> anyhow::Result<(
             p
         }
     };
+    if args.replies {
+        return bench_replies(&model, &args);
+    }
     let max_par = args.parallel.iter().copied().max().unwrap_or(1).max(2);
     let mut opts = EngineOptions::new(&model);
     opts.max_parallel = max_par as u32;
@@ -243,6 +280,98 @@ pub fn bench_llm(_config: Option<&Path>, args: BenchLlmArgs) -> anyhow::Result<(
         ms(w50),
         ms(f50),
         100.0 * (1.0 - w50.as_secs_f64() / f50.as_secs_f64().max(1e-9))
+    );
+    Ok(())
+}
+
+/// `agent bench llm --replies`.
+fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
+    use crate::dialog::bench_reply;
+    let mut opts = EngineOptions::new(model);
+    opts.max_parallel = 2;
+    opts.context_per_call = 2048;
+    opts.threads = args.threads;
+    opts.n_gpu_layers = args.n_gpu_layers;
+    opts.chat_template = args.template.clone();
+    let engine = LlmEngine::load(&opts)?;
+    anyhow::ensure!(
+        engine.template().is_some(),
+        "{} has no chat template: pass --template (e.g. gemma, qwen2.5)",
+        model.display()
+    );
+    let d = crate::config::LlmConfig::default();
+    let mut params = GenParams::from_config(&d);
+    params.temperature = args.temperature;
+    params.tool_choice = ToolChoice::None;
+    if args.no_guard {
+        params.reply_limits = crate::dialog::guard::ReplyLimits::off();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let runs = runtime.block_on(bench_reply::replies(
+        &engine,
+        &args.system,
+        bench_reply::CALLER_TURNS,
+        &params,
+    ))?;
+    println!(
+        "model {} | guard {:?} | max_tokens {}",
+        model.display(),
+        params.reply_limits,
+        params.max_tokens
+    );
+    println!("tokens→1st chunk (clause / sentence) | ms (clause / sentence) | generated | guard | first chunk | reply");
+    let mut saved_tokens = Vec::new();
+    let mut saved_ms = Vec::new();
+    let mut clause_ms = Vec::new();
+    let mut sentence_ms = Vec::new();
+    for r in &runs {
+        let (ct, st) = (
+            r.clause_first_tokens.unwrap_or(0),
+            r.sentence_first_tokens.unwrap_or(0),
+        );
+        let (ca, sa) = (
+            r.clause_first_at.unwrap_or_default(),
+            r.sentence_first_at.unwrap_or_default(),
+        );
+        saved_tokens.push(st.saturating_sub(ct) as f64);
+        saved_ms.push(ms(sa.saturating_sub(ca)));
+        clause_ms.push(ca);
+        sentence_ms.push(sa);
+        println!(
+            "{ct:>3} / {st:>3} | {:>6.0} / {:>6.0} | {:>3} | {:<10} | {:?} | {:?}",
+            ms(ca),
+            ms(sa),
+            r.generated,
+            r.guard.unwrap_or("-"),
+            r.first_chunk,
+            r.reply
+        );
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (c50, c95) = bench::percentiles(clause_ms);
+    let (s50, s95) = bench::percentiles(sentence_ms);
+    println!(
+        "first chunk released: clause-first p50 {:.0} ms p95 {:.0} ms, sentences-only p50 {:.0} ms p95 {:.0} ms; \
+         earlier by {:.1} tokens / {:.0} ms on average",
+        ms(c50),
+        ms(c95),
+        ms(s50),
+        ms(s95),
+        mean(&saved_tokens),
+        mean(&saved_ms)
+    );
+    let (with, without, extra) =
+        runtime.block_on(bench_reply::prefill_gain(&engine, &args.system, args.reps))?;
+    let (w50, _) = bench::percentiles(with);
+    let (f50, _) = bench::percentiles(without);
+    println!(
+        "turn 2 time to first token: with speculative prefill {:.0} ms ({extra} more tokens reused), without {:.0} ms",
+        ms(w50),
+        ms(f50)
     );
     Ok(())
 }

@@ -50,6 +50,12 @@ pub struct LlmConfig {
     pub top_p: f64,
     /// Most tokens per reply.
     pub max_tokens: u32,
+    /// Most sentences per spoken reply (0 = no limit); the reply is cut at a sentence end.
+    pub max_reply_sentences: u32,
+    /// Most tokens of spoken text per reply (0 = no limit).
+    pub max_reply_tokens: u32,
+    /// Stop a reply that repeats a sentence or loops over the same words.
+    pub stop_repetition: bool,
     /// Sampling seed (fixed for reproducible tests).
     pub seed: u32,
     /// Whether tools are offered and whether a call is forced.
@@ -84,6 +90,9 @@ impl Default for LlmConfig {
             top_k: 40,
             top_p: 0.95,
             max_tokens: 256,
+            max_reply_sentences: 3,
+            max_reply_tokens: 100,
+            stop_repetition: true,
             seed: 42,
             tool_choice: ToolChoice::Auto,
             max_tool_rounds: 4,
@@ -216,6 +225,12 @@ impl LlmConfig {
             return Err(ConfigError::invalid(
                 "llm.max_tokens",
                 "must be at least 1 and at most llm.context_per_call",
+            ));
+        }
+        if self.max_reply_sentences > 100 {
+            return Err(ConfigError::invalid(
+                "llm.max_reply_sentences",
+                "allowed 0..=100 (0 = no limit)",
             ));
         }
         if self.max_tool_rounds == 0 || self.max_tool_rounds > 16 {

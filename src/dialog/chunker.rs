@@ -95,30 +95,81 @@ fn is_closer(c: char) -> bool {
     matches!(c, '"' | '\'' | '»' | '”' | '’' | ')' | ']' | '}' | '“')
 }
 
-/// Splits streamed text into complete sentences as soon as each one is known to be complete.
-#[derive(Debug, Default, Clone)]
+/// Words the first chunk needs before it may end at a clause boundary (see
+/// [`SentenceChunker::new`]).
+pub const DEFAULT_FIRST_CLAUSE_WORDS: usize = 4;
+
+/// Conjunctions a first chunk may end before (lowercase, whole words).
+const CLAUSE_CONJUNCTIONS: &[&str] = &["and", "but", "и", "но"];
+
+/// Splits streamed text into speakable chunks as soon as each one is known to be complete:
+/// sentences, except that the FIRST chunk may end at a clause boundary (comma, semicolon,
+/// colon, spaced dash, or before "and"/"but"/"и"/"но") once it has a few words, so that
+/// speech starts before the whole first sentence is generated.
+#[derive(Debug, Clone)]
 pub struct SentenceChunker {
     buf: String,
     /// Byte offset in `buf` up to which no boundary can exist.
     scanned: usize,
+    /// Words the first chunk needs to end at a clause; `None` = sentences only.
+    first_clause_words: Option<usize>,
+    /// Whether a chunk was released already.
+    released_any: bool,
+}
+
+impl Default for SentenceChunker {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SentenceChunker {
-    /// A new, empty chunker.
+    /// A chunker whose first chunk may end at a clause boundary after
+    /// [`DEFAULT_FIRST_CLAUSE_WORDS`] words; later chunks are sentences.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_first_clause(Some(DEFAULT_FIRST_CLAUSE_WORDS))
     }
 
-    /// Feeds a piece of text; returns every sentence completed by it (trimmed, non-empty).
+    /// A chunker that releases whole sentences only.
+    pub fn sentences_only() -> Self {
+        Self::with_first_clause(None)
+    }
+
+    /// A chunker whose first chunk may end at a clause boundary once it has `min_words`
+    /// words (`None`: sentences only).
+    pub fn with_first_clause(min_words: Option<usize>) -> Self {
+        SentenceChunker {
+            buf: String::new(),
+            scanned: 0,
+            first_clause_words: min_words,
+            released_any: false,
+        }
+    }
+
+    /// Feeds a piece of text; returns every chunk completed by it (trimmed, non-empty).
     pub fn push(&mut self, piece: &str) -> Vec<String> {
         self.buf.push_str(piece);
         let mut out = Vec::new();
-        while let Some((end, next)) = self.find_boundary() {
-            let sentence = self.buf[..end].trim().to_string();
+        loop {
+            let sentence = self.find_boundary();
+            let clause = match self.first_clause_words {
+                Some(min) if !self.released_any => {
+                    // A clause must end before the sentence does (or before an undecided
+                    // terminator, which `find_boundary` left `scanned` at).
+                    let limit = sentence.map_or(self.scanned, |(end, _)| end);
+                    find_clause(&self.buf[..limit], &self.buf, min)
+                }
+                _ => None,
+            };
+            let Some((end, next)) = clause.or(sentence) else {
+                break;
+            };
+            let chunk = self.buf[..end].trim().to_string();
             self.buf.drain(..next);
             self.scanned = 0;
-            if !sentence.is_empty() {
-                out.push(sentence);
+            if !chunk.is_empty() {
+                self.released_any = true;
+                out.push(chunk);
             }
         }
         out
@@ -129,7 +180,15 @@ impl SentenceChunker {
         let rest = std::mem::take(&mut self.buf);
         self.scanned = 0;
         let rest = rest.trim();
-        (!rest.is_empty()).then(|| rest.to_string())
+        (!rest.is_empty()).then(|| {
+            self.released_any = true;
+            rest.to_string()
+        })
+    }
+
+    /// Bytes fed but not yet released (the unfinished chunk).
+    pub fn pending_len(&self) -> usize {
+        self.buf.len()
     }
 
     /// Finds the first sentence boundary: (end of sentence, start of the next one).
@@ -247,6 +306,60 @@ impl SentenceChunker {
         }
         next_starts_sentence
     }
+}
+
+/// The first clause boundary in `region` (a prefix of `text`) after at least `min_words`
+/// words: (end of the chunk, start of the rest). Commas inside numbers ("1,500"), hyphens
+/// inside words and times ("10:30") are not boundaries: the mark must be followed by a space.
+fn find_clause(region: &str, text: &str, min_words: usize) -> Option<(usize, usize)> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let words_before = |end: usize| {
+        text[..end]
+            .split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .count()
+    };
+    let skip_space = |mut k: usize| {
+        while k < chars.len() && chars[k].1.is_whitespace() {
+            k += 1;
+        }
+        chars.get(k).map(|&(b, _)| b)
+    };
+    for (idx, &(at, c)) in chars.iter().enumerate() {
+        if at >= region.len() {
+            break;
+        }
+        let next_is_space = chars.get(idx + 1).is_some_and(|&(_, n)| n.is_whitespace());
+        let prev_is_space = idx > 0 && chars[idx - 1].1.is_whitespace();
+        let candidate = match c {
+            ',' | ';' | ':' if next_is_space => {
+                let end = at + c.len_utf8();
+                skip_space(idx + 1).map(|next| (end, next))
+            }
+            '—' | '–' | '-' if next_is_space && prev_is_space => {
+                let end = at + c.len_utf8();
+                skip_space(idx + 1).map(|next| (end, next))
+            }
+            c if c.is_whitespace() => {
+                // " and " / " и ": the chunk ends before the conjunction.
+                let rest = &text[at + c.len_utf8()..];
+                CLAUSE_CONJUNCTIONS.iter().find_map(|conj| {
+                    let after = rest.strip_prefix(conj)?;
+                    let follows = after.chars().next()?;
+                    let before = text[..at].chars().next_back()?;
+                    (follows.is_whitespace() && before.is_alphanumeric())
+                        .then(|| (at, at + c.len_utf8()))
+                })
+            }
+            _ => None,
+        };
+        if let Some((end, next)) = candidate {
+            if end <= region.len() && words_before(end) >= min_words {
+                return Some((end, next));
+            }
+        }
+    }
+    None
 }
 
 /// Blocks whose content is never spoken: (opener, closer). An empty closer runs to the end.

@@ -3,6 +3,7 @@
 
 use super::batch::scheduler::{self, Command, RawEvent, SchedulerLimits};
 use super::chunker::MarkupFilter;
+use super::guard::{GuardStop, ReplyGuard, ReplyLimits};
 use super::session::Session;
 use super::template::{ChatTemplate, ToolFormat, LLAMA3_1_TEMPLATE, QWEN2_5_TEMPLATE};
 use super::toolcall_parse::parse_reply;
@@ -16,7 +17,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
 pub fn backend() -> &'static LlamaBackend {
     BACKEND.get_or_init(|| {
         // SAFETY: installs a plain C callback with no user data; it only reads `text`.
+        // llama_log_set also sets ggml's logger (shared with whisper.cpp, which may install
+        // its own; either way the lines go to `tracing`).
         unsafe { llama_cpp_sys_2::llama_log_set(Some(llama_log), std::ptr::null_mut()) };
         match LlamaBackend::init() {
             Ok(b) => b,
@@ -36,7 +39,10 @@ pub fn backend() -> &'static LlamaBackend {
     })
 }
 
-/// llama.cpp/ggml log lines: warnings and errors to the log, the (very chatty) rest at debug.
+/// llama.cpp/ggml log lines into `tracing` (target `llama.cpp`): errors at warn level, all
+/// the rest (model loading, context set-up, the progress dots) at debug, never raw stderr.
+/// llama.cpp writes some lines in pieces (a message without `\n`, then `CONT` pieces); the
+/// pieces are joined per thread and each complete line is one event.
 unsafe extern "C" fn llama_log(
     level: llama_cpp_sys_2::ggml_log_level,
     text: *const std::os::raw::c_char,
@@ -46,15 +52,68 @@ unsafe extern "C" fn llama_log(
         return;
     }
     // SAFETY: llama.cpp passes a NUL-terminated string valid for the call.
-    let line = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
-    let line = line.trim_end();
-    if line.is_empty() {
-        return;
+    let text = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
+    LOG_LINES.with(|lines| {
+        let Ok(mut lines) = lines.try_borrow_mut() else {
+            return;
+        };
+        for (level, line) in lines.push(level, &text) {
+            emit_llama_line(level, &line);
+        }
+    });
+}
+
+fn emit_llama_line(level: llama_cpp_sys_2::ggml_log_level, line: &str) {
+    if level == llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR {
+        tracing::warn!(target: "llama.cpp", "{line}");
+    } else {
+        tracing::debug!(target: "llama.cpp", "{line}");
     }
-    match level {
-        llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR => tracing::error!(target: "llama.cpp", "{line}"),
-        llama_cpp_sys_2::GGML_LOG_LEVEL_WARN => tracing::warn!(target: "llama.cpp", "{line}"),
-        _ => tracing::debug!(target: "llama.cpp", "{line}"),
+}
+
+thread_local! {
+    static LOG_LINES: std::cell::RefCell<LogLines> = const {
+        std::cell::RefCell::new(LogLines { level: 0, pending: String::new() })
+    };
+}
+
+/// Joins llama.cpp's log pieces into lines.
+#[derive(Debug, Default)]
+pub struct LogLines {
+    level: llama_cpp_sys_2::ggml_log_level,
+    pending: String,
+}
+
+impl LogLines {
+    /// Feeds one callback's text; returns the complete lines (level, text without `\n`).
+    pub fn push(
+        &mut self,
+        level: llama_cpp_sys_2::ggml_log_level,
+        text: &str,
+    ) -> Vec<(llama_cpp_sys_2::ggml_log_level, String)> {
+        let mut out = Vec::new();
+        if level != llama_cpp_sys_2::GGML_LOG_LEVEL_CONT {
+            // A new message: whatever was pending without a newline is a line of its own.
+            if !self.pending.trim().is_empty() {
+                out.push((self.level, std::mem::take(&mut self.pending)));
+            }
+            self.pending.clear();
+            self.level = level;
+        }
+        self.pending.push_str(text);
+        while let Some(nl) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=nl).collect();
+            let line = line.trim_end();
+            if !line.trim().is_empty() {
+                out.push((self.level, line.to_string()));
+            }
+        }
+        out.retain(|(_, l)| !l.trim().is_empty());
+        for (_, l) in &mut out {
+            let trimmed = l.trim_end().len();
+            l.truncate(trimmed);
+        }
+        out
     }
 }
 
@@ -137,6 +196,8 @@ pub struct GenParams {
     /// Constrain tool calls with the grammar. `false` keeps the tools in the prompt (same
     /// prompt prefix, so the KV cache is reused) without forcing or checking calls.
     pub tool_grammar: bool,
+    /// Spoken-length cap and repetition guard of chat replies ([`ReplyGuard`]).
+    pub reply_limits: ReplyLimits,
 }
 
 impl GenParams {
@@ -151,6 +212,7 @@ impl GenParams {
             stop: Vec::new(),
             tool_choice: ToolChoice::Auto,
             tool_grammar: true,
+            reply_limits: ReplyLimits::off(),
         }
     }
 
@@ -165,6 +227,11 @@ impl GenParams {
             stop: Vec::new(),
             tool_choice: cfg.tool_choice,
             tool_grammar: true,
+            reply_limits: ReplyLimits {
+                max_sentences: cfg.max_reply_sentences,
+                max_tokens: cfg.max_reply_tokens,
+                stop_repetition: cfg.stop_repetition,
+            },
         }
     }
 }
@@ -197,6 +264,8 @@ pub struct GenStats {
     pub finish: FinishReason,
     /// Everything generated (raw, markup included, stop strings removed).
     pub text: String,
+    /// Set when the reply guard stopped a chat reply (then `finish` is `Stop`).
+    pub guard: Option<GuardStop>,
 }
 
 impl GenStats {
@@ -209,6 +278,7 @@ impl GenStats {
             total: Duration::ZERO,
             finish: FinishReason::Cancelled,
             text: String::new(),
+            guard: None,
         }
     }
 
@@ -246,6 +316,10 @@ pub struct Generation {
     cancel: CancelHandle,
     /// Set for chat generations: markup filter and tool-call format.
     chat: Option<(MarkupFilter, ToolFormat)>,
+    /// Chat generations: the spoken-length cap and repetition guard.
+    guard: Option<ReplyGuard>,
+    /// Tells the scheduler to stop early (the guard ended the reply; not a cancel).
+    stop: Arc<AtomicBool>,
     queued: VecDeque<GenEvent>,
     finished: bool,
     /// Oldest history messages left out of the prompt because the context was full.
@@ -259,12 +333,17 @@ impl Generation {
         rx: tokio::sync::mpsc::UnboundedReceiver<RawEvent>,
         cancel: CancelHandle,
         chat: Option<(MarkupFilter, ToolFormat)>,
+        limits: ReplyLimits,
+        stop: Arc<AtomicBool>,
         trimmed_messages: usize,
     ) -> Self {
+        let guard = (chat.is_some() && limits.is_on()).then(|| ReplyGuard::new(limits));
         Generation {
             rx,
             cancel,
             chat,
+            guard,
+            stop,
             queued: VecDeque::new(),
             finished: false,
             trimmed_messages,
@@ -315,9 +394,7 @@ impl Generation {
             Some(RawEvent::Piece(p)) => match &mut self.chat {
                 Some((filter, _)) => {
                     let visible = filter.push(&p);
-                    if !visible.is_empty() {
-                        self.queued.push_back(GenEvent::Token(visible));
-                    }
+                    self.speak(visible, false);
                 }
                 None => self.queued.push_back(GenEvent::Token(p)),
             },
@@ -325,13 +402,21 @@ impl Generation {
                 self.finished = true;
                 self.queued.push_back(GenEvent::Error(e));
             }
-            Some(RawEvent::Done(stats)) => {
+            Some(RawEvent::Done(mut stats)) => {
                 self.finished = true;
-                if let Some((filter, format)) = &mut self.chat {
+                if let Some((filter, _)) = &mut self.chat {
                     let rest = filter.finish();
-                    if !rest.is_empty() {
-                        self.queued.push_back(GenEvent::Token(rest));
-                    }
+                    self.speak(rest, stats.finish != FinishReason::Cancelled);
+                }
+                stats.guard = self.guard.as_ref().and_then(ReplyGuard::stopped);
+                if let Some(reason) = stats.guard {
+                    tracing::debug!(
+                        reason = reason.as_str(),
+                        tokens = stats.generated_tokens,
+                        "reply guard ended the reply"
+                    );
+                }
+                if let Some((_, format)) = &self.chat {
                     if stats.finish != FinishReason::Cancelled {
                         let parsed = parse_reply(&stats.text, *format);
                         self.tool_call_errors = parsed.errors;
@@ -342,6 +427,28 @@ impl Generation {
                 }
                 self.queued.push_back(GenEvent::Done(stats));
             }
+        }
+    }
+}
+
+impl Generation {
+    /// Passes visible text through the guard (if any) to the consumer; `end` flushes what the
+    /// guard held back. Stops the scheduler once the guard ends the reply.
+    fn speak(&mut self, visible: String, end: bool) {
+        let mut out = match &mut self.guard {
+            Some(g) => g.push(&visible),
+            None => visible,
+        };
+        if let Some(g) = &mut self.guard {
+            if end {
+                out.push_str(&g.finish());
+            }
+            if g.stopped().is_some() {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if !out.is_empty() {
+            self.queued.push_back(GenEvent::Token(out));
         }
     }
 }
@@ -579,4 +686,38 @@ fn select_template(
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
     let template = ChatTemplate::new(&source, &text(vocab.bos()), &text(vocab.eos()))?;
     Ok(Some(template))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLines;
+    use llama_cpp_sys_2::{GGML_LOG_LEVEL_CONT, GGML_LOG_LEVEL_INFO, GGML_LOG_LEVEL_WARN};
+
+    #[test]
+    fn log_pieces_become_whole_lines() {
+        let mut l = LogLines::default();
+        assert!(l.push(GGML_LOG_LEVEL_INFO, "llama_model_load: loading").is_empty());
+        assert!(l.push(GGML_LOG_LEVEL_CONT, ".").is_empty());
+        assert!(l.push(GGML_LOG_LEVEL_CONT, ".").is_empty());
+        assert_eq!(
+            l.push(GGML_LOG_LEVEL_CONT, " done\n"),
+            [(GGML_LOG_LEVEL_INFO, "llama_model_load: loading.. done".to_string())]
+        );
+        assert_eq!(
+            l.push(GGML_LOG_LEVEL_WARN, "a\nb\n\n"),
+            [
+                (GGML_LOG_LEVEL_WARN, "a".to_string()),
+                (GGML_LOG_LEVEL_WARN, "b".to_string())
+            ]
+        );
+        // A message left without a newline is flushed by the next one.
+        assert!(l.push(GGML_LOG_LEVEL_INFO, "dangling").is_empty());
+        assert_eq!(
+            l.push(GGML_LOG_LEVEL_WARN, "next\n"),
+            [
+                (GGML_LOG_LEVEL_INFO, "dangling".to_string()),
+                (GGML_LOG_LEVEL_WARN, "next".to_string())
+            ]
+        );
+    }
 }

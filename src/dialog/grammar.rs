@@ -1,18 +1,25 @@
 //! JSON Schema → GBNF (llama.cpp's grammar format), and the tool-call grammar built from the
 //! declared tools: every call the grammar admits is valid JSON naming a declared tool with
-//! arguments that match its schema.
+//! arguments that are valid against its schema (checked by an independent JSON Schema
+//! validator in `tests/dialog_grammar.rs` and `tests/llm_engine.rs`).
 //!
 //! Supported schema keywords: `type` (string, integer, number, boolean, null, array, object, or a
-//! list of them), `properties`, `required`, `items`, `minItems`/`maxItems`, `enum`, `const`,
-//! `anyOf`/`oneOf`, `minLength`/`maxLength`, `minimum >= 0` (no minus sign). Unsupported
-//! keywords (`$ref`, `pattern`, `allOf`) are refused with an error naming the tool and path,
-//! never silently ignored where they would change validity. Strings and arrays get an upper
-//! bound (256 characters, 32 items unless the schema says otherwise) so a generation always
-//! terminates inside the token budget.
+//! list of them), `properties`, `required`, `additionalProperties` (only declared properties
+//! are ever written), `items`, `minItems`/`maxItems`, `enum`, `const`, `anyOf`/`oneOf`,
+//! `minLength`/`maxLength`, and `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum`
+//! exactly (see [`super::grammar_numeric`]). Keywords that would change validity but cannot be
+//! expressed ([`UNSUPPORTED_KEYWORDS`]: `$ref`, `pattern`, `allOf`, `multipleOf`, …) are
+//! refused with an error naming the tool and path, never silently ignored. Strings and arrays
+//! get an upper bound (256 characters, 32 items unless the schema says otherwise) so a
+//! generation always terminates inside the token budget. `oneOf` alternatives that overlap
+//! are the one case the grammar cannot make exact: a value matching two of them is refused by
+//! the validator when the tool runs.
 
+use super::grammar_numeric;
 use super::template::ToolFormat;
+use super::tools::validate::{validate_args, UNSUPPORTED_KEYWORDS};
 use super::{DialogError, ToolSpec};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Longest string a grammar admits when the schema sets no `maxLength`.
 pub const DEFAULT_MAX_STRING_CHARS: u64 = 256;
@@ -25,13 +32,13 @@ const PRIMITIVES: &[(&str, &str)] = &[
     ("space", r#"" "?"#),
     (
         "char",
-        r#"[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])"#,
+        r#"[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-C] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} | [eEfF] [0-9a-fA-F]{3}))"#,
     ),
     ("integer", r#""-"? ("0" | [1-9] [0-9]{0,15}) space"#),
     ("uinteger", r#"("0" | [1-9] [0-9]{0,15}) space"#),
     (
         "number",
-        r#""-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? space"#,
+        r#""-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})? space"#,
     ),
     ("boolean", r#"("true" | "false") space"#),
     ("null", r#""null" space"#),
@@ -117,40 +124,75 @@ impl GrammarBuilder {
                 )))
             }
         };
-        for unsupported in ["$ref", "allOf", "pattern", "patternProperties", "not"] {
-            if obj.contains_key(unsupported) {
-                return Err(DialogError::Schema(format!(
-                    "{path}: keyword `{unsupported}` is not supported; describe the value with \
-                     type/properties/enum/anyOf instead"
-                )));
-            }
+        if let Some(k) = UNSUPPORTED_KEYWORDS.iter().find(|k| obj.contains_key(**k)) {
+            return Err(DialogError::Schema(format!(
+                "{path}: keyword `{k}` is not supported; describe the value with \
+                 type/properties/enum/anyOf/minimum/maximum instead"
+            )));
         }
         if let Some(c) = obj.get("const") {
+            let rest = without(obj, "const");
+            validate_args(&rest, c, path).map_err(|e| {
+                DialogError::Schema(format!("{path}: `const` {c} contradicts the schema: {e}"))
+            })?;
             return Ok(json_literal(c));
         }
         if let Some(e) = obj.get("enum") {
             let values = e.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
                 DialogError::Schema(format!("{path}: `enum` must be a non-empty array"))
             })?;
-            let alts: Vec<String> = values.iter().map(json_literal).collect();
+            // Only the values the rest of the schema admits (`type`, bounds, lengths …).
+            let rest = without(obj, "enum");
+            let alts: Vec<String> = values
+                .iter()
+                .filter(|v| validate_args(&rest, v, path).is_ok())
+                .map(json_literal)
+                .collect();
+            if alts.is_empty() {
+                return Err(DialogError::Schema(format!(
+                    "{path}: no `enum` value satisfies the rest of the schema"
+                )));
+            }
             return Ok(format!("({})", alts.join(" | ")));
+        }
+        if obj.contains_key("anyOf") && obj.contains_key("oneOf") {
+            return Err(DialogError::Schema(format!(
+                "{path}: use either `anyOf` or `oneOf`, not both"
+            )));
         }
         for key in ["anyOf", "oneOf"] {
             if let Some(alts) = obj.get(key) {
                 let alts = alts.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
                     DialogError::Schema(format!("{path}: `{key}` must be a non-empty array"))
                 })?;
+                // Keywords beside anyOf apply to every alternative: merge them in.
+                let siblings = without(obj, key);
                 let mut names = Vec::new();
                 for (i, alt) in alts.iter().enumerate() {
-                    names.push(self.schema_rule(alt, &format!("{path}.{key}[{i}]"))?);
+                    let alt_path = format!("{path}.{key}[{i}]");
+                    if let Some(merged) = merge_schemas(&siblings, alt, &alt_path)? {
+                        names.push(self.schema_rule(&merged, &alt_path)?);
+                    }
+                }
+                if names.is_empty() {
+                    return Err(DialogError::Schema(format!(
+                        "{path}: every `{key}` alternative is `false`"
+                    )));
                 }
                 return Ok(format!("({})", names.join(" | ")));
             }
         }
         match obj.get("type") {
             None => {
-                if obj.contains_key("properties") {
+                if ["properties", "required", "additionalProperties"]
+                    .iter()
+                    .any(|k| obj.contains_key(*k))
+                {
                     self.object_rule(obj, path)
+                } else if let Some(k) = TYPED_KEYWORDS.iter().find(|k| obj.contains_key(**k)) {
+                    Err(DialogError::Schema(format!(
+                        "{path}: `{k}` needs a `type` to say what it constrains"
+                    )))
                 } else {
                     Ok("value".into())
                 }
@@ -164,6 +206,9 @@ impl GrammarBuilder {
                     })?;
                     alts.push(self.typed_rule(t, obj, path)?);
                 }
+                if alts.is_empty() {
+                    return Err(DialogError::Schema(format!("{path}: `type` list is empty")));
+                }
                 Ok(format!("({})", alts.join(" | ")))
             }
             Some(other) => Err(DialogError::Schema(format!(
@@ -175,17 +220,21 @@ impl GrammarBuilder {
     fn typed_rule(
         &mut self,
         t: &str,
-        obj: &serde_json::Map<String, Value>,
+        obj: &Map<String, Value>,
         path: &str,
     ) -> Result<String, DialogError> {
         match t {
             "string" => {
                 let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0);
-                let max = obj
-                    .get("maxLength")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(DEFAULT_MAX_STRING_CHARS)
-                    .max(min);
+                let max = match obj.get("maxLength").and_then(Value::as_u64) {
+                    Some(max) if max < min => {
+                        return Err(DialogError::Schema(format!(
+                            "{path}: minLength {min} is above maxLength {max}"
+                        )))
+                    }
+                    Some(max) => max,
+                    None => DEFAULT_MAX_STRING_CHARS.max(min),
+                };
                 if min == 0 && max == DEFAULT_MAX_STRING_CHARS {
                     return Ok("string".into());
                 }
@@ -194,28 +243,37 @@ impl GrammarBuilder {
                     format!(r#""\"" char{{{min},{max}}} "\"" space"#),
                 ))
             }
-            "integer" => {
-                let non_negative = obj
-                    .get("minimum")
-                    .and_then(Value::as_f64)
-                    .is_some_and(|m| m >= 0.0);
-                Ok(if non_negative { "uinteger" } else { "integer" }.into())
+            "integer" if grammar_numeric::has_bounds(obj) => {
+                grammar_numeric::integer_rule(self, obj, path)
+            }
+            "integer" => Ok("integer".into()),
+            "number" if grammar_numeric::has_bounds(obj) => {
+                grammar_numeric::number_rule(self, obj, path)
             }
             "number" => Ok("number".into()),
             "boolean" => Ok("boolean".into()),
             "null" => Ok("null".into()),
             "array" => {
+                let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+                let max = match obj.get("maxItems").and_then(Value::as_u64) {
+                    Some(max) if max < min => {
+                        return Err(DialogError::Schema(format!(
+                            "{path}: minItems {min} is above maxItems {max}"
+                        )))
+                    }
+                    Some(max) => max,
+                    None => DEFAULT_MAX_ITEMS.max(min),
+                };
+                if max == 0 {
+                    return Ok(self.add_rule(
+                        &format!("{path}-array"),
+                        r#""[" space "]" space"#.to_string(),
+                    ));
+                }
                 let item = match obj.get("items") {
                     Some(items) => self.schema_rule(items, &format!("{path}[]"))?,
                     None => "value".into(),
                 };
-                let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-                let max = obj
-                    .get("maxItems")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(DEFAULT_MAX_ITEMS)
-                    .max(min)
-                    .max(1);
                 let body = if min == 0 {
                     format!(
                         r#""[" space ( {item} ("," space {item}){{0,{}}} )? "]" space"#,
@@ -253,14 +311,24 @@ impl GrammarBuilder {
                 )))
             }
             None => {
+                if let Some(r) = obj
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .and_then(|r| r.first())
+                {
+                    return Err(DialogError::Schema(format!(
+                        "{path}: required property {r} is not declared in `properties`"
+                    )));
+                }
+                let open = matches!(obj.get("additionalProperties"), None | Some(Value::Bool(true)));
+                // Without declared properties the grammar writes any object only when any
+                // object is valid; otherwise `{}` (valid, as nothing is required).
                 let body = r#""{" space "}" space"#.to_string();
-                return Ok(
-                    if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
-                        self.add_rule(&format!("{path}-empty"), body)
-                    } else {
-                        "object".into()
-                    },
-                );
+                return Ok(if open {
+                    "object".into()
+                } else {
+                    self.add_rule(&format!("{path}-empty"), body)
+                });
             }
         };
         let required: Vec<&str> = obj
@@ -320,6 +388,58 @@ impl GrammarBuilder {
             format!(r#""{{" space {} "}}" space"#, names[0][0]),
         ))
     }
+}
+
+/// Keywords that only make sense with a `type` (refused without one, since the generic value
+/// rule would ignore them).
+const TYPED_KEYWORDS: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "items",
+    "minItems",
+    "maxItems",
+];
+
+/// `obj` without `key`, as a schema value.
+fn without(obj: &Map<String, Value>, key: &str) -> Value {
+    let mut rest = obj.clone();
+    rest.remove(key);
+    Value::Object(rest)
+}
+
+/// The conjunction of `base` (an object schema) and an alternative: `None` when the
+/// alternative is `false` (never matches). Keys set in both must agree.
+fn merge_schemas(base: &Value, alt: &Value, path: &str) -> Result<Option<Value>, DialogError> {
+    let mut merged = base.as_object().cloned().unwrap_or_default();
+    match alt {
+        Value::Bool(true) => {}
+        Value::Bool(false) => return Ok(None),
+        Value::Object(a) => {
+            for (k, v) in a {
+                match merged.get(k) {
+                    Some(existing) if existing != v => {
+                        return Err(DialogError::Schema(format!(
+                            "{path}: `{k}` is set both beside and inside the alternative; \
+                             write it in one place"
+                        )))
+                    }
+                    _ => {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(DialogError::Schema(format!(
+                "{path}: an alternative must be a schema object, got {other}"
+            )))
+        }
+    }
+    Ok(Some(Value::Object(merged)))
 }
 
 /// A GBNF literal matching exactly the compact JSON text of `v`.

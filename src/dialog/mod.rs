@@ -7,9 +7,13 @@
 
 pub mod batch;
 pub mod bench;
+pub mod bench_reply;
 pub mod chunker;
 pub mod engine;
+pub mod gbnf_match;
 pub mod grammar;
+pub mod grammar_numeric;
+pub mod guard;
 pub mod session;
 pub mod template;
 pub mod toolcall_parse;

@@ -160,15 +160,60 @@ impl Session {
         )
     }
 
-    fn submit(
+    /// Starts filling this call's KV cache with the prompt the next turn will have, as far as
+    /// it is known: `messages` ending with the caller's PARTIAL user message (a speculative
+    /// transcript), rendered up to the end of that text. The real turn then only evaluates
+    /// what differs (the cached prefix is reused token by token, so a partial transcript that
+    /// turns out different costs nothing extra). Returns a handle that stops the prefill, or
+    /// `None` when there is nothing to do (no template, prompt would not fit).
+    pub fn prefill(
         &mut self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        params: &GenParams,
+    ) -> Result<Option<CancelHandle>, DialogError> {
+        const MARK: &str = "\u{E000}enclave-prefill\u{E000}";
+        let Some(template) = self.engine.template() else {
+            return Ok(None);
+        };
+        let mut window = messages.to_vec();
+        match window.last_mut() {
+            Some(m) if m.role == Role::User => m.content.push_str(MARK),
+            _ => {
+                return Err(DialogError::Engine(
+                    "prefill needs the partial user message last".into(),
+                ))
+            }
+        }
+        let tools: &[ToolSpec] = if params.tool_choice == ToolChoice::None {
+            &[]
+        } else {
+            tools
+        };
+        let prompt = template.render(&window, tools, true)?;
+        let Some(cut) = prompt.find(MARK) else {
+            return Ok(None);
+        };
+        let tokens = self.engine.tokenize(&prompt[..cut]);
+        let capacity = self.engine.context_per_call();
+        if tokens.len() + params.max_tokens as usize + 1 > capacity {
+            return Ok(None);
+        }
+        let mut params = params.clone();
+        params.max_tokens = 0;
+        let cancel = CancelHandle::new();
+        let (request, _events) = self.request(tokens, &params, None, &cancel);
+        self.engine.send(Command::Generate(Box::new(request)))?;
+        Ok(Some(cancel))
+    }
+
+    fn request(
+        &self,
         prompt: Vec<llama_cpp_2::token::LlamaToken>,
         params: &GenParams,
         grammar: Option<GrammarSpec>,
-        cancel: CancelHandle,
-        chat: Option<(MarkupFilter, ToolFormat)>,
-        trimmed: usize,
-    ) -> Result<Generation, DialogError> {
+        cancel: &CancelHandle,
+    ) -> (Request, tokio::sync::mpsc::UnboundedReceiver<super::batch::scheduler::RawEvent>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let request = Request {
             session: self.id,
@@ -184,10 +229,32 @@ impl Session {
             stop: params.stop.clone(),
             events: tx,
             cancel: cancel.flag(),
+            stop_early: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             submitted: Instant::now(),
         };
+        (request, rx)
+    }
+
+    fn submit(
+        &mut self,
+        prompt: Vec<llama_cpp_2::token::LlamaToken>,
+        params: &GenParams,
+        grammar: Option<GrammarSpec>,
+        cancel: CancelHandle,
+        chat: Option<(MarkupFilter, ToolFormat)>,
+        trimmed: usize,
+    ) -> Result<Generation, DialogError> {
+        let (request, rx) = self.request(prompt, params, grammar, &cancel);
+        let stop = request.stop_early.clone();
         self.engine.send(Command::Generate(Box::new(request)))?;
-        Ok(Generation::new(rx, cancel, chat, trimmed))
+        Ok(Generation::new(
+            rx,
+            cancel,
+            chat,
+            params.reply_limits,
+            stop,
+            trimmed,
+        ))
     }
 }
 
@@ -247,6 +314,8 @@ pub struct Conversation {
     tools: Arc<ToolRegistry>,
     params: GenParams,
     max_tool_rounds: u32,
+    /// The speculative prefill in flight, if any.
+    prefill: Option<CancelHandle>,
 }
 
 impl Conversation {
@@ -269,6 +338,7 @@ impl Conversation {
             tools,
             params,
             max_tool_rounds: max_tool_rounds.max(1),
+            prefill: None,
         }
     }
 
@@ -295,6 +365,25 @@ impl Conversation {
         &self.session
     }
 
+    /// Speculative prefill: while the caller is still talking (or in a short pause), decodes
+    /// the next turn's prompt with `partial_user_text` (the transcript so far) into the call's
+    /// KV cache, so that [`Conversation::user_turn`] with the final text only evaluates what
+    /// changed. Returns at once; the turn that follows waits for the prefill to finish (it is
+    /// queued on the same sequence) and reuses it. A wrong guess costs only the prefill's
+    /// compute. Returns whether a prefill was started.
+    pub fn prefill(&mut self, partial_user_text: &str) -> Result<bool, DialogError> {
+        if let Some(previous) = self.prefill.take() {
+            previous.cancel(); // superseded by a longer transcript
+        }
+        let mut messages = self.history.clone();
+        messages.push(ChatMessage::user(partial_user_text));
+        let specs = self.tools.specs();
+        let handle = self.session.prefill(&messages, &specs, &self.params)?;
+        let started = handle.is_some();
+        self.prefill = handle;
+        Ok(started)
+    }
+
     /// Runs one caller turn: generates, executes tool calls, feeds results back and continues
     /// until the model answers in text (or `max_tool_rounds`). `cancel` stops it (barge-in);
     /// what was generated before the cancel stays in the history.
@@ -304,6 +393,8 @@ impl Conversation {
         cancel: CancelHandle,
         mut on_event: impl FnMut(TurnEvent),
     ) -> Result<TurnSummary, DialogError> {
+        // A prefill still running is kept: this turn is queued behind it and reuses it.
+        self.prefill = None;
         self.history.push(ChatMessage::user(text));
         let specs = self.tools.specs();
         let mut summary = TurnSummary::default();

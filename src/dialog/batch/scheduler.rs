@@ -80,6 +80,8 @@ pub struct Request {
     pub events: UnboundedSender<RawEvent>,
     /// Set to stop generating (barge-in).
     pub cancel: Arc<AtomicBool>,
+    /// Set to end the generation normally before its limit (the reply guard ended it).
+    pub stop_early: Arc<AtomicBool>,
     /// When the request was made (for time to first token).
     pub submitted: Instant,
 }
@@ -317,6 +319,15 @@ fn start(
         .take_while(|(a, b)| a == b)
         .count();
     if common == req.prompt.len() {
+        if req.max_tokens == 0 {
+            // A prefill whose prompt is cached already: nothing to do.
+            let _ = req.events.send(RawEvent::Done(GenStats {
+                reused_tokens: common,
+                finish: FinishReason::Length,
+                ..GenStats::cancelled_before_start(req.prompt.len())
+            }));
+            return;
+        }
         common -= 1; // the last prompt token must be evaluated to get logits
     }
     let removed = ctx
@@ -424,14 +435,18 @@ fn step(
     limits: SchedulerLimits,
     next_prefill: &mut usize,
 ) {
-    // Cancelled requests finish before spending compute on them.
+    // Cancelled and stopped requests finish before spending compute on them.
     for slot in slots.iter_mut() {
-        let cancelled = slot
-            .active
-            .as_ref()
-            .is_some_and(|a| a.req.cancel.load(Ordering::Relaxed));
+        let (cancelled, stopped) = slot.active.as_ref().map_or((false, false), |a| {
+            (
+                a.req.cancel.load(Ordering::Relaxed),
+                a.req.stop_early.load(Ordering::Relaxed),
+            )
+        });
         if cancelled {
             finish(slot, FinishReason::Cancelled);
+        } else if stopped {
+            finish(slot, FinishReason::Stop);
         }
     }
     batch.clear();
@@ -467,8 +482,10 @@ fn step(
         let base = slot.cached.len();
         let chunk: Vec<LlamaToken> = a.pending.drain(..take).collect();
         let last_chunk = a.pending.is_empty();
+        // A prefill-only request (`max_tokens == 0`) needs no logits: it only fills the cache.
+        let sample_after = a.req.max_tokens > 0;
         for (j, tok) in chunk.iter().enumerate() {
-            let want_logits = last_chunk && j + 1 == chunk.len();
+            let want_logits = sample_after && last_chunk && j + 1 == chunk.len();
             let _ = batch.add(*tok, (base + j) as i32, &[i as i32], want_logits);
             if want_logits {
                 outputs.push((i, batch.n_tokens() - 1));
@@ -496,6 +513,15 @@ fn step(
     }
     for (i, toks) in added {
         slots[i].cached.extend(toks);
+        let slot = &mut slots[i];
+        let prefilled = matches!(slot.phase, Phase::Prefill)
+            && slot
+                .active
+                .as_ref()
+                .is_some_and(|a| a.req.max_tokens == 0 && a.pending.is_empty());
+        if prefilled {
+            finish(slot, FinishReason::Length);
+        }
     }
     for (i, idx) in outputs {
         let slot = &mut slots[i];
@@ -566,6 +592,7 @@ fn finish(slot: &mut Slot, reason: FinishReason) {
         total: now - a.req.submitted,
         finish: reason,
         text: a.text,
+        guard: None,
     };
     let _ = a.req.events.send(RawEvent::Done(stats));
 }

@@ -3,6 +3,9 @@
 
 pub mod builtin;
 pub mod http;
+pub mod validate;
+
+pub use validate::validate_args;
 
 use super::{DialogError, ToolCall, ToolSpec};
 use crate::config::LlmConfig;
@@ -92,13 +95,21 @@ impl ToolRegistry {
         self.tools.iter().map(|(s, _)| s.clone()).collect()
     }
 
-    /// Runs a call. Unknown tools and schema-invalid arguments become error results.
+    /// Runs a call. Unknown tools, schema-invalid arguments and arguments the schema does not
+    /// declare (JSON Schema would allow them unless `additionalProperties` is false; a tool
+    /// never receives what its author did not declare) become error results.
     pub async fn execute(&self, call: &ToolCall) -> ToolOutcome {
         let Some((spec, tool)) = self.tools.iter().find(|(s, _)| s.name == call.name) else {
             return ToolOutcome::error(format!("unknown tool {:?}", call.name));
         };
         if let Err(e) = validate_args(&spec.parameters, &call.arguments, "arguments") {
             return ToolOutcome::error(format!("invalid arguments for {}: {e}", call.name));
+        }
+        if let Some(extra) = undeclared_argument(&spec.parameters, &call.arguments) {
+            return ToolOutcome::error(format!(
+                "invalid arguments for {}: arguments.{extra} is not a declared property",
+                call.name
+            ));
         }
         match tool {
             ToolImpl::Builtin(b) => b.run(&call.arguments),
@@ -110,113 +121,18 @@ impl ToolRegistry {
     }
 }
 
-/// Checks `value` against the subset of JSON Schema the grammar supports (types, required
-/// and declared properties, enum, const, items, anyOf/oneOf, string length).
-pub fn validate_args(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
-    let Some(obj) = schema.as_object() else {
-        return Ok(());
-    };
-    if let Some(c) = obj.get("const") {
-        return if c == value {
-            Ok(())
-        } else {
-            Err(format!("{path} must be {c}"))
-        };
+/// The first top-level argument `schema` does not declare, unless the schema explicitly allows
+/// extra properties (`additionalProperties` true or a schema).
+fn undeclared_argument(schema: &Value, args: &Value) -> Option<String> {
+    let allows_extra = schema
+        .get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false));
+    if allows_extra {
+        return None;
     }
-    if let Some(Value::Array(options)) = obj.get("enum") {
-        return if options.contains(value) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{path} must be one of {}",
-                Value::Array(options.clone())
-            ))
-        };
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(alts)) = obj.get(key) {
-            return if alts.iter().any(|a| validate_args(a, value, path).is_ok()) {
-                Ok(())
-            } else {
-                Err(format!("{path} matches none of {key}"))
-            };
-        }
-    }
-    let types: Vec<&str> = match obj.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !types.is_empty() && !types.iter().any(|t| type_matches(t, value)) {
-        return Err(format!("{path} must be of type {}", types.join(" or ")));
-    }
-    match value {
-        Value::Object(map) => {
-            let props = obj.get("properties").and_then(Value::as_object);
-            if let Some(Value::Array(req)) = obj.get("required") {
-                for r in req.iter().filter_map(Value::as_str) {
-                    if !map.contains_key(r) {
-                        return Err(format!("{path}.{r} is required"));
-                    }
-                }
-            }
-            if let Some(props) = props {
-                for (k, v) in map {
-                    match props.get(k) {
-                        Some(sub) => validate_args(sub, v, &format!("{path}.{k}"))?,
-                        None => return Err(format!("{path}.{k} is not a declared property")),
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = obj.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    validate_args(item_schema, item, &format!("{path}[{i}]"))?;
-                }
-            }
-            if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    return Err(format!("{path} needs at least {min} items"));
-                }
-            }
-            if let Some(max) = obj.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    return Err(format!("{path} allows at most {max} items"));
-                }
-            }
-        }
-        Value::String(s) => {
-            let n = s.chars().count() as u64;
-            if obj
-                .get("minLength")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| n < m)
-            {
-                return Err(format!("{path} is too short"));
-            }
-            if obj
-                .get("maxLength")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| n > m)
-            {
-                return Err(format!("{path} is too long"));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn type_matches(t: &str, v: &Value) -> bool {
-    match t {
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "array" => v.is_array(),
-        "object" => v.is_object(),
-        _ => true,
-    }
+    let props = schema.get("properties").and_then(Value::as_object);
+    args.as_object()?
+        .keys()
+        .find(|k| !props.is_some_and(|p| p.contains_key(*k)))
+        .cloned()
 }
