@@ -332,3 +332,113 @@ fn ten_thousand_characters_normalise_and_split_without_loss() {
     let parts = split_sentences(&norm, 400);
     assert_eq!(parts.len(), 250);
 }
+
+/// What a phone agent must say digit by digit, letter by letter, or as a date (issue 9).
+#[test]
+fn english_phone_agent_reads_codes_dates_and_addresses() {
+    check(
+        Language::English,
+        &[
+            (
+                "+1 (555) 012-3456",
+                "plus one, five five five, zero one two, three four five six",
+            ),
+            ("Call 555-0123.", "Call five five five, zero one two three."),
+            (
+                "1-800-555-0199",
+                "one, eight zero zero, five five five, zero one nine nine",
+            ),
+            ("5550123456", "five five five, zero one two, three four five six"),
+            ("ZIP 94105", "zip nine four one, zero five"),
+            ("on 11/28", "on November twenty-eighth"),
+            ("on 1/5", "on January fifth"),
+            ("11/28/2026", "November twenty-eighth, twenty twenty-six"),
+            ("2026-11-28", "November twenty-eighth, twenty twenty-six"),
+            (
+                "November 28, 2026",
+                "November twenty-eighth, twenty twenty-six",
+            ),
+            ("at 2:30 PM", "at two thirty P-M"),
+            ("at 10:00 a.m. on Monday", "at ten A-M on Monday"),
+            ("by 9 am", "by nine A-M"),
+            ("AB-12345", "A-B, one two three, four five"),
+            ("order #A7X93", "order number A- seven X nine three"),
+            (
+                "policy PLX-2049-77",
+                "policy P-L-X, two zero four nine, seven seven",
+            ),
+            ("ticket 2049-77", "ticket two zero four nine, seven seven"),
+            ("COVID-19 rules", "COVID nineteen rules"),
+            (
+                "john.doe@example.com",
+                "john dot doe at example dot com",
+            ),
+            (
+                "Write to j_smith42@mail.shop.co.uk.",
+                "Write to J underscore smith four two at mail dot shop dot co dot U-K.",
+            ),
+            ("Visit example.com.", "Visit example dot com."),
+            ("12.5% APR", "twelve point five percent APR"),
+            ("25°C", "twenty-five degrees Celsius"),
+            ("77 °F", "seventy-seven degrees Fahrenheit"),
+            ("500 mg", "five hundred milligrams"),
+            ("60 km/h", "sixty kilometers per hour"),
+            ("1 GB", "one gigabyte"),
+            (
+                "$1,250.50",
+                "one thousand two hundred fifty dollars and fifty cents",
+            ),
+            ("$45", "forty-five dollars"),
+            ("25 people", "twenty-five people"),
+            ("Ste. 200", "Suite two hundred"),
+            ("your ID is", "your I-D is"),
+            ("Dec. 3", "December third"),
+            ("call ext. 204", "call extension two hundred four"),
+        ],
+    );
+}
+
+/// The same for Russian: phone groups as Russians say them, dates with case, codes spelled.
+#[test]
+fn russian_phone_agent_reads_codes_dates_and_addresses() {
+    check(
+        Language::Russian,
+        &[
+            (
+                "8 800 555-35-35",
+                "восемь, восемьсот, пятьсот пятьдесят пять, тридцать пять, тридцать пять",
+            ),
+            (
+                "+7 912 345-67-89",
+                "плюс семь, девятьсот двенадцать, триста сорок пять, шестьдесят семь, восемьдесят девять",
+            ),
+            (
+                "28.11.2026",
+                "двадцать восьмое ноября две тысячи двадцать шестого года",
+            ),
+            ("до 28.11", "до двадцать восьмого ноября"),
+            ("12.50 руб.", "двенадцать рублей пятьдесят копеек."),
+            (
+                "28 ноября 2026",
+                "двадцать восьмое ноября две тысячи двадцать шестого года",
+            ),
+            (
+                "28 ноября 2026 года",
+                "двадцать восьмое ноября две тысячи двадцать шестого года",
+            ),
+            ("заказ AB-12345", "заказ эй-би, один два три, четыре пять"),
+            ("полис ПЛХ-2049", "полис П-Л-Х, два ноль четыре девять"),
+            ("код 123456", "код один два три, четыре пять шесть"),
+            (
+                "ivan.petrov@mail.ru",
+                "ivan точка petrov собака mail точка ru",
+            ),
+            ("25°C", "двадцать пять градусов Цельсия"),
+            ("60 км/ч", "шестьдесят километров в час"),
+            ("500 мг", "пятьсот миллиграммов"),
+            ("оф. 12", "офис двенадцать"),
+            ("заказ №12345", "заказ номер один два три, четыре пять"),
+            ("25 человек", "двадцать пять человек"),
+        ],
+    );
+}

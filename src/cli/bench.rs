@@ -16,6 +16,9 @@ pub enum BenchCommand {
     Vad(super::speech::BenchVadArgs),
     /// Piper TTS: RTF p50/p95 (ours, raw session.run, reference piper-tts), time to first audio.
     Tts(super::tts::BenchTtsArgs),
+    /// TTS intelligibility: call-centre sentences by our Piper and the reference piper, at 22 kHz
+    /// and through the telephone path, transcribed by faster-whisper; WER per category.
+    QualityTts(super::tts::BenchQualityTtsArgs),
     /// Whole calls: N simulated callers at real time against a running agent; turn latency on
     /// the wire, per-stage p50s, agent CPU and memory.
     Calls(super::bench_calls::BenchCallsArgs),
@@ -29,6 +32,7 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Asr(args) => super::speech::bench_asr(config, args),
         BenchCommand::Vad(args) => super::speech::bench_vad(config, args),
         BenchCommand::Tts(args) => super::tts::bench(config, args),
+        BenchCommand::QualityTts(args) => super::tts::bench_quality(config, args),
         BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
         BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),

@@ -124,4 +124,6 @@ pub fn say(config: Option<&Path>, args: SayArgs) -> anyhow::Result<()> {
 }
 
 mod bench;
+mod quality;
 pub use bench::{bench, BenchTtsArgs};
+pub use quality::{bench_quality, BenchQualityTtsArgs};

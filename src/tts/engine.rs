@@ -7,6 +7,8 @@ use super::normalize::normalize;
 use super::phonemize::phonemize;
 use super::sentences::split_sentences;
 use super::voice::{audio_to_i16, Voice};
+use crate::cancel::CancelHandle;
+use crate::metrics::jobs::{job, Engine};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +28,10 @@ pub struct SynthOptions {
     pub max_sentence_chars: usize,
     /// Peak-normalise each sentence like Piper's `audio_float_to_int16`.
     pub peak_normalize: bool,
+    /// A first sentence longer than this (characters) is cut at its first clause boundary
+    /// (comma, semicolon, colon, dash) so its first piece is synthesised, and heard, sooner;
+    /// 0 keeps sentences whole.
+    pub first_piece_chars: usize,
 }
 
 impl Default for SynthOptions {
@@ -37,8 +43,37 @@ impl Default for SynthOptions {
             speaker: None,
             max_sentence_chars: super::sentences::DEFAULT_MAX_CHARS,
             peak_normalize: true,
+            first_piece_chars: DEFAULT_FIRST_PIECE_CHARS,
         }
     }
+}
+
+/// Default of [`SynthOptions::first_piece_chars`].
+pub const DEFAULT_FIRST_PIECE_CHARS: usize = 60;
+
+/// Smallest first piece worth synthesising on its own, characters (shorter clauses stay with
+/// the rest: a two-word piece gains little and sounds clipped).
+const MIN_PIECE_CHARS: usize = 20;
+
+/// Cuts `sentence` after its first clause boundary that leaves at least [`MIN_PIECE_CHARS`]
+/// on both sides; `None` when there is none.
+pub fn split_first_clause(sentence: &str) -> Option<(String, String)> {
+    let cs: Vec<char> = sentence.chars().collect();
+    for (i, &c) in cs.iter().enumerate() {
+        let boundary = matches!(c, ',' | ';' | ':')
+            || (c == '-' && i > 0 && cs[i - 1] == ' ' && cs.get(i + 1) == Some(&' '));
+        if !boundary || i + 1 < MIN_PIECE_CHARS || cs.len() - i - 1 < MIN_PIECE_CHARS {
+            continue;
+        }
+        // A comma inside a number (`1,250`) is no boundary.
+        if c == ',' && cs.get(i + 1).is_some_and(|n| n.is_ascii_digit()) {
+            continue;
+        }
+        let head: String = cs[..=i].iter().collect();
+        let tail: String = cs[i + 1..].iter().collect();
+        return Some((head.trim().to_string(), tail.trim().to_string()));
+    }
+    None
 }
 
 /// One sentence's phonemes as Piper sees them.
@@ -83,6 +118,7 @@ pub struct Tts {
     speaker: Option<i64>,
     max_chars: usize,
     peak_normalize: bool,
+    first_piece_chars: usize,
     cache: Option<Arc<AudioCache>>,
 }
 
@@ -125,6 +161,7 @@ impl Tts {
             speaker,
             max_chars: opts.max_sentence_chars.max(20),
             peak_normalize: opts.peak_normalize,
+            first_piece_chars: opts.first_piece_chars,
             cache,
         })
     }
@@ -160,6 +197,19 @@ impl Tts {
         Ok(out)
     }
 
+    /// The pieces that will be synthesised one by one: [`Tts::sentences`], with a long first
+    /// sentence cut at its first clause (see [`SynthOptions::first_piece_chars`]).
+    pub fn pieces(&self, text: &str) -> Result<Vec<String>, TtsError> {
+        let mut out = self.sentences(text)?;
+        if self.first_piece_chars > 0 && out[0].chars().count() > self.first_piece_chars {
+            if let Some((head, tail)) = split_first_clause(&out[0]) {
+                out[0] = tail;
+                out.insert(0, head);
+            }
+        }
+        Ok(out)
+    }
+
     /// Phonemes and ids of one normalised sentence (espeak may split it further, as Piper does).
     pub fn phonemize(&self, sentence: &str) -> Result<Vec<PhonemizedSentence>, TtsError> {
         let mut out = Vec::new();
@@ -183,6 +233,20 @@ impl Tts {
 
     /// Synthesizes one normalised sentence (from [`Tts::sentences`]), through the cache.
     pub fn synthesize_sentence(&self, sentence: &str) -> Result<AudioChunk, TtsError> {
+        self.synthesize_sentence_cancellable(sentence, &CancelHandle::new())
+    }
+
+    /// [`Tts::synthesize_sentence`] that stops between espeak-ng's phrases once `cancel` is
+    /// set ([`TtsError::Cancelled`]); counted as a running `tts` job while it works.
+    pub fn synthesize_sentence_cancellable(
+        &self,
+        sentence: &str,
+        cancel: &CancelHandle,
+    ) -> Result<AudioChunk, TtsError> {
+        let _job = job(Engine::Tts);
+        if cancel.is_cancelled() {
+            return Err(TtsError::Cancelled);
+        }
         let key = self.cache.as_ref().map(|_| {
             CacheKey::new(
                 &self.voice.path.to_string_lossy(),
@@ -201,6 +265,9 @@ impl Tts {
         for part in self.phonemize(sentence)? {
             if part.ids.len() <= 3 {
                 continue; // only ^ _ $: nothing to say
+            }
+            if cancel.is_cancelled() {
+                return Err(TtsError::Cancelled);
             }
             let audio = self.voice.infer(&part.ids, self.scales, self.speaker)?;
             samples.extend(audio_to_i16(&audio, self.peak_normalize));
@@ -225,10 +292,22 @@ impl Tts {
     /// Sentence-by-sentence synthesis: each `next()` synthesizes one sentence, so the first
     /// audio is ready after the first sentence, not the whole text.
     pub fn synthesize_stream(&self, text: &str) -> Result<SentenceStream, TtsError> {
-        let sentences = self.sentences(text)?;
+        self.synthesize_stream_cancellable(text, CancelHandle::new())
+    }
+
+    /// [`Tts::synthesize_stream`] that ends once `cancel` is set: the piece in progress stops
+    /// at its next phrase and yields [`TtsError::Cancelled`], then the stream ends.
+    pub fn synthesize_stream_cancellable(
+        &self,
+        text: &str,
+        cancel: CancelHandle,
+    ) -> Result<SentenceStream, TtsError> {
+        let sentences = self.pieces(text)?;
         Ok(SentenceStream {
             tts: self.clone(),
             sentences: sentences.into_iter(),
+            cancel,
+            done: false,
         })
     }
 
@@ -239,7 +318,18 @@ impl Tts {
         text: &str,
         buffer: usize,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<AudioChunk, TtsError>>, TtsError> {
-        let stream = self.synthesize_stream(text)?;
+        self.spawn_stream_cancellable(text, buffer, CancelHandle::new())
+    }
+
+    /// [`Tts::spawn_stream`] that also stops when `cancel` is set (the piece in progress ends
+    /// at its next phrase), not only when the receiver is dropped.
+    pub fn spawn_stream_cancellable(
+        &self,
+        text: &str,
+        buffer: usize,
+        cancel: CancelHandle,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<AudioChunk, TtsError>>, TtsError> {
+        let stream = self.synthesize_stream_cancellable(text, cancel)?;
         let (tx, rx) = tokio::sync::mpsc::channel(buffer.max(1));
         std::thread::Builder::new()
             .name("tts-stream".into())
@@ -256,8 +346,17 @@ impl Tts {
 
     /// The whole text at once: all sentences' audio concatenated.
     pub fn synthesize(&self, text: &str) -> Result<Vec<i16>, TtsError> {
+        self.synthesize_cancellable(text, &CancelHandle::new())
+    }
+
+    /// [`Tts::synthesize`] that stops between pieces and phrases once `cancel` is set.
+    pub fn synthesize_cancellable(
+        &self,
+        text: &str,
+        cancel: &CancelHandle,
+    ) -> Result<Vec<i16>, TtsError> {
         let mut out = Vec::new();
-        for chunk in self.synthesize_stream(text)? {
+        for chunk in self.synthesize_stream_cancellable(text, cancel.clone())? {
             out.extend_from_slice(&chunk?.samples);
         }
         Ok(out)
@@ -269,6 +368,8 @@ impl Tts {
 pub struct SentenceStream {
     tts: Tts,
     sentences: std::vec::IntoIter<String>,
+    cancel: CancelHandle,
+    done: bool,
 }
 
 impl SentenceStream {
@@ -282,7 +383,16 @@ impl Iterator for SentenceStream {
     type Item = Result<AudioChunk, TtsError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
         let sentence = self.sentences.next()?;
-        Some(self.tts.synthesize_sentence(&sentence))
+        let chunk = self
+            .tts
+            .synthesize_sentence_cancellable(&sentence, &self.cancel);
+        if matches!(chunk, Err(TtsError::Cancelled)) {
+            self.done = true;
+        }
+        Some(chunk)
     }
 }

@@ -54,4 +54,8 @@ pub enum TtsError {
     /// The model failed to run.
     #[error("voice inference failed: {0}")]
     Inference(String),
+    /// Synthesis was cancelled through its [`crate::cancel::CancelHandle`] (barge-in,
+    /// hang-up, budget); the sentences before the cancel were delivered.
+    #[error("synthesis cancelled")]
+    Cancelled,
 }

@@ -70,6 +70,7 @@ pub fn engine(
         speaker: speaker.or(Some(t.speaker)),
         max_sentence_chars: t.max_sentence_chars,
         peak_normalize: t.peak_normalize,
+        ..SynthOptions::default()
     };
     let cache = if t.cache_mb == 0 {
         None

@@ -201,6 +201,7 @@ impl Voice {
     }
 
     fn load_uncached(path: &Path, opts: &VoiceOptions) -> Result<Voice, TtsError> {
+        let started = std::time::Instant::now();
         let mut json = path.as_os_str().to_owned();
         json.push(".json");
         let json = PathBuf::from(json);
@@ -230,7 +231,9 @@ impl Voice {
             path: json.clone(),
             message: e.to_string(),
         })?;
+        let espeak_ready = started.elapsed();
         let env = crate::onnx::environment()?;
+        let runtime_ready = started.elapsed();
         let model_err = |message: String| TtsError::Model {
             path: path.to_path_buf(),
             message,
@@ -249,6 +252,14 @@ impl Voice {
                 .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
             sessions.push(Mutex::new(session));
         }
+        tracing::debug!(
+            voice = %path.display(),
+            espeak_ms = espeak_ready.as_millis() as u64,
+            runtime_ms = (runtime_ready - espeak_ready).as_millis() as u64,
+            sessions_ms = (started.elapsed() - runtime_ready).as_millis() as u64,
+            sessions = sessions.len(),
+            "tts: voice loaded"
+        );
         check_signature(&sessions[0].lock().expect("fresh"), &config, path, &json)?;
         Ok(Voice {
             path: path.to_path_buf(),

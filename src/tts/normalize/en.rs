@@ -145,6 +145,14 @@ pub(crate) fn is_year_context(prev_word: &str) -> bool {
     )
 }
 
+/// Whether the word before `11/28` makes a one-digit date part a date ("on 1/5").
+pub(crate) fn is_date_context(prev_word: &str) -> bool {
+    matches!(
+        prev_word,
+        "on" | "by" | "until" | "till" | "before" | "after" | "from" | "since" | "due" | "date"
+    )
+}
+
 /// The currency an English word after an amount names.
 pub(crate) fn currency_word(lower: &str) -> Option<Currency> {
     match lower {
@@ -174,6 +182,19 @@ pub(crate) fn unit_names(unit: &str) -> Option<[&'static str; 2]> {
         "hr" | "hrs" => ["hour", "hours"],
         "sec" | "secs" => ["second", "seconds"],
         "pcs" => ["piece", "pieces"],
+        "mg" => ["milligram", "milligrams"],
+        "ml" => ["milliliter", "milliliters"],
+        "l" => ["liter", "liters"],
+        "mph" => ["mile per hour", "miles per hour"],
+        "km/h" => ["kilometer per hour", "kilometers per hour"],
+        "kwh" => ["kilowatt hour", "kilowatt hours"],
+        "kw" => ["kilowatt", "kilowatts"],
+        "gb" => ["gigabyte", "gigabytes"],
+        "mb" => ["megabyte", "megabytes"],
+        "tb" => ["terabyte", "terabytes"],
+        "°" => ["degree", "degrees"],
+        "°c" => ["degree Celsius", "degrees Celsius"],
+        "°f" => ["degree Fahrenheit", "degrees Fahrenheit"],
         _ => return None,
     })
 }
@@ -260,12 +281,15 @@ pub(crate) fn speak(tok: &NumericToken, _ctx: Context<'_>) -> String {
             ordinal(*day as u64),
             year(*y as u64)
         ),
+        NumericToken::DayMonth { day, month } => {
+            format!("{} {}", MONTHS[*month as usize - 1], ordinal(*day as u64))
+        }
         NumericToken::DayOfMonth(day) => ordinal(*day as u64),
         NumericToken::Time { hour, minute } => time(*hour, *minute),
         NumericToken::Phone { plus, groups } => {
             let body = groups
                 .iter()
-                .map(|g| digits(g))
+                .map(|g| super::ids::spell_digits(g, super::Language::English))
                 .collect::<Vec<_>>()
                 .join(", ");
             if *plus {
@@ -274,7 +298,7 @@ pub(crate) fn speak(tok: &NumericToken, _ctx: Context<'_>) -> String {
                 body
             }
         }
-        NumericToken::Digits(d) => digits(d),
+        NumericToken::Digits(d) => super::ids::spell_digits(d, super::Language::English),
         NumericToken::Money {
             amount,
             currency,
@@ -319,6 +343,46 @@ const ABBREVIATIONS: &[(&str, &str, bool)] = &[
     ("Co.", "Company", true),
     ("Dept.", "Department", true),
     ("Apt.", "Apartment", false),
+    ("Ste.", "Suite", false),
+    ("Fl.", "Floor", false),
+    ("ext.", "extension", false),
+    ("Ext.", "Extension", false),
+    ("Corp.", "Corporation", true),
+    ("Hwy.", "Highway", true),
+    ("Ln.", "Lane", true),
+    ("Mt.", "Mount", false),
+    ("est.", "estimated", false),
+    ("max.", "maximum", false),
+    ("qty.", "quantity", false),
+    ("Jan.", "January", false),
+    ("Feb.", "February", false),
+    ("Mar.", "March", false),
+    ("Apr.", "April", false),
+    ("Aug.", "August", false),
+    ("Sep.", "September", false),
+    ("Sept.", "September", false),
+    ("Oct.", "October", false),
+    ("Nov.", "November", false),
+    ("Dec.", "December", false),
+    ("Mon.", "Monday", false),
+    ("Tue.", "Tuesday", false),
+    ("Wed.", "Wednesday", false),
+    ("Thu.", "Thursday", false),
+    ("Fri.", "Friday", false),
+    ("Sat.", "Saturday", false),
+    ("Sun.", "Sunday", false),
+    ("U.S.", "U-S", true),
+    ("a.m.", "A-M", true),
+    ("p.m.", "P-M", true),
+    // Letter acronyms espeak-ng would read as a word ("ID" → /ɪd/).
+    ("ID", "I-D", false),
+    ("IDs", "I-Ds", false),
+    ("PIN", "pin", false),
+    ("SSN", "S-S-N", false),
+    ("ZIP", "zip", false),
+    ("FAQ", "F-A-Q", false),
+    ("ETA", "E-T-A", false),
+    ("USA", "U-S-A", false),
 ];
 
 /// An abbreviation at `i`: its expansion and the index after it (the dot is kept when the

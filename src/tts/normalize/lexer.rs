@@ -3,7 +3,7 @@
 
 pub(crate) use super::token::Context;
 pub use super::token::{Amount, Currency, NumericToken, Scale};
-use super::{en, ru, Language};
+use super::{en, ids, ru, Language};
 
 const MAX_INT_DIGITS: usize = 12;
 
@@ -50,16 +50,29 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
     let cur = Cursor { cs: &cs };
     let mut out = String::with_capacity(text.len() * 2);
     let mut prev_word = String::new();
+    // The last token was a day of month (`November 28, 2026`: the number after it is a year).
+    let mut after_day = false;
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
         let prev_alnum = i > 0 && cs[i - 1].is_alphanumeric();
+        let word_start = !prev_alnum && !matches!(i.checked_sub(1).map(|k| cs[k]), Some('.' | '@' | '_'));
+        if c.is_alphanumeric() && word_start {
+            let spelled = ids::email(&cs, i, lang).or_else(|| ids::domain(&cs, i, lang));
+            if let Some((words, end)) = spelled {
+                push_words(&mut out, &words);
+                prev_word.clear();
+                after_day = false;
+                i = end;
+                continue;
+            }
+        }
         let starts_number = c.is_ascii_digit()
             || (matches!(c, '$' | '€' | '£' | '₽') && cur.digit(i + 1))
             || (c == '+' && cur.digit(i + 1) && !prev_alnum)
             || (c == '(' && cur.digit(i + 1) && looks_like_phone(&cur, i));
         if starts_number && !prev_alnum {
-            if let Some((tok, end)) = parse_numeric(&cur, i, lang, &prev_word) {
+            if let Some((tok, end)) = parse_numeric(&cur, i, lang, &prev_word, after_day) {
                 let ctx = Context {
                     prev_word: &prev_word,
                 };
@@ -67,16 +80,33 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
                     Language::Russian => ru::speak(&tok, ctx),
                     Language::English => en::speak(&tok, ctx),
                 };
+                if let Some((meridiem, e)) = meridiem_after(&cur, end, &tok, lang) {
+                    // "ten A-M", not "ten o'clock A-M".
+                    push_words(&mut out, words.trim_end_matches(" o'clock"));
+                    push_words(&mut out, meridiem);
+                    prev_word.clear();
+                    after_day = false;
+                    i = e;
+                    continue;
+                }
                 push_words(&mut out, &words);
                 if cur.at(end).is_some_and(char::is_alphanumeric) {
                     out.push(' ');
                 }
+                after_day = matches!(tok, NumericToken::DayOfMonth(_));
                 prev_word.clear();
                 i = end;
                 continue;
             }
         }
         if c.is_alphabetic() && !prev_alnum {
+            if let Some((words, end)) = ids::alphanumeric_id(&cs, i, lang) {
+                push_words(&mut out, &words);
+                prev_word.clear();
+                after_day = false;
+                i = end;
+                continue;
+            }
             let abbrev = match lang {
                 Language::Russian => ru::abbreviation(&cs, i, &prev_word),
                 Language::English => en::abbreviation(&cs, i, &prev_word),
@@ -102,6 +132,9 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
         if !c.is_whitespace() && !matches!(c, '"' | '\'' | '(' | ')') {
             prev_word.clear();
         }
+        if !c.is_whitespace() && c != ',' {
+            after_day = false;
+        }
         match (c, lang) {
             ('&', Language::Russian) => push_words(&mut out, "и"),
             ('&', Language::English) => push_words(&mut out, "and"),
@@ -115,10 +148,19 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
             ('=', Language::English) => push_words(&mut out, "equals"),
             ('@', Language::Russian) => push_words(&mut out, "собака"),
             ('@', Language::English) => push_words(&mut out, "at"),
+            // `order #A7X93`, `#12345`: the sign names a number.
+            ('#', Language::Russian) if cur.at(i + 1).is_some_and(char::is_alphanumeric) => {
+                push_words(&mut out, "номер")
+            }
+            ('#', Language::English) if cur.at(i + 1).is_some_and(char::is_alphanumeric) => {
+                push_words(&mut out, "number")
+            }
             ('₽' | '€' | '£' | '$' | '°' | '§' | '×' | '±' | '*' | '#' | '^' | '~' | '|', _) => {
                 out.push(' ')
             }
             ('_' | '<' | '>' | '{' | '}' | '[' | ']' | '\\' | '`', _) => out.push(' '),
+            // `COVID-19`: a hyphen between a word and a number is a pause, not a dash.
+            ('-', _) if i > 0 && cs[i - 1].is_alphabetic() && cur.digit(i + 1) => out.push(' '),
             _ => out.push(c),
         }
         i += 1;
@@ -145,6 +187,7 @@ fn parse_numeric(
     i: usize,
     lang: Language,
     prev_word: &str,
+    after_day: bool,
 ) -> Option<(NumericToken, usize)> {
     let c = cur.at(i)?;
     let prefix_currency = match c {
@@ -182,16 +225,127 @@ fn parse_numeric(
     if let Some(t) = parse_date(cur, i, lang) {
         return Some(t);
     }
+    if let Some(t) = parse_day_month(cur, i, lang, prev_word) {
+        return Some(t);
+    }
     if let Some(t) = parse_time(cur, i) {
         return Some(t);
     }
     let int_end = cur.digits_end(i);
     let int_text = cur.text(i, int_end);
+    // `2049-77`, `12-34-56`: digit groups joined by hyphens that are no date or phone are a
+    // code, read group by group.
+    if cur.at(int_end) == Some('-') && cur.digit(int_end + 1) {
+        let mut end = int_end;
+        let mut groups = vec![int_text.clone()];
+        while cur.at(end) == Some('-') && cur.digit(end + 1) {
+            let e = cur.digits_end(end + 1);
+            groups.push(cur.text(end + 1, e));
+            end = e;
+        }
+        // `1990-2000` is a range of years, not a code.
+        let range = groups.len() == 2 && groups.iter().all(|g| g.len() == 4);
+        if groups.iter().map(String::len).sum::<usize>() >= 5 && !range && !cur.letter(end) {
+            return Some((NumericToken::Phone { plus: false, groups }, end));
+        }
+    }
     let (amount, end) = match parse_amount(cur, i, lang) {
         Some(v) => v,
         None => return Some((NumericToken::Digits(int_text), int_end)),
     };
-    parse_suffix(cur, amount, end, lang, prev_word)
+    let (tok, end) = parse_suffix(cur, amount, end, lang, prev_word, after_day)?;
+    // A bare run of 5+ digits (no separators, no unit or currency) is a code, a ZIP, an
+    // account number: read digit by digit, never as "twelve thousand…".
+    let bare = matches!(&tok, NumericToken::Number { amount, scale: None } if amount.frac.is_none());
+    if bare && end == int_end && int_text.len() >= 5 {
+        return Some((NumericToken::Digits(int_text), int_end));
+    }
+    Some((tok, end))
+}
+
+/// A date without a year: `11/28` (English, month first), `28.11` (Russian, both parts two
+/// digits). In English a one-digit part needs a date word before it (`on 1/5`), so that
+/// `1/2` stays a fraction.
+fn parse_day_month(
+    cur: &Cursor<'_>,
+    i: usize,
+    lang: Language,
+    prev_word: &str,
+) -> Option<(NumericToken, usize)> {
+    let (a, e1) = two_digits(cur, i, 1, 2)?;
+    let sep = cur.at(e1)?;
+    let want = match lang {
+        Language::English => '/',
+        Language::Russian => '.',
+    };
+    if sep != want {
+        return None;
+    }
+    let (b, e2) = two_digits(cur, e1 + 1, 1, 2)?;
+    if cur.at(e2) == Some(sep) && cur.digit(e2 + 1) || cur.letter(e2) {
+        return None;
+    }
+    let (day, month) = match lang {
+        Language::English => (b, a),
+        Language::Russian => (a, b),
+    };
+    let two_digit_parts = e1 - i == 2 && e2 - e1 == 3;
+    let ok = match lang {
+        Language::English => two_digit_parts || en::is_date_context(prev_word),
+        // `12.50 руб.` is money, `28.11` a date.
+        Language::Russian => {
+            two_digit_parts
+                && parse_currency_after(cur, e2, lang).is_none()
+                && parse_unit(cur, e2, lang).is_none()
+                && cur.at(e2 + 1) != Some('%')
+                && cur.at(e2) != Some('%')
+        }
+    };
+    (ok && valid_date(day, month)).then_some((NumericToken::DayMonth { day, month }, e2))
+}
+
+/// `AM`/`PM` (`a.m.`, `pm`) after a time or an hour: the words and the index after them.
+fn meridiem_after(
+    cur: &Cursor<'_>,
+    end: usize,
+    tok: &NumericToken,
+    lang: Language,
+) -> Option<(&'static str, usize)> {
+    if lang != Language::English {
+        return None;
+    }
+    let hour_like = match tok {
+        NumericToken::Time { hour, .. } => (1..=12).contains(hour),
+        NumericToken::Number { amount, scale: None } => {
+            amount.frac.is_none() && (1..=12).contains(&amount.int)
+        }
+        _ => false,
+    };
+    if !hour_like {
+        return None;
+    }
+    let start = if is_space(cur.at(end)) { end + 1 } else { end };
+    let first = cur.at(start)?.to_ascii_lowercase();
+    if first != 'a' && first != 'p' {
+        return None;
+    }
+    let words = if first == 'a' { "A-M" } else { "P-M" };
+    let second = cur.at(start + 1).map(|c| c.to_ascii_lowercase());
+    let e = if second == Some('m') {
+        start + 2
+    } else if second == Some('.') && cur.at(start + 2).map(|c| c.to_ascii_lowercase()) == Some('m') {
+        if cur.at(start + 3) == Some('.') && !ends_sentence_after(cur, start + 4) {
+            start + 4
+        } else {
+            start + 3
+        }
+    } else {
+        return None;
+    };
+    if cur.letter(e) {
+        return None;
+    }
+    Some((words, e))
 }
 
 /// What follows a plain number: %, ordinal suffix, scale, currency, year marker, month.
@@ -201,6 +355,7 @@ fn parse_suffix(
     end: usize,
     lang: Language,
     prev_word: &str,
+    after_day: bool,
 ) -> Option<(NumericToken, usize)> {
     let after_space = if is_space(cur.at(end)) { end + 1 } else { end };
     if cur.at(after_space) == Some('%') {
@@ -262,6 +417,17 @@ fn parse_suffix(
                 if (1..=31).contains(&amount.int) && ru::month_genitive(&word).is_some() {
                     return Some((NumericToken::DayOfMonth(amount.int as u32), end));
                 }
+                // `28 ноября 2026`: the year after a month is an ordinal in the genitive.
+                if (1000..=2999).contains(&amount.int) && ru::month_genitive(prev_word).is_some()
+                {
+                    return Some((
+                        NumericToken::Year {
+                            n: amount.int,
+                            marker: String::new(),
+                        },
+                        end,
+                    ));
+                }
             }
             Language::English => {
                 let prev_month = en::month_number(prev_word).is_some();
@@ -270,7 +436,10 @@ fn parse_suffix(
                 {
                     return Some((NumericToken::DayOfMonth(amount.int as u32), end));
                 }
-                if (1100..=2099).contains(&amount.int) && en::is_year_context(prev_word) {
+                let year_context = en::is_year_context(prev_word)
+                    || after_day
+                    || en::month_number(prev_word).is_some();
+                if (1100..=2099).contains(&amount.int) && year_context {
                     return Some((
                         NumericToken::Year {
                             n: amount.int,
@@ -445,8 +614,10 @@ fn parse_phone(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
         return None;
     }
     let thousands_like = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
+    let local_us = groups.len() == 2 && dashes == 1 && groups[0].len() == 3 && groups[1].len() == 4;
     let phone = plus
         || parens > 0
+        || local_us
         || (dashes >= 2 && groups.len() >= 3)
         || (spaces > 0 && dashes == 0 && groups.len() >= 3 && !thousands_like);
     phone.then_some((NumericToken::Phone { plus, groups }, end))
@@ -502,11 +673,36 @@ fn parse_scale(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(Scale, u
 /// A unit of measure after the amount (`5 кг`, `10 мин.`, `3 km`).
 fn parse_unit(cur: &Cursor<'_>, end: usize, lang: Language) -> Option<(String, usize)> {
     let start = if is_space(cur.at(end)) { end + 1 } else { end };
+    if cur.at(start) == Some('°') {
+        // `25°C`, `77 °F`, `5°`: degrees, with the scale when one follows.
+        let scale_end = cur.word_end(start + 1);
+        let scale = cur.text(start + 1, scale_end).to_lowercase();
+        return match scale.as_str() {
+            "c" | "с" => Some(("°c".into(), scale_end)),
+            "f" => Some(("°f".into(), scale_end)),
+            _ => Some(("°".into(), start + 1)),
+        };
+    }
     let w_end = cur.word_end(start);
     if w_end == start {
         return None;
     }
-    let unit = cur.text(start, w_end).to_lowercase();
+    let mut unit = cur.text(start, w_end).to_lowercase();
+    let mut w_end = w_end;
+    // `km/h`, `км/ч`.
+    if cur.at(w_end) == Some('/') {
+        let per_end = cur.word_end(w_end + 1);
+        let per = cur.text(w_end + 1, per_end).to_lowercase();
+        let combined = format!("{unit}/{per}");
+        let known = match lang {
+            Language::Russian => ru::unit_forms(&combined).is_some(),
+            Language::English => en::unit_names(&combined).is_some(),
+        };
+        if known {
+            unit = combined;
+            w_end = per_end;
+        }
+    }
     let known = match lang {
         Language::Russian => ru::unit_forms(&unit).is_some(),
         Language::English => en::unit_names(&unit).is_some(),

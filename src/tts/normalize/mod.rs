@@ -8,6 +8,7 @@
 //! Russian or English voice can say (emoji, CJK…), which are dropped.
 
 pub mod en;
+mod ids;
 mod lexer;
 pub mod ru;
 mod ru_numbers;

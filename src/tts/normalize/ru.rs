@@ -126,6 +126,20 @@ pub(crate) fn unit_forms(unit: &str) -> Option<(Gender, [&'static str; 3])> {
         "шт" => (Fem, ["штука", "штуки", "штук"]),
         "мес" => (Masc, ["месяц", "месяца", "месяцев"]),
         "чел" => (Masc, ["человек", "человека", "человек"]),
+        "мг" => (Masc, ["миллиграмм", "миллиграмма", "миллиграммов"]),
+        "мл" => (Masc, ["миллилитр", "миллилитра", "миллилитров"]),
+        "км/ч" => (
+            Masc,
+            ["километр в час", "километра в час", "километров в час"],
+        ),
+        "гб" => (Masc, ["гигабайт", "гигабайта", "гигабайт"]),
+        "мб" => (Masc, ["мегабайт", "мегабайта", "мегабайт"]),
+        "квт" => (Masc, ["киловатт", "киловатта", "киловатт"]),
+        "°" => (Masc, ["градус", "градуса", "градусов"]),
+        "°c" => (
+            Masc,
+            ["градус Цельсия", "градуса Цельсия", "градусов Цельсия"],
+        ),
         _ => return None,
     })
 }
@@ -269,10 +283,15 @@ pub(crate) fn speak(tok: &NumericToken, ctx: Context<'_>) -> String {
             MONTHS_GEN[*month as usize - 1],
             year_words(*year as u64, Case::Gen)
         ),
+        NumericToken::DayMonth { day, month } => format!(
+            "{} {}",
+            day_words(*day, ctx.prev_word),
+            MONTHS_GEN[*month as usize - 1]
+        ),
         NumericToken::DayOfMonth(day) => day_words(*day, ctx.prev_word),
         NumericToken::Time { hour, minute } => time(*hour, *minute),
         NumericToken::Phone { plus, groups } => phone(*plus, groups),
-        NumericToken::Digits(d) => digits(d),
+        NumericToken::Digits(d) => super::ids::spell_digits(d, super::Language::Russian),
         NumericToken::Money {
             amount,
             currency,
@@ -336,6 +355,17 @@ const ABBREVIATIONS: &[(&str, &str, bool)] = &[
     ("см.", "смотрите", false),
     ("др.", "другие", true),
     ("напр.", "например", false),
+    ("оф.", "офис", false),
+    ("эт.", "этаж", false),
+    ("каб.", "кабинет", false),
+    ("пл.", "площадь", false),
+    ("наб.", "набережная", false),
+    ("ш.", "шоссе", false),
+    ("пос.", "посёлок", false),
+    ("доб.", "добавочный", false),
+    ("мес.", "месяцев", true),
+    ("ок.", "около", false),
+    ("зам.", "заместитель", false),
 ];
 
 /// An abbreviation at `i`: its expansion and the index after it (the dot is kept when the

@@ -49,6 +49,13 @@ pub enum NumericToken {
         /// Year.
         year: u32,
     },
+    /// A date without a year: `11/28` (English), `28.11` (Russian).
+    DayMonth {
+        /// Day of month, 1–31.
+        day: u32,
+        /// Month, 1–12.
+        month: u32,
+    },
     /// A number written next to a month name (`21 ноября`, `November 21`).
     DayOfMonth(u32),
     /// `14:30`.
@@ -65,7 +72,8 @@ pub enum NumericToken {
         /// The digit groups in order.
         groups: Vec<String>,
     },
-    /// A digit run read digit by digit (leading zero, or too long to be a quantity).
+    /// A digit run read digit by digit in groups (leading zero, or a bare run of five or more
+    /// digits: a code, not a quantity).
     Digits(String),
     /// An amount of money.
     Money {
