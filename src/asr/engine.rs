@@ -1,12 +1,16 @@
 //! The Whisper engine: one shared model, a state per transcription, a bounded worker pool.
 
-use super::filter::{judge_segment, rms_dbfs, FilterConfig, SegmentEvidence};
+use super::filter::{
+    is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig, SegmentEvidence,
+};
 use super::model_file::{validate_whisper_file, WhisperFileInfo};
 use super::timing::{install, StageMarks};
 use super::{
     AsrError, DroppedSegment, Segment, StageTimings, TokenInfo, Transcript, Word, SAMPLE_RATE,
 };
+use crate::cancel::CancelHandle;
 use crate::config::AsrConfig;
+use crate::metrics::jobs::{job, Engine};
 use crate::vad::{silero, speech_bounds, SileroModel};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -123,6 +127,7 @@ impl AsrEngine {
         if cfg.language != "auto" && super::language_id(&cfg.language).is_none() {
             return Err(AsrError::Language(cfg.language.clone()));
         }
+        super::log::route_whisper_logs_to_tracing();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(cfg.use_gpu && cfg!(feature = "cuda"));
         params.flash_attn(cfg.flash_attn);
@@ -180,6 +185,21 @@ impl AsrEngine {
         audio: Vec<f32>,
         opts: TranscribeOptions,
     ) -> Result<Transcript, AsrError> {
+        self.transcribe_cancellable(audio, opts, CancelHandle::new())
+            .await
+    }
+
+    /// Like [`AsrEngine::transcribe`], stopped by `cancel`: whisper.cpp checks it before every
+    /// encoder window and after every encoder and decoder step, so a cancelled decode frees
+    /// its worker slot within one step (not after the whole 30 s window). Returns
+    /// [`AsrError::Cancelled`] when it stopped early. Dropping the returned future does not
+    /// stop the blocking work; cancelling does.
+    pub async fn transcribe_cancellable(
+        self: &Arc<Self>,
+        audio: Vec<f32>,
+        opts: TranscribeOptions,
+        cancel: CancelHandle,
+    ) -> Result<Transcript, AsrError> {
         let queued = Instant::now();
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
@@ -188,8 +208,9 @@ impl AsrEngine {
         let queue_ms = ms(queued);
         let engine = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            let _job = job(Engine::Asr);
             let _permit = permit;
-            engine.run(&audio, &opts, queued, queue_ms)
+            engine.run(&audio, &opts, queued, queue_ms, &cancel)
         })
         .await
         .map_err(|e| AsrError::Worker(e.to_string()))?
@@ -204,7 +225,8 @@ impl AsrEngine {
         let queued = Instant::now();
         let _permit = futures::executor::block_on(self.permits.acquire())
             .map_err(|e| AsrError::Worker(e.to_string()))?;
-        self.run(audio, opts, queued, ms(queued))
+        let _job = job(Engine::Asr);
+        self.run(audio, opts, queued, ms(queued), &CancelHandle::new())
     }
 
     /// The raw engine call alone (a fresh state, `full`, nothing else): the baseline our
@@ -292,7 +314,11 @@ impl AsrEngine {
         opts: &TranscribeOptions,
         started: Instant,
         queue_ms: f64,
+        cancel: &CancelHandle,
     ) -> Result<Transcript, AsrError> {
+        if cancel.is_cancelled() {
+            return Err(AsrError::Cancelled);
+        }
         if audio.iter().any(|s| !s.is_finite()) {
             return Err(AsrError::Audio("samples contain NaN or infinity".into()));
         }
@@ -348,13 +374,22 @@ impl AsrEngine {
             return Ok(transcript);
         }
 
+        if cancel.is_cancelled() {
+            return Err(AsrError::Cancelled);
+        }
         let mut state = self.checkout_state()?;
         let mut params = self.full_params(opts, speech.len())?;
-        let marks = StageMarks::default();
+        let marks = StageMarks::with_cancel(cancel.flag());
         install(&mut params, &marks);
+        super::log::aborting(false);
         let t_full = Instant::now();
         let result = state.full(params, speech);
         let t_end = Instant::now();
+        super::log::aborting(false);
+        if cancel.is_cancelled() {
+            // An aborted state may hold half a decode: drop it rather than pool it.
+            return Err(AsrError::Cancelled);
+        }
         result.map_err(|e| AsrError::Engine(e.to_string()))?;
         timings.engine_ms = (t_end - t_full).as_secs_f64() * 1000.0;
         let enc = marks.encoder_begin.get().copied().unwrap_or(t_full);
@@ -384,6 +419,10 @@ impl AsrEngine {
                 },
                 &opts.filter,
             );
+            let verdict = verdict.or_else(|| {
+                let kept: Vec<&str> = transcript.segments.iter().map(|s| s.text.as_str()).collect();
+                is_repeated_segment(&kept, &segment.text).then_some(DropReason::RepeatedSegment)
+            });
             match verdict {
                 None => transcript.segments.push(segment),
                 Some(reason) => transcript.dropped.push(DroppedSegment { segment, reason }),

@@ -64,6 +64,9 @@ pub enum DropReason {
     KnownHallucination,
     /// The same words repeated over and over (decoder loop).
     Repetition,
+    /// The segment repeats text an earlier kept segment already has (a loop across
+    /// segments: with a short encoder window Whisper re-reads the same sentence per segment).
+    RepeatedSegment,
 }
 
 /// Phrases Whisper produces on silence/noise (normalised: lowercase, letters and spaces only).
@@ -123,6 +126,48 @@ pub fn is_repetition(text: &str) -> bool {
         }
     }
     false
+}
+
+/// Shortest segment (in words) the cross-segment rule judges: "no. no." is a caller, not a loop.
+const REPEAT_MIN_WORDS: usize = 3;
+
+/// True if `text` repeats what one of `kept` (earlier kept segments' texts) already says: its
+/// normalised words appear, in order, inside one earlier segment, or the two differ in under
+/// a fifth of their words. Real callers do not repeat a sentence of three words or more
+/// verbatim within one turn; Whisper's cross-segment loops do exactly that.
+pub fn is_repeated_segment(kept: &[&str], text: &str) -> bool {
+    let n = normalise(text);
+    let words: Vec<&str> = n.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.len() < REPEAT_MIN_WORDS {
+        return false;
+    }
+    kept.iter().any(|earlier| {
+        let e = normalise(earlier);
+        let prev: Vec<&str> = e.split(' ').filter(|w| !w.is_empty()).collect();
+        if prev.len() < REPEAT_MIN_WORDS {
+            return false;
+        }
+        if prev.windows(words.len()).any(|w| w == words.as_slice()) {
+            return true;
+        }
+        let distance = edit_distance(&prev, &words);
+        distance * 5 < prev.len().max(words.len())
+    })
+}
+
+/// Word-level Levenshtein distance.
+fn edit_distance(a: &[&str], b: &[&str]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, wa) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, wb) in b.iter().enumerate() {
+            let next = (diag + usize::from(wa != wb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// RMS level of `samples` in dBFS (−120 for digital silence).
@@ -249,6 +294,25 @@ mod tests {
             judge_segment(&ev(looped, 0.0, -0.1, -20.0), &c),
             Some(DropReason::Repetition)
         );
+    }
+
+    #[test]
+    fn drops_segments_that_repeat_earlier_ones() {
+        let first = " And so, my fellow Americans, ask not what your country can do for you.";
+        // The same sentence again, a fragment of it, a near copy: loops.
+        assert!(is_repeated_segment(&[first], first));
+        assert!(is_repeated_segment(&[first], " ask not what your country"));
+        assert!(is_repeated_segment(
+            &[first],
+            " And so my fellow Americans, ask not what the country can do for you."
+        ));
+        // New words are kept; a short real repetition ("no, no") is kept.
+        assert!(!is_repeated_segment(
+            &[first],
+            " Ask what you can do for your country."
+        ));
+        assert!(!is_repeated_segment(&[" No.", " no"], " No, no."));
+        assert!(!is_repeated_segment(&[], first));
     }
 
     #[test]

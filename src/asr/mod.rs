@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod filter;
+pub mod log;
 pub mod model_file;
 mod timing;
 
@@ -52,6 +53,9 @@ pub enum AsrError {
     /// whisper.cpp failed while transcribing.
     #[error("whisper.cpp failed: {0}")]
     Engine(String),
+    /// The work was cancelled (barge-in, hang-up, budget) before it finished.
+    #[error("transcription cancelled")]
+    Cancelled,
     /// The worker thread died.
     #[error("transcription worker failed: {0}")]
     Worker(String),

@@ -12,6 +12,9 @@ pub enum BenchCommand {
     Transport(super::call::BenchTransportArgs),
     /// Whisper ASR: RTF p50/p95 of the pipeline and of the raw `state.full`, per model shape.
     Asr(super::speech::BenchAsrArgs),
+    /// ASR quality: WER and time on real speech (16 kHz, 8 kHz slin, μ-law), greedy/beam,
+    /// dynamic window on/off, ours next to faster-whisper on the same weights.
+    QualityAsr(super::speech::QualityAsrArgs),
     /// VAD: Silero per 512-sample window, webrtc-vad per 20 ms frame, endpointer; p50/p95, RTF.
     Vad(super::speech::BenchVadArgs),
     /// Piper TTS: RTF p50/p95 (ours, raw session.run, reference piper-tts), time to first audio.
@@ -30,6 +33,7 @@ pub enum BenchCommand {
 pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Asr(args) => super::speech::bench_asr(config, args),
+        BenchCommand::QualityAsr(args) => super::speech::bench_quality_asr(config, args),
         BenchCommand::Vad(args) => super::speech::bench_vad(config, args),
         BenchCommand::Tts(args) => super::tts::bench(config, args),
         BenchCommand::QualityTts(args) => super::tts::bench_quality(config, args),

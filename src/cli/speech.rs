@@ -135,8 +135,6 @@ pub fn transcribe(config: Option<&Path>, args: TranscribeArgs) -> anyhow::Result
     } else {
         None
     };
-    // whisper.cpp prints its loader log to stderr; keep the CLI's output readable.
-    whisper_rs::install_logging_hooks();
     let t = std::time::Instant::now();
     let engine = AsrEngine::load(&asr, silero)?;
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -251,6 +249,15 @@ pub fn vad(config: Option<&Path>, args: VadArgs) -> anyhow::Result<()> {
 #[path = "speech_bench.rs"]
 mod bench;
 pub use bench::{BenchAsrArgs, BenchVadArgs};
+#[path = "speech_quality.rs"]
+mod quality;
+pub use quality::QualityAsrArgs;
+
+/// `agent bench quality-asr`.
+pub fn bench_quality_asr(config: Option<&Path>, args: QualityAsrArgs) -> anyhow::Result<()> {
+    let cfg: Config = super::load_config(config)?;
+    quality::bench_quality_asr(&cfg.asr, args)
+}
 
 /// `agent bench asr`.
 pub fn bench_asr(config: Option<&Path>, args: BenchAsrArgs) -> anyhow::Result<()> {

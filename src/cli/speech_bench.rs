@@ -82,7 +82,6 @@ pub fn bench_asr(cfg: &AsrConfig, args: BenchAsrArgs) -> anyhow::Result<()> {
         Some(p) => Some(SileroModel::load(p, 1)?),
         None => None,
     };
-    whisper_rs::install_logging_hooks();
     println!(
         "ASR benchmark: {} ({seconds:.2} s), {} runs, beam {}, max_tokens {}, VAD trim {}, dynamic audio_ctx {}",
         args.audio.display(),
