@@ -25,6 +25,9 @@ pub enum BenchCommand {
     /// Whole calls: N simulated callers at real time against a running agent; turn latency on
     /// the wire, per-stage p50s, agent CPU and memory.
     Calls(super::bench_calls::BenchCallsArgs),
+    /// End of turn: decision delay p50/p95 and premature cuts, silence + punctuation vs
+    /// smart-turn, on a pause set spoken by a real voice.
+    Turn(super::bench_turn::BenchTurnArgs),
     /// LLM: time to first token (500-token prompt), tokens/s for 1/2/4/8 concurrent calls, KV reuse.
     Llm(super::chat::BenchLlmArgs),
 }
@@ -38,6 +41,7 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tts(args) => super::tts::bench(config, args),
         BenchCommand::QualityTts(args) => super::tts::bench_quality(config, args),
         BenchCommand::Llm(args) => super::chat::bench_llm(config, args),
+        BenchCommand::Turn(args) => super::bench_turn::run(config, args),
         BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
     }

@@ -32,6 +32,16 @@ pub struct CallArgs {
     /// Write everything the agent sent to this WAV file (at the agent's rate).
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// The agent's own audio leaks back into the caller's audio at this level (dB, e.g. -20):
+    /// an echo that must not count as the caller barging in.
+    #[arg(long, allow_negative_numbers = true)]
+    pub echo_db: Option<f32>,
+    /// Delay of that echo (ms).
+    #[arg(long, default_value_t = 120)]
+    pub echo_delay_ms: u64,
+    /// Seconds after connecting at which the caller's WAV starts (silence before it).
+    #[arg(long, default_value_t = 0.0)]
+    pub wav_at: f64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -62,6 +72,13 @@ pub fn run(args: CallArgs) -> anyhow::Result<()> {
         .map(|v| seconds("hangup-after", v))
         .transpose()?;
     opts.record = args.record.is_some();
+    opts.audio_at = seconds("wav-at", args.wav_at)?;
+    if let Some(db) = args.echo_db {
+        opts.echo = Some(
+            sim::EchoOptions::new(db, Duration::from_millis(args.echo_delay_ms))
+                .map_err(|e| anyhow::anyhow!("--echo-db/--echo-delay-ms: {e}"))?,
+        );
+    }
     if let Some(spec) = &args.dtmf {
         opts.dtmf = sim::parse_dtmf(spec)?;
     }

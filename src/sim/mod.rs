@@ -7,8 +7,11 @@
 //! arrives more than 5 ms after its header ends the call.
 
 pub mod bench_calls;
+pub mod echo;
 pub mod report;
+pub mod turn_bench;
 
+pub use echo::EchoOptions;
 pub use report::{CallEndReason, CallReport, IntervalStats};
 
 use crate::audio::{pcm, resample};
@@ -69,6 +72,10 @@ pub struct CallOptions {
     pub linger: Duration,
     /// Keep what the agent sends in [`CallReport::recorded`].
     pub record: bool,
+    /// The caller's audio starts this long after connecting (silence frames before it).
+    pub audio_at: Duration,
+    /// The agent's own audio leaks back into the caller's audio (level, delay).
+    pub echo: Option<EchoOptions>,
 }
 
 impl CallOptions {
@@ -83,6 +90,8 @@ impl CallOptions {
             hangup_after: None,
             linger: Duration::from_secs(2),
             record: true,
+            audio_at: Duration::ZERO,
+            echo: None,
         }
     }
 }
@@ -124,6 +133,8 @@ struct Observed {
     arrivals: Vec<Instant>,
     first_audible: Option<Instant>,
     last_audible: Option<Instant>,
+    /// Arrival and audibility of every agent frame (for stop-time measurements).
+    audible_frames: Vec<(Instant, bool)>,
     recorded: Vec<i16>,
 }
 
@@ -151,12 +162,15 @@ pub async fn place_call(opts: CallOptions) -> Result<CallReport, SimError> {
     let (mut rd, mut wr) = stream.into_split();
     let mut seen = Observed::default();
     let mut sent = (0u64, 0u64);
+    let echo = opts
+        .echo
+        .map(|e| std::sync::Mutex::new(echo::EchoLine::new(e, opts.send_rate.hz())));
     let ended = {
-        let reader = read_agent(&mut rd, &mut seen, opts.record);
+        let reader = read_agent(&mut rd, &mut seen, opts.record, start, echo.as_ref());
         tokio::pin!(reader);
         tokio::select! {
             r = &mut reader => r,
-            w = write_caller(&mut wr, uuid, &frames_out, &opts, start, &mut sent) => match w {
+            w = write_caller(&mut wr, uuid, &frames_out, &opts, start, &mut sent, echo.as_ref()) => match w {
                 // A failed write usually means the agent hung up and closed: the hangup
                 // frame (or EOF) is waiting in our receive buffer. Let the reader say.
                 CallEndReason::IoError(e) => tokio::time::timeout(Duration::from_millis(500), reader)
@@ -190,6 +204,11 @@ pub async fn place_call(opts: CallOptions) -> Result<CallReport, SimError> {
         intervals_ms: intervals,
         ended,
         duration_ms: rel(Instant::now()),
+        audible_ms: seen
+            .audible_frames
+            .iter()
+            .map(|&(t, a)| (rel(t), a))
+            .collect(),
         recorded: seen.recorded,
     })
 }
@@ -209,6 +228,8 @@ fn prepare_audio(opts: &CallOptions) -> Result<Vec<Vec<i16>>, SimError> {
 }
 
 /// Sends uuid, audio and DTMF in real time, then lingers; returns when the caller hangs up.
+/// With an echo or a delayed start the line carries audio frames all along (silence, the
+/// caller's speech from `audio_at`, plus the echo), as a real phone line does.
 async fn write_caller(
     wr: &mut OwnedWriteHalf,
     uuid: uuid::Uuid,
@@ -216,6 +237,7 @@ async fn write_caller(
     opts: &CallOptions,
     start: Instant,
     sent: &mut (u64, u64),
+    echo: Option<&std::sync::Mutex<echo::EchoLine>>,
 ) -> CallEndReason {
     let mut buf = BytesMut::with_capacity(HEADER_LEN + 7680);
     buf.put_u8(KIND_UUID);
@@ -227,11 +249,21 @@ async fn write_caller(
     let hangup_at = opts.hangup_after.map(|d| start + d);
     let frame = Duration::from_millis(20);
     let mut dtmf = opts.dtmf.iter().peekable();
-    let audio_end = start + frame * frames.len() as u32;
+    let per_frame = opts.send_rate.samples_per_20ms();
+    // Frames of silence before the caller's audio.
+    let lead = (opts.audio_at.as_secs_f64() * 50.0).round() as u32;
+    let continuous = echo.is_some() || lead > 0;
+    let audio_end = start + frame * (lead + frames.len() as u32);
     let linger_end = audio_end + opts.linger;
+    let total = if continuous {
+        lead + frames.len() as u32 + (opts.linger.as_secs_f64() * 50.0).floor() as u32
+    } else {
+        frames.len() as u32
+    };
+    let mut mixed = vec![0f32; per_frame];
     let mut k: u32 = 0;
     loop {
-        let next_audio = (k < frames.len() as u32).then(|| start + frame * k);
+        let next_audio = (k < total).then(|| start + frame * k);
         let next_dtmf = dtmf
             .peek()
             .map(|(_, s)| start + Duration::from_secs_f64(*s));
@@ -255,11 +287,31 @@ async fn write_caller(
         }
         if let Some(due) = next_audio {
             if due <= now {
-                let payload = &frames[k as usize];
-                buf.put_u8(opts.send_rate.kind());
-                buf.put_u16((payload.len() * 2) as u16);
-                for s in payload {
-                    buf.put_i16_le(*s);
+                let own = k
+                    .checked_sub(lead)
+                    .and_then(|i| frames.get(i as usize))
+                    .map_or(&[][..], |f| &f[..]);
+                if continuous {
+                    mixed.iter_mut().for_each(|s| *s = 0.0);
+                    for (m, s) in mixed.iter_mut().zip(own) {
+                        *m = *s as f32 / 32768.0;
+                    }
+                    if let Some(line) = echo {
+                        line.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .mix_into(k as u64 * per_frame as u64, &mut mixed);
+                    }
+                    buf.put_u8(opts.send_rate.kind());
+                    buf.put_u16((per_frame * 2) as u16);
+                    for s in &mixed {
+                        buf.put_i16_le(pcm::f32_to_i16(*s));
+                    }
+                } else {
+                    buf.put_u8(opts.send_rate.kind());
+                    buf.put_u16((own.len() * 2) as u16);
+                    for s in own {
+                        buf.put_i16_le(*s);
+                    }
                 }
                 k += 1;
                 sent.0 += 1;
@@ -273,8 +325,15 @@ async fn write_caller(
     }
 }
 
-/// Reads the agent's frames like Asterisk does, until the call ends.
-async fn read_agent(rd: &mut OwnedReadHalf, seen: &mut Observed, record: bool) -> CallEndReason {
+/// Reads the agent's frames like Asterisk does, until the call ends; each frame is also
+/// "played" into the echo line, if any.
+async fn read_agent(
+    rd: &mut OwnedReadHalf,
+    seen: &mut Observed,
+    record: bool,
+    start: Instant,
+    echo: Option<&std::sync::Mutex<echo::EchoLine>>,
+) -> CallEndReason {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     // When the header of the frame at the front of `buf` arrived (if it has).
     let mut header_at: Option<Instant> = None;
@@ -336,13 +395,24 @@ async fn read_agent(rd: &mut OwnedReadHalf, seen: &mut Observed, record: bool) -
             *seen.sizes.entry(len).or_default() += 1;
             seen.arrivals.push(header_time);
             let mut audible = false;
-            for b in payload.chunks_exact(2) {
-                let s = i16::from_le_bytes([b[0], b[1]]);
+            let samples: Vec<i16> = payload
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            for &s in &samples {
                 audible |= s.unsigned_abs() > AUDIBLE as u16;
-                if record {
-                    seen.recorded.push(s);
-                }
             }
+            if record {
+                seen.recorded.extend_from_slice(&samples);
+            }
+            if let Some(line) = echo {
+                line.lock().unwrap_or_else(|p| p.into_inner()).played(
+                    header_time.saturating_duration_since(start),
+                    &samples,
+                    rate.hz(),
+                );
+            }
+            seen.audible_frames.push((header_time, audible));
             if audible {
                 seen.first_audible.get_or_insert(header_time);
                 seen.last_audible = Some(header_time);

@@ -124,9 +124,35 @@ pub struct CallReport {
     /// Every interval between the agent's audio frames, ms (not in JSON; for aggregation).
     #[serde(skip)]
     pub intervals_ms: Vec<f64>,
+    /// Every agent audio frame: (ms since connect, audible?) (not in JSON; for stop times).
+    #[serde(skip)]
+    pub audible_ms: Vec<(f64, bool)>,
     /// Everything the agent sent, as 16-bit samples at `agent_rate_hz` (not in JSON).
     #[serde(skip)]
     pub recorded: Vec<i16>,
+}
+
+impl CallReport {
+    /// When the agent's audio, playing at `t_ms` (ms since connect), stopped: the first
+    /// inaudible frame at or after `t_ms` that begins at least `hold_frames` inaudible frames
+    /// (a pause between sentences is not a stop). `None` if it was silent at `t_ms` or never
+    /// stopped.
+    pub fn stopped_after(&self, t_ms: f64, hold_frames: usize) -> Option<f64> {
+        let first = self.audible_ms.iter().position(|&(at, _)| at >= t_ms)?;
+        if first == 0 || !self.audible_ms[first - 1].1 {
+            return None;
+        }
+        let frames = &self.audible_ms[first..];
+        (0..frames.len())
+            .find(|&i| {
+                frames[i..]
+                    .iter()
+                    .take(hold_frames.max(1))
+                    .all(|&(_, audible)| !audible)
+                    && frames.len() - i >= hold_frames.max(1)
+            })
+            .map(|i| frames[i].0)
+    }
 }
 
 impl fmt::Display for CallReport {

@@ -1,7 +1,13 @@
 //! A call's VAD: detector (Silero or webrtc-vad) + [`Segmenter`], fed 20 ms frames at 16 kHz.
+//!
+//! Two ways to run Silero: [`Endpointer::new`] with a [`SileroModel`] runs it inline (the CLI,
+//! whole-file tools), [`Endpointer::with_worker`] sends every window to the shared
+//! [`VadWorker`] thread, and [`Endpointer::push_async`] awaits it, so the call's task never
+//! blocks the async runtime. Both give the same events for the same audio.
 
 use super::segmenter::{Segmenter, SegmenterConfig, VadEvent};
 use super::silero::{SileroModel, SileroStream, WINDOW};
+use super::silero_worker::{BatchedSileroStream, VadWorker};
 use super::webrtc::{WebrtcVad, FRAME};
 use super::{VadBackend, VadError};
 use crate::config::VadConfig;
@@ -13,30 +19,79 @@ enum Detector {
         stream: SileroStream,
         prefilter: Option<WebrtcVad>,
     },
+    Batched {
+        stream: BatchedSileroStream,
+        prefilter: Option<WebrtcVad>,
+    },
     Webrtc(WebrtcVad),
+}
+
+/// What the pre-filter and the cheap detectors decided before any model run.
+enum Quick {
+    /// The probability is known (webrtc-vad, or the pre-filter skipped the model).
+    Known(f32, bool),
+    /// Silero has to run on the window.
+    RunModel,
 }
 
 impl Detector {
     fn window(&self) -> usize {
         match self {
-            Detector::Silero { .. } => WINDOW,
+            Detector::Silero { .. } | Detector::Batched { .. } => WINDOW,
             Detector::Webrtc(_) => FRAME,
         }
     }
 
-    /// The window's speech probability, and whether the pre-filter skipped the model.
-    fn probability(&mut self, window: &[f32], in_speech: bool) -> Result<(f32, bool), VadError> {
-        match self {
-            Detector::Silero { stream, prefilter } => {
-                if let (Some(pre), false) = (prefilter.as_mut(), in_speech) {
-                    if pre.voiced_fraction(window)? == 0.0 {
-                        stream.skip_window(window);
-                        return Ok((0.0, true));
-                    }
-                }
-                Ok((stream.process_window(window)?, false))
+    /// The answer when no model run is needed (webrtc-vad, or a pre-filtered silent window).
+    fn quick(&mut self, window: &[f32], in_speech: bool) -> Result<Quick, VadError> {
+        let prefilter = match self {
+            Detector::Webrtc(v) => {
+                let p = if v.is_voice(window)? { 1.0 } else { 0.0 };
+                return Ok(Quick::Known(p, false));
             }
-            Detector::Webrtc(v) => Ok((if v.is_voice(window)? { 1.0 } else { 0.0 }, false)),
+            Detector::Silero { prefilter, .. } | Detector::Batched { prefilter, .. } => prefilter,
+        };
+        if let (Some(pre), false) = (prefilter.as_mut(), in_speech) {
+            if pre.voiced_fraction(window)? == 0.0 {
+                match self {
+                    Detector::Silero { stream, .. } => stream.skip_window(window),
+                    Detector::Batched { stream, .. } => stream.skip_window(window),
+                    Detector::Webrtc(_) => {}
+                }
+                return Ok(Quick::Known(0.0, true));
+            }
+        }
+        Ok(Quick::RunModel)
+    }
+
+    /// The window's speech probability, and whether the pre-filter skipped the model (runs a
+    /// batched detector by blocking on its worker).
+    fn probability(&mut self, window: &[f32], in_speech: bool) -> Result<(f32, bool), VadError> {
+        if let Quick::Known(p, skipped) = self.quick(window, in_speech)? {
+            return Ok((p, skipped));
+        }
+        match self {
+            Detector::Silero { stream, .. } => Ok((stream.process_window(window)?, false)),
+            Detector::Batched { stream, .. } => {
+                Ok((stream.process_window_blocking(window)?, false))
+            }
+            Detector::Webrtc(_) => unreachable!("webrtc-vad always answers quickly"),
+        }
+    }
+
+    /// [`Self::probability`] awaiting the worker (an inline Silero session runs in place).
+    async fn probability_async(
+        &mut self,
+        window: &[f32],
+        in_speech: bool,
+    ) -> Result<(f32, bool), VadError> {
+        if let Quick::Known(p, skipped) = self.quick(window, in_speech)? {
+            return Ok((p, skipped));
+        }
+        match self {
+            Detector::Silero { stream, .. } => Ok((stream.process_window(window)?, false)),
+            Detector::Batched { stream, .. } => Ok((stream.process_window(window).await?, false)),
+            Detector::Webrtc(_) => unreachable!("webrtc-vad always answers quickly"),
         }
     }
 }
@@ -46,6 +101,8 @@ pub struct Endpointer {
     detector: Detector,
     segmenter: Segmenter,
     pending: Vec<f32>,
+    /// Events produced but not yet returned (kept here so a cancelled `push_async` loses none).
+    ready: Vec<VadEvent>,
     last_probability: f32,
     windows: u64,
     skipped: u64,
@@ -74,35 +131,77 @@ impl Endpointer {
             }
             VadBackend::Webrtc => Detector::Webrtc(WebrtcVad::new(cfg.webrtc_mode)),
         };
-        Ok(Endpointer {
+        Ok(Endpointer::from_detector(cfg, detector))
+    }
+
+    /// An endpointer whose Silero windows run on the shared `worker` (with `[vad] backend =
+    /// "webrtc"` the worker is unused and webrtc-vad runs inline: it is cheap).
+    pub fn with_worker(cfg: &VadConfig, worker: &Arc<VadWorker>) -> Endpointer {
+        let detector = match cfg.backend {
+            VadBackend::Silero => Detector::Batched {
+                stream: worker.stream(),
+                prefilter: cfg.webrtc_prefilter.then(|| WebrtcVad::new(0)),
+            },
+            VadBackend::Webrtc => Detector::Webrtc(WebrtcVad::new(cfg.webrtc_mode)),
+        };
+        Endpointer::from_detector(cfg, detector)
+    }
+
+    fn from_detector(cfg: &VadConfig, detector: Detector) -> Endpointer {
+        Endpointer {
             detector,
             segmenter: Segmenter::new(SegmenterConfig::from_vad(cfg)),
             pending: Vec::with_capacity(WINDOW * 2),
+            ready: Vec::new(),
             last_probability: 0.0,
             windows: 0,
             skipped: 0,
-        })
+        }
     }
 
     /// Feeds 16 kHz mono audio (typically one 20 ms frame); returns the events it completed.
+    /// With a worker-backed endpointer this blocks on the worker: on the async runtime use
+    /// [`Self::push_async`].
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<VadEvent>, VadError> {
         self.pending.extend_from_slice(samples);
         let window = self.detector.window();
-        let mut events = Vec::new();
-        let mut offset = 0;
-        while self.pending.len() - offset >= window {
-            let chunk = &self.pending[offset..offset + window];
+        while self.pending.len() >= window {
+            let in_speech = self.segmenter.in_speech();
             let (p, skipped) = self
                 .detector
-                .probability(chunk, self.segmenter.in_speech())?;
-            self.last_probability = p;
-            self.windows += 1;
-            self.skipped += skipped as u64;
-            events.extend(self.segmenter.push(chunk, p));
-            offset += window;
+                .probability(&self.pending[..window], in_speech)?;
+            self.accept_window(window, p, skipped);
         }
-        self.pending.drain(..offset);
-        Ok(events)
+        Ok(std::mem::take(&mut self.ready))
+    }
+
+    /// [`Self::push`] for the call's task: Silero runs on the worker thread while this awaits.
+    ///
+    /// Cancel-safe: the samples are queued first and a window is consumed only once its
+    /// probability is in, and events wait in the endpointer until returned, so dropping the
+    /// future (a `select!` branch losing) loses no audio and no event; the next call goes on.
+    pub async fn push_async(&mut self, samples: &[f32]) -> Result<Vec<VadEvent>, VadError> {
+        self.pending.extend_from_slice(samples);
+        let window = self.detector.window();
+        let mut chunk = Vec::with_capacity(window);
+        while self.pending.len() >= window {
+            chunk.clear();
+            chunk.extend_from_slice(&self.pending[..window]);
+            let in_speech = self.segmenter.in_speech();
+            let (p, skipped) = self.detector.probability_async(&chunk, in_speech).await?;
+            self.accept_window(window, p, skipped);
+        }
+        Ok(std::mem::take(&mut self.ready))
+    }
+
+    /// The first `window` pending samples had probability `p`: segment them and drop them.
+    fn accept_window(&mut self, window: usize, p: f32, skipped: bool) {
+        self.last_probability = p;
+        self.windows += 1;
+        self.skipped += skipped as u64;
+        let events = self.segmenter.push(&self.pending[..window], p);
+        self.ready.extend(events);
+        self.pending.drain(..window);
     }
 
     /// Drops any open utterance and the detector's memory (e.g. after a barge-in was handled);
@@ -110,16 +209,20 @@ impl Endpointer {
     pub fn reset(&mut self) {
         match &mut self.detector {
             Detector::Silero { stream, .. } => stream.reset(),
+            Detector::Batched { stream, .. } => stream.reset(),
             Detector::Webrtc(_) => {}
         }
         self.segmenter.reset();
         self.pending.clear();
+        self.ready.clear();
         self.last_probability = 0.0;
     }
 
-    /// End of the stream: closes an open utterance.
+    /// End of the stream: closes an open utterance (after any events not yet returned).
     pub fn finish(&mut self) -> Vec<VadEvent> {
-        self.segmenter.finish()
+        let mut events = std::mem::take(&mut self.ready);
+        events.extend(self.segmenter.finish());
+        events
     }
 
     /// Speech probability of the last window analysed.

@@ -3,17 +3,24 @@
 //! [`silero::SileroModel`] is loaded once per process; each call gets an [`Endpointer`] holding
 //! its own recurrent state and a streaming [`Segmenter`] that turns 20 ms frames into
 //! `SpeechStart` / `SpeechContinue` / `EndOfUtterance` events with media timestamps.
+//! In calls, Silero runs on one shared blocking [`VadWorker`] that batches every call's
+//! windows, and [`SmartTurn`] (the semantic end-of-turn model) on its own batched worker.
 
+pub mod batch;
 pub mod end_of_turn;
 pub mod endpointer;
 pub mod segmenter;
 pub mod silero;
+pub mod silero_worker;
+pub mod smart_turn;
 pub mod webrtc;
 
 pub use end_of_turn::{EndOfTurnError, EndOfTurnModel};
 pub use endpointer::{detect_segments, Endpointer, SpeechSegment};
 pub use segmenter::{Segmenter, SegmenterConfig, VadEvent};
 pub use silero::SileroModel;
+pub use silero_worker::{BatchedSileroStream, VadWorker};
+pub use smart_turn::{SmartTurn, SmartTurnError, SmartTurnOptions};
 pub use webrtc::WebrtcVad;
 
 use serde::{Deserialize, Serialize};

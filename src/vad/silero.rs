@@ -130,7 +130,7 @@ impl SileroModel {
     }
 }
 
-fn check_signature(session: &Session) -> Result<(), String> {
+pub(super) fn check_signature(session: &Session) -> Result<(), String> {
     let names = |outlets: &[ort::value::Outlet]| -> Vec<String> {
         outlets.iter().map(|o| o.name().to_string()).collect()
     };

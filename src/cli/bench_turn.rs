@@ -1,0 +1,306 @@
+//! `agent bench turn`: end-of-turn decision delay and premature cuts, today's silence +
+//! punctuation rule next to smart-turn, on a pause set spoken by a real Piper voice plus
+//! jfk.wav (see `crate::sim::turn_bench`).
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::asr::AsrEngine;
+use crate::sim::turn_bench::{
+    evaluate, join_fragments, summarise, ClipResult, Decider, PauseClip, Rule, RuleSummary,
+    PAUSES_MS, PAUSE_SET, RATE,
+};
+use crate::vad::{EndOfTurnModel, SileroModel, SmartTurn, SmartTurnOptions};
+
+/// Arguments of `agent bench turn`.
+#[derive(Debug, clap::Args)]
+pub struct BenchTurnArgs {
+    /// Piper voice that speaks the pause set (default: the real kit's en_US-joe-medium).
+    #[arg(long)]
+    pub voice: Option<PathBuf>,
+    /// Whisper model for the punctuation rule (default: the real kit's Whisper base).
+    #[arg(long)]
+    pub asr_model: Option<PathBuf>,
+    /// smart-turn ONNX model (default: the real kit's smart-turn-v3.2-cpu.onnx).
+    #[arg(long)]
+    pub smart_turn: Option<PathBuf>,
+    /// Silero VAD model (default: the real kit's, else `[vad] silero_model`).
+    #[arg(long)]
+    pub silero: Option<PathBuf>,
+    /// Extra WAV clips of one turn each (16 kHz after resampling); default: jfk.wav from
+    /// the shared fixtures when present.
+    #[arg(long)]
+    pub wav: Vec<PathBuf>,
+    /// Passes over the pause set, each with the pauses shifted (more clips, other lengths).
+    #[arg(long, default_value_t = 2)]
+    pub variants: usize,
+    /// smart-turn threshold.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Short pauses (ms) at which smart-turn runs.
+    #[arg(long, value_delimiter = ',', default_value = "160,200")]
+    pub smart_short_ms: Vec<u32>,
+    /// Fallback silences (ms) when smart-turn says "not finished".
+    #[arg(long, value_delimiter = ',', default_value = "600,1500")]
+    pub smart_long_ms: Vec<u32>,
+    /// Today's rule: short/long silence (ms).
+    #[arg(long, value_delimiter = ',', default_value = "300,600")]
+    pub silence_ms: Vec<u32>,
+    /// Print every decision.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Write the summaries (and every clip's decisions) as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn real_dir() -> PathBuf {
+    std::env::var_os("ENCLAVE_REAL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/enclave/real")
+        })
+}
+
+fn existing(path: PathBuf, what: &str) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        path.is_file(),
+        "{what} {} not found: install the real models with `bash scripts/real-models.sh` or \
+         pass its path",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Trims leading and trailing near-silence (under -50 dBFS), keeping 20 ms at each side, so
+/// the inserted pauses are the pauses heard.
+fn trim(samples: &[f32]) -> &[f32] {
+    let loud = |s: &f32| s.abs() > 0.003;
+    let keep = RATE as usize / 50;
+    let first = samples
+        .iter()
+        .position(loud)
+        .unwrap_or(0)
+        .saturating_sub(keep);
+    let last = samples
+        .iter()
+        .rposition(loud)
+        .map_or(samples.len(), |l| (l + keep).min(samples.len()));
+    &samples[first..last.max(first)]
+}
+
+/// Synthesises the pause set: `variants` passes, pauses cycled through [`PAUSES_MS`].
+fn pause_set(
+    config: &crate::config::Config,
+    voice: &Path,
+    variants: usize,
+) -> anyhow::Result<Vec<PauseClip>> {
+    let tts = crate::tts::setup::engine(config, &voice.to_string_lossy(), None, None)
+        .with_context(|| format!("loading voice {}", voice.display()))?;
+    let mut fragments: Vec<Vec<Vec<f32>>> = Vec::new();
+    for utterance in PAUSE_SET {
+        let mut parts = Vec::new();
+        for (i, text) in utterance.iter().enumerate() {
+            // Fragments before a thinking point end in a comma: continuation prosody.
+            let text = if i + 1 < utterance.len() && !text.ends_with(',') {
+                format!("{text},")
+            } else {
+                text.to_string()
+            };
+            let pcm = tts.synthesize(&text)?;
+            let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
+            let f16k = crate::audio::resample(&f, tts.sample_rate(), RATE)?;
+            parts.push(trim(&f16k).to_vec());
+        }
+        fragments.push(parts);
+    }
+    let mut clips = Vec::new();
+    for v in 0..variants.max(1) {
+        for (i, (utterance, parts)) in PAUSE_SET.iter().zip(&fragments).enumerate() {
+            let pauses: Vec<u32> = (0..parts.len().saturating_sub(1))
+                .map(|j| PAUSES_MS[(i * 3 + j + v * 5) % PAUSES_MS.len()])
+                .collect();
+            clips.push(PauseClip {
+                name: utterance
+                    .iter()
+                    .zip(
+                        pauses
+                            .iter()
+                            .map(|p| format!(" …{p}ms… "))
+                            .chain([String::new()]),
+                    )
+                    .map(|(t, p)| format!("{t}{p}"))
+                    .collect(),
+                audio: join_fragments(parts, &pauses, 300, 2500),
+                mid_pauses: pauses.len(),
+            });
+        }
+    }
+    Ok(clips)
+}
+
+/// Runs the benchmark.
+pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()> {
+    let config = super::load_config(config_path)?;
+    let real = real_dir();
+    let voice = existing(
+        args.voice
+            .clone()
+            .unwrap_or_else(|| real.join("tts/en_US-joe-medium.onnx")),
+        "voice",
+    )?;
+    let asr_path = existing(
+        args.asr_model
+            .clone()
+            .unwrap_or_else(|| real.join("whisper/ggml-base-ct2.bin")),
+        "Whisper model",
+    )?;
+    let st_path = existing(
+        args.smart_turn
+            .clone()
+            .unwrap_or_else(|| real.join("turn/smart-turn-v3.2-cpu.onnx")),
+        "smart-turn model",
+    )?;
+    let silero_path = args.silero.clone().unwrap_or_else(|| {
+        let kit = real.join("vad/silero_vad.onnx");
+        if kit.is_file() {
+            kit
+        } else {
+            config.vad.silero_model_path(&config.models.dir)
+        }
+    });
+    let silero = SileroModel::load(&silero_path, 1)?;
+
+    eprintln!("synthesising the pause set with {} …", voice.display());
+    let mut clips = pause_set(&config, &voice, args.variants)?;
+    let mut wavs = args.wav.clone();
+    if wavs.is_empty() {
+        let jfk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/audio/jfk.wav");
+        if jfk.is_file() {
+            wavs.push(jfk);
+        }
+    }
+    for w in &wavs {
+        let clip = crate::audio::wav::read_mono(w)?;
+        let mut audio = crate::audio::resample(&clip.samples, clip.sample_rate, RATE)?;
+        audio.extend(vec![0.0; 2500 * RATE as usize / 1000]);
+        clips.push(PauseClip {
+            name: w.display().to_string(),
+            audio,
+            // jfk.wav: four natural pauses inside one sentence (what the live Asterisk test hit).
+            mid_pauses: 4,
+        });
+    }
+    let pauses: usize = clips.iter().map(|c| c.mid_pauses).sum();
+    eprintln!("{} clips, {pauses} mid-sentence pauses", clips.len());
+
+    let mut asr_cfg = config.asr.clone();
+    asr_cfg.language = "en".into();
+    asr_cfg.beam_size = 1;
+    asr_cfg.best_of = 1;
+    let asr = AsrEngine::load_path(&asr_path, &asr_cfg, Some(Arc::clone(&silero)))?;
+    let punct = Decider::punctuation(Arc::clone(&asr), asr.default_options());
+    let model = SmartTurn::load(
+        &st_path,
+        &SmartTurnOptions {
+            threshold: args.threshold,
+            ..SmartTurnOptions::default()
+        },
+    )?;
+    let smart = Decider::model(Arc::clone(&model) as Arc<dyn EndOfTurnModel>);
+    let (s_short, s_long) = match args.silence_ms[..] {
+        [s, l] => (s, l),
+        _ => anyhow::bail!("--silence-ms takes SHORT,LONG"),
+    };
+    let mut rules = vec![
+        Rule {
+            short_ms: s_short,
+            long_ms: s_long,
+            decider: Arc::new(Decider::Silence),
+        },
+        Rule {
+            short_ms: s_short,
+            long_ms: s_long,
+            decider: Arc::clone(&punct),
+        },
+    ];
+    for &short in &args.smart_short_ms {
+        for &long in &args.smart_long_ms {
+            rules.push(Rule {
+                short_ms: short,
+                long_ms: long,
+                decider: Arc::clone(&smart),
+            });
+        }
+    }
+
+    let mut summaries: Vec<RuleSummary> = Vec::new();
+    let mut details = Vec::new();
+    for rule in &rules {
+        let label = rule.label();
+        eprintln!("rule: {label}");
+        let results: Vec<ClipResult> = clips
+            .iter()
+            .map(|c| evaluate(rule, c, &config.vad, &silero))
+            .collect::<anyhow::Result<_>>()?;
+        if args.verbose {
+            for r in &results {
+                eprintln!("  {} (end {:.2} s)", r.name, r.true_end_s);
+                for d in &r.decisions {
+                    eprintln!(
+                        "    {:>7.3} s +{:>4.0} ms {}{} {}",
+                        d.media_s,
+                        d.compute_s * 1000.0,
+                        if d.premature { "PREMATURE " } else { "" },
+                        if d.by_silence { "silence" } else { "model" },
+                        d.evidence
+                    );
+                }
+            }
+        }
+        summaries.push(summarise(&label, &results));
+        details.push(serde_json::json!({
+            "rule": label,
+            "clips": results.iter().map(|r| serde_json::json!({
+                "name": r.name,
+                "true_end_s": r.true_end_s,
+                "decisions": r.decisions.iter().map(|d| serde_json::json!({
+                    "media_s": d.media_s, "compute_ms": d.compute_s * 1000.0,
+                    "premature": d.premature, "by_silence": d.by_silence, "evidence": d.evidence,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+
+    println!(
+        "{:<46} {:>9} {:>9} {:>11} {:>10} {:>10} {:>8} {:>9}",
+        "rule", "p50 ms", "p95 ms", "media p50", "cut/clip", "cut/pause", "by sil.", "model ms"
+    );
+    for s in &summaries {
+        println!(
+            "{:<46} {:>9.0} {:>9.0} {:>11.0} {:>9.1}% {:>9.1}% {:>8} {:>9.1}",
+            s.rule,
+            s.delay_p50_ms,
+            s.delay_p95_ms,
+            s.media_delay_p50_ms,
+            s.premature_clip_rate * 100.0,
+            s.premature_pause_rate * 100.0,
+            s.ended_by_silence,
+            s.compute_mean_ms
+        );
+    }
+    println!(
+        "{} clips ({} mid-sentence pauses); smart-turn worker: {} steps, mean batch {:.2}",
+        clips.len(),
+        pauses,
+        model.stats().steps_total.get(),
+        model.stats().mean_batch()
+    );
+    if let Some(path) = &args.json {
+        let out = serde_json::json!({ "summaries": summaries, "details": details });
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! End-of-turn benchmark (`agent bench turn`): how soon after the caller's true end each rule
+//! ends the turn, and how often it cuts in at a mid-sentence thinking pause.
+//!
+//! The pause set is spoken by a real Piper voice: each utterance is synthesised fragment by
+//! fragment (fragments end in a comma, so they carry continuation prosody) and joined with
+//! 300–1200 ms of silence at the thinking points ("my order number is … four five … seven").
+//! Each clip is streamed through the real Silero endpointer in 20 ms frames, and at each
+//! short pause the rule decides as it would in a call:
+//! - **silence + punctuation** (today's rule): at `short_ms` of silence Whisper transcribes
+//!   the turn; a transcript ending in `. ? ! …` ends the turn when it is ready, otherwise the
+//!   turn ends at `long_ms` of silence unless the caller speaks again;
+//! - **smart-turn**: at `short_ms` of silence smart-turn scores the last 8 s; at or above its
+//!   threshold the turn ends when the score is ready, otherwise at `long_ms` of silence.
+//!
+//! A decision before the clip's last speech is a premature cut. Decision times are media time
+//! plus the measured compute time of the model that decided (Whisper or smart-turn).
+
+use crate::asr::{AsrEngine, TranscribeOptions};
+use crate::config::VadConfig;
+use crate::vad::{EndOfTurnModel, Endpointer, SileroModel, VadEvent};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Sample rate of the clips.
+pub const RATE: u32 = 16_000;
+
+/// The pause set's utterances: fragments between thinking points.
+pub const PAUSE_SET: &[&[&str]] = &[
+    &["My order number is", "four five", "seven."],
+    &["I'd like to book a table", "for Tuesday."],
+    &[
+        "My date of birth is the",
+        "fourteenth of March,",
+        "nineteen eighty two.",
+    ],
+    &["My name is", "John", "Smith."],
+    &["I want to change my flight to", "Friday the twelfth."],
+    &["The account is under", "Maria Garcia."],
+    &["Can you send it to", "forty two", "Baker Street?"],
+    &[
+        "My phone number is",
+        "five five five,",
+        "one two three,",
+        "four five six seven.",
+    ],
+    &["I'm calling about the invoice from", "last month."],
+    &[
+        "Could you move my appointment to",
+        "next Wednesday",
+        "at three?",
+    ],
+    &["I'd like to order", "two large pizzas", "and a salad."],
+    &["My card ends in", "four four", "two one."],
+    &["I need a taxi", "from the station", "to the airport."],
+    &["Please cancel", "my subscription."],
+    &["The meeting is on the", "third of June."],
+    &["My email is", "john dot smith", "at example dot com."],
+    &["I was charged", "twice for the same order."],
+    &["We are", "four people", "for dinner on Saturday."],
+    &["I'd like to speak to", "someone in billing."],
+    &["The booking reference is", "K L M", "nine eight three."],
+];
+
+/// Thinking-pause lengths, cycled through the set (milliseconds).
+pub const PAUSES_MS: &[u32] = &[300, 500, 700, 900, 1200, 400, 600, 800, 1000, 1100];
+
+/// One clip to decide on.
+#[derive(Debug, Clone)]
+pub struct PauseClip {
+    /// What is said (fragments joined with " … ").
+    pub name: String,
+    /// 16 kHz mono audio, ending in enough silence for the longest rule.
+    pub audio: Vec<f32>,
+    /// Mid-sentence pauses in it (where a decision would be premature).
+    pub mid_pauses: usize,
+}
+
+/// What a rule consults at a short pause. Share one `Arc` between rules with different
+/// silences: its answers are cached per turn audio, so each pause costs one model run.
+pub enum Decider {
+    /// Nothing: the turn ends at the long silence.
+    Silence,
+    /// Whisper: a transcript ending in `. ? ! …` ends the turn.
+    Punctuation(Arc<AsrEngine>, TranscribeOptions, AnswerCache),
+    /// smart-turn (or any end-of-turn model): probability at or above its threshold.
+    Model(Arc<dyn EndOfTurnModel>, AnswerCache),
+}
+
+/// Cached answers of a decider, keyed by a fingerprint of the turn audio.
+pub type AnswerCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<u64, (bool, Duration, String)>>>;
+
+impl Decider {
+    /// A Whisper punctuation decider.
+    pub fn punctuation(asr: Arc<AsrEngine>, opts: TranscribeOptions) -> Arc<Decider> {
+        Arc::new(Decider::Punctuation(asr, opts, AnswerCache::default()))
+    }
+
+    /// An end-of-turn model decider.
+    pub fn model(model: Arc<dyn EndOfTurnModel>) -> Arc<Decider> {
+        Arc::new(Decider::Model(model, AnswerCache::default()))
+    }
+
+    /// Whether the turn is over, the compute time, and what the model said.
+    fn decide(&self, turn_audio: &[f32]) -> anyhow::Result<(bool, Duration, String)> {
+        let cache = match self {
+            Decider::Silence => return Ok((false, Duration::ZERO, String::new())),
+            Decider::Punctuation(_, _, c) | Decider::Model(_, c) => c,
+        };
+        let key = fingerprint(turn_audio);
+        if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let t = Instant::now();
+        let answer = match self {
+            Decider::Silence => unreachable!(),
+            Decider::Punctuation(asr, opts, _) => {
+                let tr = asr.transcribe_blocking(turn_audio, opts)?;
+                let ends = tr.text.trim_end().ends_with(['.', '?', '!', '…']);
+                (ends, t.elapsed(), tr.text)
+            }
+            Decider::Model(model, _) => {
+                let p =
+                    futures::executor::block_on(model.finished_probability(turn_audio.to_vec()))?;
+                (p >= model.threshold(), t.elapsed(), format!("p={p:.3}"))
+            }
+        };
+        cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, answer.clone());
+        Ok(answer)
+    }
+}
+
+fn fingerprint(audio: &[f32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    audio.len().hash(&mut h);
+    for s in audio.iter().step_by(97) {
+        s.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// A rule that ends turns: consult `decider` at `short_ms` of silence; end at `long_ms`.
+pub struct Rule {
+    /// Short silence (ms) at which the decider runs (also the VAD's trailing silence).
+    pub short_ms: u32,
+    /// Silence (ms) that ends the turn when the decider did not.
+    pub long_ms: u32,
+    /// What decides at the short pause.
+    pub decider: Arc<Decider>,
+}
+
+impl Rule {
+    /// A short name for reports.
+    pub fn label(&self) -> String {
+        let (short, long) = (self.short_ms, self.long_ms);
+        match &*self.decider {
+            Decider::Silence => format!("silence {long} ms only"),
+            Decider::Punctuation(..) => format!("silence {short}/{long} ms + punctuation"),
+            Decider::Model(..) => format!("smart-turn at {short} ms, fallback {long} ms"),
+        }
+    }
+}
+
+/// One decision a rule took on a clip.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Media time (s) of the pause that triggered it (or of the long-silence deadline).
+    pub media_s: f64,
+    /// Compute time (s) before the decision could be acted on.
+    pub compute_s: f64,
+    /// True when it came from the long silence rather than the model.
+    pub by_silence: bool,
+    /// Before the clip's last speech: the caller had not finished.
+    pub premature: bool,
+    /// What the model said (transcript or probability).
+    pub evidence: String,
+}
+
+/// Everything a rule decided on one clip.
+#[derive(Debug, Clone)]
+pub struct ClipResult {
+    /// The clip.
+    pub name: String,
+    /// Media time (s) at which the last speech ends (VAD).
+    pub true_end_s: f64,
+    /// Every point at which the rule would have ended the turn (premature ones included:
+    /// the evaluation pretends the agent held back, to count every pause).
+    pub decisions: Vec<Decision>,
+    /// Mid-sentence pauses in the clip.
+    pub mid_pauses: usize,
+}
+
+impl ClipResult {
+    /// Delay (s) from the true end to the first decision after it, compute included.
+    pub fn end_delay_s(&self) -> Option<f64> {
+        self.decisions
+            .iter()
+            .find(|d| !d.premature)
+            .map(|d| d.media_s + d.compute_s - self.true_end_s)
+    }
+
+    /// Premature decisions.
+    pub fn premature(&self) -> usize {
+        self.decisions.iter().filter(|d| d.premature).count()
+    }
+}
+
+/// Media time (s) at the end of the last window Silero scores as speech.
+pub fn true_end(silero: &Arc<SileroModel>, audio: &[f32], threshold: f32) -> anyhow::Result<f64> {
+    let probs = crate::vad::silero::probabilities(silero, audio)?;
+    let last = probs
+        .iter()
+        .rposition(|p| *p >= threshold)
+        .ok_or_else(|| anyhow::anyhow!("no speech in the clip"))?;
+    Ok(((last + 1) * crate::vad::silero::WINDOW) as f64 / RATE as f64)
+}
+
+/// Streams `clip` through the endpointer and applies `rule` at every short pause.
+pub fn evaluate(
+    rule: &Rule,
+    clip: &PauseClip,
+    vad: &VadConfig,
+    silero: &Arc<SileroModel>,
+) -> anyhow::Result<ClipResult> {
+    let true_end_s = true_end(silero, &clip.audio, vad.threshold)?;
+    let cfg = VadConfig {
+        trailing_silence_ms: rule.short_ms,
+        ..vad.clone()
+    };
+    let mut ep = Endpointer::new(&cfg, Some(silero))?;
+    let extra = Duration::from_millis(rule.long_ms.saturating_sub(rule.short_ms) as u64);
+    let mut deadline: Option<Duration> = None;
+    let mut decisions = Vec::new();
+    let mut decide = |media: Duration, compute: Duration, by_silence: bool, evidence: String| {
+        let media_s = media.as_secs_f64();
+        decisions.push(Decision {
+            media_s,
+            compute_s: compute.as_secs_f64(),
+            by_silence,
+            // A decision inside the last window of speech still counts as at the end.
+            premature: media_s + 1e-3 < true_end_s,
+            evidence,
+        });
+    };
+    for frame in clip.audio.chunks(320) {
+        let events = ep.push(frame)?;
+        let now = ep.now();
+        for e in events {
+            match e {
+                VadEvent::SpeechStart { .. } => deadline = None,
+                VadEvent::EndOfUtterance { .. } => {
+                    let turn = &clip.audio[..(now.as_secs_f64() * RATE as f64) as usize];
+                    let (finished, compute, evidence) = rule.decider.decide(turn)?;
+                    if finished {
+                        decide(now, compute, false, evidence);
+                    } else if compute >= extra {
+                        // The model answered after the long deadline: the silence decides.
+                        decide(now + extra, compute.saturating_sub(extra), true, evidence);
+                    } else {
+                        deadline = Some(now + extra);
+                    }
+                }
+                VadEvent::SpeechContinue { .. } => {}
+            }
+        }
+        if let Some(d) = deadline {
+            if now >= d {
+                decide(d, Duration::ZERO, true, String::new());
+                deadline = None;
+            }
+        }
+    }
+    Ok(ClipResult {
+        name: clip.name.clone(),
+        true_end_s,
+        decisions,
+        mid_pauses: clip.mid_pauses,
+    })
+}
+
+/// A rule's numbers over the whole set.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleSummary {
+    /// The rule.
+    pub rule: String,
+    /// Clips evaluated.
+    pub clips: usize,
+    /// End-of-turn delay after the true end, compute included: p50 (ms).
+    pub delay_p50_ms: f64,
+    /// p95 (ms).
+    pub delay_p95_ms: f64,
+    /// Media-only delay p50 (ms): what the rule waits for, without the model's compute time.
+    pub media_delay_p50_ms: f64,
+    /// Clips with at least one premature cut / clips.
+    pub premature_clip_rate: f64,
+    /// Premature cuts / mid-sentence pauses.
+    pub premature_pause_rate: f64,
+    /// Clips whose end was decided by the long silence rather than the model.
+    pub ended_by_silence: usize,
+    /// Mean compute per model call (ms).
+    pub compute_mean_ms: f64,
+}
+
+/// p-quantile of `v` (nearest rank on the sorted values).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Summarises one rule's results.
+pub fn summarise(rule: &str, results: &[ClipResult]) -> RuleSummary {
+    let delays: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.end_delay_s())
+        .map(|d| d * 1000.0)
+        .collect();
+    let media: Vec<f64> = results
+        .iter()
+        .filter_map(|r| {
+            r.decisions
+                .iter()
+                .find(|d| !d.premature)
+                .map(|d| (d.media_s - r.true_end_s) * 1000.0)
+        })
+        .collect();
+    let pauses: usize = results.iter().map(|r| r.mid_pauses).sum();
+    let premature: usize = results.iter().map(|r| r.premature()).sum();
+    let computes: Vec<f64> = results
+        .iter()
+        .flat_map(|r| r.decisions.iter())
+        .filter(|d| !d.by_silence)
+        .map(|d| d.compute_s * 1000.0)
+        .collect();
+    RuleSummary {
+        rule: rule.to_string(),
+        clips: results.len(),
+        delay_p50_ms: quantile(&delays, 0.5),
+        delay_p95_ms: quantile(&delays, 0.95),
+        media_delay_p50_ms: quantile(&media, 0.5),
+        premature_clip_rate: results.iter().filter(|r| r.premature() > 0).count() as f64
+            / results.len().max(1) as f64,
+        premature_pause_rate: premature as f64 / pauses.max(1) as f64,
+        ended_by_silence: results
+            .iter()
+            .filter(|r| {
+                r.decisions
+                    .iter()
+                    .find(|d| !d.premature)
+                    .is_some_and(|d| d.by_silence)
+            })
+            .count(),
+        compute_mean_ms: if computes.is_empty() {
+            0.0
+        } else {
+            computes.iter().sum::<f64>() / computes.len() as f64
+        },
+    }
+}
+
+/// Joins fragments (16 kHz) with the given pauses, with `lead` and `tail` silence (ms).
+pub fn join_fragments(
+    fragments: &[Vec<f32>],
+    pauses_ms: &[u32],
+    lead_ms: u32,
+    tail_ms: u32,
+) -> Vec<f32> {
+    let silence = |ms: u32| vec![0f32; (ms as usize) * RATE as usize / 1000];
+    let mut out = silence(lead_ms);
+    for (i, f) in fragments.iter().enumerate() {
+        if i > 0 {
+            out.extend(silence(pauses_ms[(i - 1) % pauses_ms.len()]));
+        }
+        out.extend_from_slice(f);
+    }
+    out.extend(silence(tail_ms));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_are_joined_with_their_pauses() {
+        let a = vec![0.5f32; 160];
+        let b = vec![0.25f32; 320];
+        let out = join_fragments(&[a, b], &[100], 10, 20);
+        assert_eq!(out.len(), 160 + 160 + 1600 + 320 + 320);
+        assert_eq!(out[160], 0.5);
+        assert_eq!(out[160 + 160], 0.0);
+        assert_eq!(out[160 + 160 + 1600], 0.25);
+    }
+
+    #[test]
+    fn a_decision_before_the_last_speech_is_premature_and_delay_counts_compute() {
+        let r = ClipResult {
+            name: "x".into(),
+            true_end_s: 2.0,
+            decisions: vec![
+                Decision {
+                    media_s: 1.0,
+                    compute_s: 0.05,
+                    by_silence: false,
+                    premature: true,
+                    evidence: String::new(),
+                },
+                Decision {
+                    media_s: 2.2,
+                    compute_s: 0.05,
+                    by_silence: false,
+                    premature: false,
+                    evidence: String::new(),
+                },
+            ],
+            mid_pauses: 2,
+        };
+        assert_eq!(r.premature(), 1);
+        assert!((r.end_delay_s().unwrap() - 0.25).abs() < 1e-9);
+        let s = summarise("t", &[r]);
+        assert_eq!(s.premature_clip_rate, 1.0);
+        assert_eq!(s.premature_pause_rate, 0.5);
+        assert!((s.delay_p50_ms - 250.0).abs() < 1e-6);
+    }
+}
