@@ -1,7 +1,7 @@
-//! Zero egress, proven: the real `agent` binary downloads models from a loopback mirror and
-//! answers a full conversation call (Whisper, the LLM forced to call an HTTP tool on
-//! loopback, Piper through ONNX Runtime and espeak-ng) inside a network namespace that has
-//! only `lo`, while `strace -f` records every `connect`/`sendto`/`sendmsg`/`sendmmsg`. The test
+//! Zero egress, proven: the real `agent` binary downloads models from a loopback mirror,
+//! answers a full conversation call (Silero VAD and Piper through ONNX Runtime, espeak-ng,
+//! Whisper, the LLM) and makes an HTTP tool call to loopback (`agent chat` with the tool
+//! forced) inside a network namespace that has only `lo`, while `strace -f` records every `connect`/`sendto`/`sendmsg`/`sendmmsg`. The test
 //! fails on any address outside loopback, any DNS query (port 53, loopback included) and any
 //! connection to a local audio or name service (PulseAudio, nscd). A control run of
 //! `getent hosts` in the same namespace proves the trace sees DNS when there is some.
@@ -196,7 +196,7 @@ fn the_agent_sends_nothing_beyond_loopback() {
 
     let mut report = String::new();
     let mut sent_total = 0;
-    for name in ["download.trace", "serve.trace"] {
+    for name in ["download.trace", "serve.trace", "chat.trace"] {
         let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
         let sent = parse_trace(&text);
         sent_total += sent.len();
@@ -220,9 +220,12 @@ async fn egress_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR_ENV).map(PathBuf::from) else {
         return; // run as an ordinary test: nothing to do
     };
-    let interfaces: Vec<String> = std::fs::read_dir("/sys/class/net")
+    // /proc/net/dev is per network namespace (/sys/class/net is the mount's view).
+    let interfaces: Vec<String> = std::fs::read_to_string("/proc/net/dev")
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next().map(|n| n.trim().to_string()))
         .collect();
     assert_eq!(interfaces, vec!["lo".to_string()], "not in a loopback-only namespace");
     let agent = env!("CARGO_BIN_EXE_agent");
@@ -270,9 +273,10 @@ async fn egress_child() {
     let llm = conversation_support::llm_and_conversation(
         &format!(
             r#"tool_choice = "required"
+max_tokens = 120
 builtin_tools = []
 tool_allowed_hosts = ["127.0.0.1"]
-max_tool_rounds = 1
+max_tool_rounds = 2
 
 [[llm.http_tools]]
 name = "order_status"
@@ -321,17 +325,31 @@ parameters = {{ type = "object", properties = {{ order_id = {{ type = "string", 
     };
 
     let mut opts = enclave::sim::CallOptions::new(addr);
-    opts.audio = Some((conversation_support::jfk(0.0, 4.0), 16_000));
-    opts.linger = Duration::from_secs(600);
+    // Speech, then silence sent in real time (as Asterisk does) until the test hangs up.
+    let mut audio = conversation_support::jfk(0.0, 4.0);
+    audio.extend(conversation_support::silence(300.0));
+    opts.audio = Some((audio, 16_000));
+    opts.record = false;
     let call = tokio::spawn(enclave::sim::place_call(opts));
-    let waited = tokio::time::timeout(Duration::from_secs(240), async {
-        while tool_server.hits("/status").is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    // The whole turn ran: VAD, Whisper, the LLM, Piper, and the answer went out.
+    let answered = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let mut seen = Vec::new();
+        while let Ok(line) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            let done = line.contains("first reply audio on the wire");
+            seen.push(line);
+            if done {
+                return (true, seen, rx);
+            }
         }
+        (false, seen, rx)
     })
-    .await;
-    // Let the answer after the tool result be synthesised and played for a moment.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    .await
+    .unwrap();
+    let (ok, seen, _rx) = answered;
+    log.extend(seen);
     call.abort();
     let _ = call.await;
 
@@ -350,13 +368,40 @@ parameters = {{ type = "object", properties = {{ order_id = {{ type = "string", 
     tokio::task::spawn_blocking(move || strace.wait().unwrap())
         .await
         .unwrap();
-    while let Ok(line) = rx.try_recv() {
-        log.push(line);
-    }
     assert!(
-        waited.is_ok(),
-        "the LLM never called the HTTP tool; agent log:\n{}",
+        ok,
+        "the conversation call never answered; agent log:\n{}",
         log.join("\n")
+    );
+
+    // 3. An HTTP tool call from the LLM (`agent chat`, the tool forced), to loopback.
+    let out = {
+        let mut cmd = traced(&dir.join("chat.trace"), agent);
+        cmd.arg("--config")
+            .arg(&config_path)
+            .args(["chat", "--tool-choice", "required"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().expect("spawn agent chat");
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"Where is my order 17?\n")
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        !tool_server.hits("/status").is_empty(),
+        "the LLM never called the HTTP tool; agent chat said:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
     println!("egress child done");
 }

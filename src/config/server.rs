@@ -57,7 +57,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             handler: HandlerKind::Conversation,
             echo_delay_ms: 500,
-            playout_lead_ms: 40,
+            playout_lead_ms: 20,
             inbound_burst_ms: 300,
             inbound_timeout_secs: 30,
             write_stall_ms: 2000,

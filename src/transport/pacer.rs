@@ -25,14 +25,19 @@ const RESYNC_AFTER: Duration = Duration::from_millis(100);
 /// Default of [`PacerLimits::write_stall`].
 pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(2);
 
-/// How the pacer notices a peer that stopped reading.
+/// How the pacer notices a peer that stopped taking our audio.
 ///
-/// The kernel accepts writes long after the peer stopped reading (its receive buffer, then
-/// our send buffer, which Linux auto-tunes up to megabytes: minutes of audio), so a timeout
-/// on `write` alone fires far too late. After each write the pacer also asks the kernel how
-/// many written bytes the peer has not acknowledged yet (`SIOCOUTQ`); once that backlog is
-/// worth more than `write_stall` of audio, or one write blocks for `write_stall`, the call
-/// ends. A peer that reads normally keeps the backlog at about one round trip of audio.
+/// The kernel accepts writes long after the peer stopped acknowledging (our send buffer,
+/// which Linux auto-tunes up to megabytes: minutes of audio), so a timeout on `write` alone
+/// fires far too late. After each write the pacer also asks the kernel how many written
+/// bytes the peer has not acknowledged yet (`SIOCOUTQ`); once that backlog is worth more than
+/// `write_stall` of audio, or one write blocks for `write_stall`, the call ends. A peer that
+/// reads normally keeps the backlog at about one round trip of audio.
+///
+/// What TCP cannot show: a peer whose kernel keeps acknowledging while its application is
+/// stuck (Linux 6.x grows the receive buffer up to `net.ipv4.tcp_rmem` max, 32 MiB by
+/// default). Asterisk's AudioSocket thread both reads from us and sends to us, so such a
+/// peer also stops sending: the call task's inbound timeout ends it.
 #[derive(Debug, Clone, Copy)]
 pub struct PacerLimits {
     /// Unacknowledged audio (or one blocked write) that ends the call.
