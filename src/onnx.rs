@@ -9,6 +9,25 @@ use std::sync::OnceLock;
 /// Environment variable naming the library file, as ort itself reads it.
 pub const ENV_ORT_DYLIB: &str = "ORT_DYLIB_PATH";
 
+/// Environment variable that turns ONNX Runtime's 1DS telemetry off completely.
+///
+/// ONNX Runtime ≥ 1.29 on Linux ships a 1DS uploader (`OneDsTelemetry`) that, at the first
+/// environment, writes a device id to `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` and
+/// resolves `mobile.events.data.microsoft.com`. Measured with strace on 1.31.1: the C API's
+/// `DisableTelemetryEvents` (ort's `with_telemetry(false)`) does NOT stop it (the DNS queries
+/// still go out); this variable, read when the environment is created, does (no connect, no
+/// file).
+pub const ENV_ORT_DISABLE_TELEMETRY: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Sets [`ENV_ORT_DISABLE_TELEMETRY`]`=1` for this process (whatever it was), before ONNX
+/// Runtime creates its environment. The earlier the better (the environment is process-wide
+/// state): the CLI calls it at start, [`ensure_runtime`] again before loading.
+pub fn disable_telemetry() {
+    if std::env::var_os(ENV_ORT_DISABLE_TELEMETRY).as_deref() != Some(std::ffi::OsStr::new("1")) {
+        std::env::set_var(ENV_ORT_DISABLE_TELEMETRY, "1");
+    }
+}
+
 /// Why ONNX Runtime is unavailable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OnnxRuntimeError {
@@ -80,7 +99,9 @@ pub fn ensure_runtime() -> Result<PathBuf, OnnxRuntimeError> {
     RUNTIME
         .get_or_init(|| {
             let path = find_runtime()?;
-            // Telemetry off: nothing phones home (it is a no-op on Linux builds, but explicit).
+            // Telemetry off at its real switch (see ENV_ORT_DISABLE_TELEMETRY), and through the
+            // API too (which alone is not enough).
+            disable_telemetry();
             let loaded = std::panic::catch_unwind(|| {
                 ort::init_from(&path)
                     .map_err(|e| e.to_string())?

@@ -1,6 +1,6 @@
 //! Guards the one-ggml build (vendor/whisper-rs-sys/README.md): whisper.cpp and llama.cpp must
 //! share llama-cpp-sys-2's ggml. Two ggml copies link without any error and corrupt memory
-//! later, so this checks the link inputs cargo actually used, and the final binary.
+//! later, so this checks the link inputs cargo actually used (`nm` on the static libraries).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,29 +77,102 @@ fn llama_provides_the_only_ggml() {
     );
 }
 
+/// Directories a build script told the linker to search.
+fn search_dirs(output: &str) -> Vec<PathBuf> {
+    output
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("cargo:rustc-link-search=")
+                .or_else(|| l.strip_prefix("cargo::rustc-link-search="))
+        })
+        .map(|l| {
+            let dir = PathBuf::from(
+                l.strip_prefix("native=")
+                    .or_else(|| l.strip_prefix("all="))
+                    .unwrap_or(l),
+            );
+            // A target directory copied from elsewhere keeps the old absolute paths in its
+            // build-script outputs: look for the same `build/<crate-hash>/…` here.
+            if dir.is_dir() {
+                return dir;
+            }
+            let text = dir.to_string_lossy().to_string();
+            match text.split_once("/build/") {
+                Some((_, rest)) => profile_dir().join("build").join(rest),
+                None => dir,
+            }
+        })
+        .collect()
+}
+
+/// Symbols `nm` lists for `lib` as `(kind, name)`, e.g. `("T", "ggml_init")`.
+fn nm_symbols(lib: &Path) -> Vec<(String, String)> {
+    let out = Command::new("nm")
+        .arg("--defined-only")
+        .arg(lib)
+        .output()
+        .unwrap_or_else(|e| panic!("`nm` (binutils) is needed for this test: {e}"));
+    assert!(out.status.success(), "nm failed on {lib:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().rev();
+            let name = cols.next()?;
+            let kind = cols.next()?;
+            Some((kind.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+/// Every static library the two `-sys` crates handed to the linker, by crate.
+fn link_inputs() -> Vec<(&'static str, PathBuf)> {
+    let mut inputs = Vec::new();
+    for krate in ["whisper-rs-sys", "llama-cpp-sys-2"] {
+        let (path, out) = build_output(krate);
+        let dirs = search_dirs(&out);
+        for lib in static_libs(&out) {
+            let file = format!("lib{lib}.a");
+            if let Some(found) = dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()) {
+                inputs.push((krate, found));
+            } else if out.contains(&format!("static={lib}")) {
+                panic!("{path:?} links static {lib} but {file} is in none of {dirs:?}");
+            }
+        }
+    }
+    inputs
+}
+
+/// The link inputs themselves: exactly one static library defines ggml's entry points (two
+/// copies would link silently — the linker takes the first — and corrupt memory later), and
+/// the whisper and llama code that calls them is there. (Checking the linked binary instead
+/// cannot fail: a linked binary never holds two definitions of one symbol.)
 #[test]
-fn binary_has_one_ggml_and_both_engines() {
-    let exe = env!("CARGO_BIN_EXE_agent");
-    let nm = Command::new("nm").arg("--defined-only").arg(exe).output();
-    let Ok(nm) = nm else {
-        panic!("`nm` (binutils) is needed for this test");
-    };
-    assert!(nm.status.success(), "nm failed on {exe}");
-    let symbols = String::from_utf8_lossy(&nm.stdout);
-    let count = |name: &str| {
-        symbols
-            .lines()
-            .filter(|l| l.split_whitespace().last() == Some(name))
-            .count()
-    };
+fn exactly_one_link_input_defines_ggml() {
+    let inputs = link_inputs();
+    assert!(!inputs.is_empty(), "no static link inputs found");
+    let mut ggml_defs = Vec::new();
+    let mut whisper = false;
+    let mut llama = false;
+    for (krate, lib) in &inputs {
+        let syms = nm_symbols(lib);
+        let defines = |name: &str| syms.iter().any(|(k, n)| n == name && k == "T");
+        if defines("ggml_init") {
+            ggml_defs.push(format!("{krate}: {}", lib.display()));
+        }
+        whisper |= defines("whisper_init_from_file_with_params_no_state");
+        llama |= defines("llama_model_load_from_file");
+    }
     assert_eq!(
-        count("ggml_init"),
+        ggml_defs.len(),
         1,
-        "ggml_init defined {} times",
-        count("ggml_init")
+        "ggml_init must be defined by exactly one link input, found: {ggml_defs:#?}"
     );
-    assert_eq!(count("whisper_init_from_file_with_params_no_state"), 1);
-    assert_eq!(count("llama_model_load_from_file"), 1);
+    assert!(
+        ggml_defs[0].starts_with("llama-cpp-sys-2"),
+        "the one ggml must be llama-cpp-sys-2's: {ggml_defs:?}"
+    );
+    assert!(whisper, "no link input defines whisper's entry point: {inputs:?}");
+    assert!(llama, "no link input defines llama's entry point: {inputs:?}");
 }
 
 fn find_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {

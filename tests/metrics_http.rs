@@ -445,3 +445,63 @@ async fn binding_a_used_port_is_a_clear_error() {
     cancel.cancel();
     server.join().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_and_counted() {
+    let cancel = CancellationToken::new();
+    let server = MetricsServer::start_limited(
+        "127.0.0.1:0".parse().unwrap(),
+        filled_metrics(),
+        Readiness::new(),
+        cancel.clone(),
+        2,
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let before = enclave::metrics::limits::hits(enclave::metrics::limits::Limit::MetricsConnections);
+    // Two idle connections hold both slots (a client that never sends a request).
+    let idle1 = TcpStream::connect(addr).await.unwrap();
+    let idle2 = TcpStream::connect(addr).await.unwrap();
+    // The third is closed at once, without a response.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("the refused connection is closed, not left hanging")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "refused connection got bytes");
+    assert!(
+        enclave::metrics::limits::hits(enclave::metrics::limits::Limit::MetricsConnections)
+            > before
+    );
+    // A slot frees when a client goes away; the next scrape is served and shows the count.
+    drop(idle1);
+    let body = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let _ = s.write_all(req.as_bytes()).await;
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out).await;
+            let text = String::from_utf8_lossy(&out).into_owned();
+            if text.starts_with("HTTP/1.1 200") {
+                return text;
+            }
+            // The freed slot is released when the server notices the close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a scrape is served once a slot is free");
+    let (_, body) = body.split_once("\r\n\r\n").unwrap();
+    let (samples, _) = parse_exposition(body);
+    assert!(value(&samples, "enclave_limit_hits_total", &[("limit", "metrics_connections")]) >= 1.0);
+    assert_eq!(
+        value(&samples, "enclave_engine_jobs_active", &[("engine", "asr")]),
+        enclave::metrics::jobs::active(enclave::metrics::jobs::Engine::Asr) as f64
+    );
+    drop(idle2);
+    cancel.cancel();
+    server.join().await;
+}

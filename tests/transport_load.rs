@@ -57,7 +57,9 @@ impl CallHandler for EchoOrHangUp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_calls_with_random_hangups_leak_nothing() {
     let config = ServerConfig {
-        max_calls: 400,
+        // Below the 200 started at once, so the limit is really exercised: refused
+        // connections get `00 00 00`, and no more than 100 ever run together.
+        max_calls: 100,
         uuid_timeout_ms: 500,
         ..ServerConfig::default()
     };
@@ -147,7 +149,15 @@ async fn two_hundred_concurrent_calls_with_random_hangups_leak_nothing() {
         .await
         .expect("all call tasks ended");
     assert_eq!(server.stats.active_calls(), 0);
-    assert_eq!(server.stats.total_calls(), 200);
+    let (total, refused) = (server.stats.total_calls(), server.stats.refused_calls());
+    println!("calls accepted {total}, refused {refused}, peak {}", server.stats.peak_calls());
+    assert!(refused > 0, "the call limit was never reached");
+    assert_eq!(total + refused, 200);
+    assert!(
+        server.stats.peak_calls() <= 100 && server.stats.peak_calls() > 50,
+        "peak {} concurrent calls with max_calls = 100",
+        server.stats.peak_calls()
+    );
     assert_eq!(
         close_wait_on_port(addr.port()),
         0,

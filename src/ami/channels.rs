@@ -67,7 +67,13 @@ impl ChannelMap {
                     return;
                 }
                 match Uuid::parse_str(value.trim()) {
-                    Ok(uuid) => self.insert(uuid, channel.to_string()),
+                    Ok(uuid) => {
+                        // Logged when learned (not only at hand-over time), so an operator can
+                        // match the agent's call uuid to the Asterisk channel from the start.
+                        tracing::info!(call = %uuid, channel, uniqueid = event.get("Uniqueid"),
+                            "AMI: channel of the AudioSocket call learned (VarSet AS_UUID)");
+                        self.insert(uuid, channel.to_string())
+                    }
                     Err(_) => tracing::debug!(channel, value, "AS_UUID is not a uuid; ignored"),
                 }
             }

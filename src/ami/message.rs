@@ -129,6 +129,12 @@ impl tokio_util::codec::Decoder for LineCodec {
 
     fn decode(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, std::io::Error> {
         match buf[self.scanned..].iter().position(|b| *b == b'\n') {
+            // A line longer than the limit is refused however the bytes arrived (one read
+            // holding the whole line and its newline, or many reads).
+            Some(pos) if self.scanned + pos > MAX_LINE_BYTES => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE_BYTES} bytes"),
+            )),
             Some(pos) => {
                 let end = self.scanned + pos;
                 self.scanned = 0;

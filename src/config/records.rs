@@ -17,6 +17,9 @@ pub struct RecordsConfig {
     pub recordings_dir: Option<PathBuf>,
     /// Sample rate of recordings in Hz: 8000 or 16000 (the frames given must be at this rate).
     pub recording_sample_rate: u32,
+    /// Longest recording, counted in audio received from the caller (not wall clock): a peer
+    /// that floods cannot grow the file past this.
+    pub recording_max_secs: u64,
     /// Days to keep calls, turns and recordings; 0 keeps them forever.
     pub retention_days: u32,
     /// Replace runs of digits in stored transcripts and tool calls with `[digits]`.
@@ -36,6 +39,7 @@ impl Default for RecordsConfig {
             db_path: PathBuf::from("records/calls.sqlite3"),
             recordings_dir: None,
             recording_sample_rate: 8000,
+            recording_max_secs: 7200,
             retention_days: 0,
             redact_digits: false,
             redact_min_digits: 4,
@@ -61,6 +65,12 @@ impl RecordsConfig {
                     "{} Hz is not supported; allowed 8000 or 16000",
                     self.recording_sample_rate
                 ),
+            ));
+        }
+        if !(1..=86_400).contains(&self.recording_max_secs) {
+            return Err(ConfigError::invalid(
+                "records.recording_max_secs",
+                "allowed 1..=86400",
             ));
         }
         if !(1..=32).contains(&self.redact_min_digits) {

@@ -33,6 +33,19 @@ pub struct ServerConfig {
     pub echo_delay_ms: u64,
     /// How far ahead of real time outbound audio is sent (Asterisk tolerates ~100 ms).
     pub playout_lead_ms: u64,
+    /// Caller audio may run this far ahead of real time; beyond it, it is dropped and counted.
+    pub inbound_burst_ms: u64,
+    /// A call whose caller sends nothing for this long is ended (Asterisk sends audio every
+    /// 20 ms, silence included); 0 = never.
+    pub inbound_timeout_secs: u64,
+    /// A peer that leaves this much sent audio unacknowledged (or blocks a write this long)
+    /// has stopped reading: the call is ended.
+    pub write_stall_ms: u64,
+    /// Most audio queued for playing per call; more is refused (and counted).
+    pub playout_max_queued_secs: u64,
+    /// Kernel send buffer per call socket (bytes; Linux doubles it). Small, so a peer that
+    /// stops reading cannot pin megabytes; 0 = the kernel's auto-tuning.
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,7 +57,12 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             handler: HandlerKind::Conversation,
             echo_delay_ms: 500,
-            playout_lead_ms: 40,
+            playout_lead_ms: 20,
+            inbound_burst_ms: 300,
+            inbound_timeout_secs: 30,
+            write_stall_ms: 2000,
+            playout_max_queued_secs: 300,
+            send_buffer_bytes: 32768,
         }
     }
 }
@@ -74,6 +92,36 @@ impl ServerConfig {
                     "{} ms is too much: Asterisk drops bursts; allowed 0..=60",
                     self.playout_lead_ms
                 ),
+            ));
+        }
+        if !(20..=10_000).contains(&self.inbound_burst_ms) {
+            return Err(ConfigError::invalid(
+                "server.inbound_burst_ms",
+                format!("{} is out of range; allowed 20..=10000", self.inbound_burst_ms),
+            ));
+        }
+        if self.inbound_timeout_secs > 3600 {
+            return Err(ConfigError::invalid(
+                "server.inbound_timeout_secs",
+                "allowed 0..=3600 (0 = never)",
+            ));
+        }
+        if !(100..=60_000).contains(&self.write_stall_ms) {
+            return Err(ConfigError::invalid(
+                "server.write_stall_ms",
+                format!("{} is out of range; allowed 100..=60000", self.write_stall_ms),
+            ));
+        }
+        if !(1..=3600).contains(&self.playout_max_queued_secs) {
+            return Err(ConfigError::invalid(
+                "server.playout_max_queued_secs",
+                "allowed 1..=3600",
+            ));
+        }
+        if self.send_buffer_bytes != 0 && !(4096..=16 << 20).contains(&self.send_buffer_bytes) {
+            return Err(ConfigError::invalid(
+                "server.send_buffer_bytes",
+                "allowed 0 (kernel default) or 4096..=16777216",
             ));
         }
         if self.echo_delay_ms > 10_000 {

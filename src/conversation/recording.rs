@@ -19,6 +19,10 @@ pub(crate) struct Recording {
     /// Agent items not yet written: their audio and its rate.
     pending: HashMap<PlayId, (Arc<Vec<i16>>, u32)>,
     started: Instant,
+    /// Caller audio (media time) past which nothing more is recorded.
+    max: std::time::Duration,
+    /// Set once the limit was reached (logged and counted once).
+    full: bool,
 }
 
 impl Recording {
@@ -45,6 +49,8 @@ impl Recording {
                 scratch: Vec::new(),
                 pending: HashMap::new(),
                 started,
+                max: std::time::Duration::from_secs(config.recording_max_secs),
+                full: false,
             }),
             Err(e) => {
                 tracing::warn!(error = %e, "call recording disabled for this call");
@@ -55,6 +61,12 @@ impl Recording {
 
     /// Caller audio (16 kHz) at its media time.
     pub(crate) fn caller(&mut self, at: std::time::Duration, samples_16k: &[f32]) {
+        // Media time counts the caller audio received (the transport drops audio that runs
+        // ahead of real time), so this bounds the file by audio, not by wall clock.
+        if at >= self.max {
+            self.limit_reached();
+            return;
+        }
         self.scratch.clear();
         self.caller.process(samples_16k, &mut self.scratch);
         if !self.scratch.is_empty() {
@@ -90,14 +102,25 @@ impl Recording {
             let Some(first) = p.first_frame_at else {
                 continue; // cut before anything went out
             };
+            let at = first.saturating_duration_since(self.started);
+            if at >= self.max {
+                self.limit_reached();
+                continue;
+            }
             let heard = &audio[..p.sent_samples.min(audio.len())];
             match resample(&i16_slice_to_f32(heard), rate, self.rate) {
-                Ok(out) => self.recorder.agent(
-                    first.saturating_duration_since(self.started),
-                    &f32_slice_to_i16(&out),
-                ),
+                Ok(out) => self.recorder.agent(at, &f32_slice_to_i16(&out)),
                 Err(e) => tracing::warn!(error = %e, "cannot record agent audio"),
             }
+        }
+    }
+
+    fn limit_reached(&mut self) {
+        if !self.full {
+            self.full = true;
+            crate::metrics::limits::hit(crate::metrics::limits::Limit::RecordingLength);
+            tracing::warn!(max_secs = self.max.as_secs(),
+                "call recording reached records.recording_max_secs; the rest is not recorded");
         }
     }
 

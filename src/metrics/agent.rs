@@ -250,6 +250,7 @@ impl Metrics {
             "enclave_records_dropped_total {}\n",
             self.records_dropped.get()
         ));
+        super::limits::render(&mut out);
         out
     }
 }

@@ -20,6 +20,15 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 /// How long open connections get to finish after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Most HTTP connections open at once; more are closed at accept (and counted in
+/// `enclave_limit_hits_total{limit="metrics_connections"}`), so a client that opens
+/// connections and never finishes them cannot exhaust file descriptors or tasks.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Longest life of one connection (keep-alive included): an idle client cannot hold a slot
+/// for ever. Prometheus reconnects transparently.
+const CONNECTION_MAX_LIFETIME: Duration = Duration::from_secs(60);
+
 /// Why the HTTP listener could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsServerError {
@@ -113,6 +122,17 @@ impl MetricsServer {
         readiness: Readiness,
         cancel: CancellationToken,
     ) -> Result<MetricsServer, MetricsServerError> {
+        Self::start_limited(addr, metrics, readiness, cancel, MAX_CONNECTIONS).await
+    }
+
+    /// [`MetricsServer::start`] with at most `max_connections` open at once.
+    pub async fn start_limited(
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        readiness: Readiness,
+        cancel: CancellationToken,
+        max_connections: usize,
+    ) -> Result<MetricsServer, MetricsServerError> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| MetricsServerError::Bind { addr, source })?;
@@ -120,7 +140,8 @@ impl MetricsServer {
             .local_addr()
             .map_err(|source| MetricsServerError::Bind { addr, source })?;
         tracing::info!(%local_addr, "metrics and health listener up");
-        let task = tokio::spawn(accept_loop(listener, metrics, readiness, cancel));
+        let limit = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+        let task = tokio::spawn(accept_loop(listener, metrics, readiness, cancel, limit));
         Ok(MetricsServer { local_addr, task })
     }
 
@@ -140,8 +161,10 @@ async fn accept_loop(
     metrics: Arc<Metrics>,
     readiness: Readiness,
     cancel: CancellationToken,
+    limit: Arc<tokio::sync::Semaphore>,
 ) {
     let tracker = tokio_util::task::TaskTracker::new();
+    let mut refused: u64 = 0;
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -156,10 +179,20 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            refused += 1;
+            super::limits::hit(super::limits::Limit::MetricsConnections);
+            if refused == 1 || refused.is_power_of_two() {
+                tracing::warn!(%peer, refused, "too many metrics connections open; refusing");
+            }
+            drop(stream);
+            continue;
+        };
         let metrics = Arc::clone(&metrics);
         let readiness = readiness.clone();
         let cancel = cancel.clone();
         tracker.spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let resp = route(&req, &metrics, &readiness);
                 async move { Ok::<_, std::convert::Infallible>(resp) }
@@ -171,6 +204,10 @@ async fn accept_loop(
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
+                _ = tokio::time::sleep(CONNECTION_MAX_LIFETIME) => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
+                }
                 _ = cancel.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await.unwrap_or(Ok(()))

@@ -7,6 +7,7 @@
 mod agent;
 mod http;
 pub mod jobs;
+pub mod limits;
 pub mod registry;
 
 pub use agent::{global, ActiveCall, Metrics, Stage, STAGE_LATENCY_BUCKETS, TURN_LATENCY_BUCKETS};

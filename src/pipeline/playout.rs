@@ -28,7 +28,23 @@ pub enum PlayoutError {
     /// The item's sample rate cannot be resampled to the call's rate.
     #[error(transparent)]
     Rate(#[from] ResampleError),
+    /// Queuing the item would put more than the call's limit of audio in the queue.
+    #[error(
+        "playback queue full: {queued_secs:.1} s queued + {item_secs:.1} s is over the limit of \
+         {max_secs:.0} s (server.playout_max_queued_secs)"
+    )]
+    QueueFull {
+        /// Audio already queued.
+        queued_secs: f64,
+        /// Length of the refused item.
+        item_secs: f64,
+        /// The limit.
+        max_secs: f64,
+    },
 }
+
+/// Default of [`Playout::set_max_queued`]: 5 minutes of audio.
+pub const DEFAULT_MAX_QUEUED: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Where an item is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +155,8 @@ struct State {
     queue: VecDeque<QueuedItem>,
     hangup: HangupRequest,
     ended: bool,
+    /// Most audio the queue may hold.
+    max_queued: std::time::Duration,
 }
 
 pub(crate) struct Shared {
@@ -177,6 +195,7 @@ impl Playout {
                     queue: VecDeque::new(),
                     hangup: HangupRequest::None,
                     ended: false,
+                    max_queued: DEFAULT_MAX_QUEUED,
                 }),
                 wake: Notify::new(),
                 progress,
@@ -206,6 +225,17 @@ impl Playout {
         let mut st = self.lock();
         if st.ended || st.hangup != HangupRequest::None {
             return Err(PlayoutError::CallEnded);
+        }
+        let queued: usize = st.queue.iter().map(|i| i.converted.len() - i.pos).sum();
+        let max = (st.max_queued.as_secs_f64() * call_rate as f64) as usize;
+        if queued + converted.len() > max {
+            drop(st);
+            crate::metrics::limits::hit(crate::metrics::limits::Limit::PlayoutQueueFull);
+            return Err(PlayoutError::QueueFull {
+                queued_secs: queued as f64 / call_rate as f64,
+                item_secs: converted.len() as f64 / call_rate as f64,
+                max_secs: max as f64 / call_rate as f64,
+            });
         }
         let id = st.next_id;
         st.next_id += 1;
@@ -261,6 +291,12 @@ impl Playout {
         r.process(samples, &mut out);
         r.flush(&mut out);
         Ok(out)
+    }
+
+    /// Sets the most audio the queue may hold; a `play` that would exceed it fails with
+    /// [`PlayoutError::QueueFull`] (and is counted in `enclave_limit_hits_total`).
+    pub fn set_max_queued(&self, max: std::time::Duration) {
+        self.lock().max_queued = max;
     }
 
     /// Like [`Playout::play`], for 16-bit samples.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
 const MIGRATIONS: &[&str] = &[
@@ -45,6 +45,31 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (call_uuid, seq)
     );
     "#,
+    // v1 → v2: outcome 'protocol_error'. SQLite cannot alter a CHECK constraint, so the calls
+    // table is rebuilt (foreign keys are off during migrations, so turns stay; SQLite ≥ 3.26
+    // keeps the turns → calls reference pointing at the renamed table).
+    r#"
+    CREATE TABLE calls_v2 (
+        uuid            TEXT PRIMARY KEY NOT NULL,
+        caller_id       TEXT,
+        started_at      INTEGER NOT NULL,        -- unix ms
+        ended_at        INTEGER,                 -- unix ms, NULL while running
+        duration_ms     INTEGER,
+        outcome         TEXT CHECK (outcome IN ('completed','transferred','caller_hangup',
+                                'agent_hangup','error','timeout','shutdown','protocol_error')),
+        transfer_target TEXT,
+        language        TEXT,
+        models          TEXT NOT NULL DEFAULT '{}',  -- JSON {asr,llm,tts,vad}
+        error           TEXT
+    );
+    INSERT INTO calls_v2 (uuid, caller_id, started_at, ended_at, duration_ms, outcome,
+                          transfer_target, language, models, error)
+        SELECT uuid, caller_id, started_at, ended_at, duration_ms, outcome,
+               transfer_target, language, models, error FROM calls;
+    DROP TABLE calls;
+    ALTER TABLE calls_v2 RENAME TO calls;
+    CREATE INDEX calls_started_at ON calls (started_at);
+    "#,
 ];
 
 /// Opens (creating if needed) the database at `path`, sets the pragmas and migrates it.
@@ -82,9 +107,13 @@ pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection
             path.display()
         )));
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+    // Foreign keys stay off while migrating: rebuilding `calls` must not cascade to `turns`
+    // (the pragma is a no-op inside a transaction, so it is set around them).
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")
         .map_err(|e| RecordsError::db(path, "set pragmas", e))?;
     migrate(&conn, path)?;
+    conn.execute_batch("PRAGMA foreign_keys=ON;")
+        .map_err(|e| RecordsError::db(path, "enable foreign keys", e))?;
     Ok(conn)
 }
 
@@ -111,6 +140,18 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), RecordsError> {
         let run = || -> rusqlite::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             conn.execute_batch(sql)?;
+            // Every reference still resolves (a rebuilt table kept its rows).
+            let broken: i64 = conn.query_row(
+                "SELECT count(*) FROM pragma_foreign_key_check",
+                [],
+                |r| r.get(0),
+            )?;
+            if broken > 0 {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                    Some(format!("{broken} dangling references after the migration")),
+                ));
+            }
             conn.execute("DELETE FROM schema_version", [])?;
             conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [to])?;
             conn.execute_batch("COMMIT")

@@ -22,11 +22,13 @@ pub enum CallOutcome {
     Timeout,
     /// The agent was shut down while the call ran.
     Shutdown,
+    /// The peer broke the AudioSocket protocol (see `calls.error`).
+    ProtocolError,
 }
 
 impl CallOutcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [CallOutcome; 7] = [
+    pub const ALL: [CallOutcome; 8] = [
         CallOutcome::Completed,
         CallOutcome::Transferred,
         CallOutcome::CallerHangup,
@@ -34,6 +36,7 @@ impl CallOutcome {
         CallOutcome::Error,
         CallOutcome::Timeout,
         CallOutcome::Shutdown,
+        CallOutcome::ProtocolError,
     ];
 
     /// The stored text and label value.
@@ -46,6 +49,7 @@ impl CallOutcome {
             CallOutcome::Error => "error",
             CallOutcome::Timeout => "timeout",
             CallOutcome::Shutdown => "shutdown",
+            CallOutcome::ProtocolError => "protocol_error",
         }
     }
 

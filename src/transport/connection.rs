@@ -8,8 +8,11 @@
 use crate::audio::pcm;
 use crate::audio::resample::StreamResampler;
 use crate::pipeline::{
-    AudioChunk, CallEvent, CallHandler, CallInfo, CallOutcome, Playout, HANDLER_RATE_HZ,
+    AudioChunk, CallEvent, CallHandler, CallInfo, CallOutcome, LostReason, Playout,
+    HANDLER_RATE_HZ,
 };
+use crate::transport::server::ServerStats;
+use std::sync::atomic::Ordering;
 use crate::transport::codec::AudioSocketCodec;
 use crate::transport::codec::CodecError;
 use crate::transport::frame::{expect_uuid, AudioRate, Frame};
@@ -36,6 +39,35 @@ pub struct CallSettings {
     pub uuid_timeout: Duration,
     /// Outbound lead over real time.
     pub playout_lead: Duration,
+    /// How far caller audio may run ahead of real time before the excess is dropped.
+    pub inbound_burst: Duration,
+    /// No caller frame for this long ends the call (`None`: never).
+    pub inbound_timeout: Option<Duration>,
+    /// Unacknowledged outbound audio (or a blocked write) that ends the call.
+    pub write_stall: Duration,
+    /// Most audio queued for playing.
+    pub playout_max_queued: Duration,
+    /// `SO_SNDBUF` for the call socket (`None`: kernel auto-tuning).
+    pub send_buffer: Option<usize>,
+    /// Where the bounds hit are counted (the server's live counters).
+    pub stats: Arc<ServerStats>,
+}
+
+impl CallSettings {
+    /// The `[server]` settings of a call, counting into `stats`.
+    pub fn from_config(config: &crate::config::ServerConfig, stats: Arc<ServerStats>) -> Self {
+        CallSettings {
+            uuid_timeout: Duration::from_millis(config.uuid_timeout_ms),
+            playout_lead: Duration::from_millis(config.playout_lead_ms),
+            inbound_burst: Duration::from_millis(config.inbound_burst_ms),
+            inbound_timeout: (config.inbound_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.inbound_timeout_secs)),
+            write_stall: Duration::from_millis(config.write_stall_ms),
+            playout_max_queued: Duration::from_secs(config.playout_max_queued_secs),
+            send_buffer: (config.send_buffer_bytes > 0).then_some(config.send_buffer_bytes),
+            stats,
+        }
+    }
 }
 
 /// Why a call ended.
@@ -51,8 +83,10 @@ pub enum CallEnd {
     ProtocolError(String),
     /// Server shutdown: hung up.
     Shutdown,
-    /// The socket failed.
+    /// The socket failed (reset, or the peer stopped reading: see the message).
     IoError(String),
+    /// No caller audio for `inbound_timeout`: hung up.
+    InboundTimeout(Duration),
 }
 
 impl std::fmt::Display for CallEnd {
@@ -64,7 +98,46 @@ impl std::fmt::Display for CallEnd {
             CallEnd::ProtocolError(e) => write!(f, "protocol error: {e}"),
             CallEnd::Shutdown => write!(f, "server shutdown"),
             CallEnd::IoError(e) => write!(f, "socket error: {e}"),
+            CallEnd::InboundTimeout(d) => {
+                write!(f, "no caller audio for {} s", d.as_secs_f64())
+            }
         }
+    }
+}
+
+/// Keeps caller audio to real time: audio that would put the accepted media time more than
+/// `burst` ahead of the wall clock (counted from the first audio frame) is dropped. Late
+/// frames that arrive in a bunch (network jitter) only catch up and are never dropped.
+struct InboundLimiter {
+    burst: Duration,
+    first: Option<Instant>,
+    accepted: Duration,
+    dropped_frames: u64,
+    dropped: Duration,
+}
+
+impl InboundLimiter {
+    fn new(burst: Duration) -> InboundLimiter {
+        InboundLimiter {
+            burst,
+            first: None,
+            accepted: Duration::ZERO,
+            dropped_frames: 0,
+            dropped: Duration::ZERO,
+        }
+    }
+
+    /// Whether a frame of `len` received at `now` is within real time + burst.
+    fn admit(&mut self, len: Duration, now: Instant) -> bool {
+        let first = *self.first.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(first);
+        if self.accepted + len > elapsed + self.burst {
+            self.dropped_frames += 1;
+            self.dropped += len;
+            return false;
+        }
+        self.accepted += len;
+        true
     }
 }
 
@@ -127,9 +200,19 @@ pub async fn run_call(
     shutdown: CancellationToken,
 ) -> CallEnd {
     let started = Instant::now();
+    if let Some(bytes) = settings.send_buffer {
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(bytes) {
+            tracing::debug!(%peer, error = %e, "SO_SNDBUF failed");
+        }
+    }
+    let limits = pacer::PacerLimits {
+        write_stall: settings.write_stall,
+        backlog_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&stream)),
+    };
     let (read_half, mut write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, AudioSocketCodec);
     let playout = Playout::new(AudioRate::Hz8000.hz());
+    playout.set_max_queued(settings.playout_max_queued);
     let stop_pacer = CancellationToken::new();
 
     // The pacer runs from connect: silence until the handler has something to say.
@@ -138,7 +221,8 @@ pub async fn run_call(
         let stop = stop_pacer.clone();
         let lead = settings.playout_lead;
         tokio::spawn(async move {
-            let end = pacer::run(&mut write_half, playout, lead, stop).await;
+            // `write_half` keeps the socket (and so `backlog_fd`) open while this runs.
+            let end = pacer::run_limited(&mut write_half, playout, lead, stop, limits).await;
             // Dropping the write half here shuts down our sending side.
             drop(write_half);
             end
@@ -219,7 +303,14 @@ async fn call_body(
     let mut handler_done: Option<CallOutcome> = None;
     let mut events_tx = Some(events_tx);
     let mut inbound = Inbound::new();
+    let mut limiter = InboundLimiter::new(settings.inbound_burst);
     let mut dropped_audio = 0u64;
+    // Far future when there is no inbound timeout: the branch never fires.
+    let inbound_timeout = settings
+        .inbound_timeout
+        .unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+    let silence_deadline = tokio::time::sleep(inbound_timeout);
+    tokio::pin!(silence_deadline);
 
     // 3. Caller frames until the call ends.
     let end = loop {
@@ -228,9 +319,22 @@ async fn call_body(
             _ = shutdown.cancelled() => {
                 break hang_up(playout, pacer, CallEnd::Shutdown).await;
             }
+            _ = &mut silence_deadline => {
+                tracing::warn!(call = %uuid, secs = inbound_timeout.as_secs(),
+                    "no audio from the caller for server.inbound_timeout_secs; hanging up");
+                crate::metrics::limits::hit(crate::metrics::limits::Limit::InboundSilence);
+                settings.stats.inbound_timeouts.fetch_add(1, Ordering::Relaxed);
+                break hang_up(playout, pacer, CallEnd::InboundTimeout(inbound_timeout)).await;
+            }
             r = &mut *pacer => {
                 break match r {
-                    Ok((PacerEnd::WriteFailed(e), _)) => CallEnd::IoError(e.to_string()),
+                    Ok((PacerEnd::WriteFailed(e), _)) => {
+                        if e.kind() == std::io::ErrorKind::TimedOut {
+                            tracing::warn!(call = %uuid, error = %e, "peer stopped reading; ending the call");
+                            settings.stats.write_stalls.fetch_add(1, Ordering::Relaxed);
+                        }
+                        CallEnd::IoError(e.to_string())
+                    }
                     Ok(_) => CallEnd::AgentHungUp,
                     Err(e) => CallEnd::IoError(format!("pacer task failed: {e}")),
                 };
@@ -253,8 +357,26 @@ async fn call_body(
                 Some(Err(e)) => break protocol_error(peer, Some(uuid), e, playout, pacer).await,
                 Some(Ok(frame)) => {
                     let received = Instant::now();
+                    silence_deadline
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(received) + inbound_timeout);
                     match frame {
                         Frame::Audio { rate, payload } => {
+                            let len = Duration::from_secs_f64(
+                                payload.len() as f64 / 2.0 / rate.hz() as f64,
+                            );
+                            if !limiter.admit(len, received) {
+                                if limiter.dropped_frames == 1 {
+                                    tracing::warn!(call = %uuid, burst_ms = settings.inbound_burst.as_millis() as u64,
+                                        "caller audio arrives faster than real time; the excess is dropped");
+                                    crate::metrics::limits::hit(
+                                        crate::metrics::limits::Limit::InboundFasterThanRealTime,
+                                    );
+                                }
+                                crate::metrics::limits::dropped_caller_audio(len.as_secs_f64());
+                                settings.stats.inbound_dropped_frames.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
                             if playout.call_rate() != rate.hz() {
                                 if inbound.rate.is_some() {
                                     tracing::warn!(call = %uuid, from = playout.call_rate(), to = rate.hz(),
@@ -300,6 +422,23 @@ async fn call_body(
             }
         }
     };
+    // Tell the handler why the connection went away, when it was not a clean hang-up.
+    if let Some(tx) = &events_tx {
+        let lost = match &end {
+            CallEnd::IoError(e) => Some(LostReason::Reset(e.clone())),
+            CallEnd::InboundTimeout(_) => Some(LostReason::Reset(end.to_string())),
+            CallEnd::ProtocolError(e) => Some(LostReason::ProtocolError(e.clone())),
+            _ => None,
+        };
+        if let Some(reason) = lost {
+            let _ = tx.try_send(CallEvent::Lost(reason));
+        }
+    }
+    if limiter.dropped_frames > 0 {
+        tracing::info!(call = %uuid, frames = limiter.dropped_frames,
+            secs = format_args!("{:.2}", limiter.dropped.as_secs_f64()),
+            "caller audio dropped as faster than real time");
+    }
     drop(events_tx);
     if handler_done.is_none() {
         // The handler sees its events end; give it a moment to finish its record.

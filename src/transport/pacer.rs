@@ -22,8 +22,46 @@ pub const FRAME: Duration = Duration::from_millis(20);
 /// bursting the missed frames, which Asterisk would drop.
 const RESYNC_AFTER: Duration = Duration::from_millis(100);
 
-/// How long one frame write may block (peer not reading) before the call is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default of [`PacerLimits::write_stall`].
+pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(2);
+
+/// How the pacer notices a peer that stopped taking our audio.
+///
+/// The kernel accepts writes long after the peer stopped acknowledging (our send buffer,
+/// which Linux auto-tunes up to megabytes: minutes of audio), so a timeout on `write` alone
+/// fires far too late. After each write the pacer also asks the kernel how many written
+/// bytes the peer has not acknowledged yet (`SIOCOUTQ`); once that backlog is worth more than
+/// `write_stall` of audio, or one write blocks for `write_stall`, the call ends. A peer that
+/// reads normally keeps the backlog at about one round trip of audio.
+///
+/// What TCP cannot show: a peer whose kernel keeps acknowledging while its application is
+/// stuck (Linux 6.x grows the receive buffer up to `net.ipv4.tcp_rmem` max, 32 MiB by
+/// default). Asterisk's AudioSocket thread both reads from us and sends to us, so such a
+/// peer also stops sending: the call task's inbound timeout ends it.
+#[derive(Debug, Clone, Copy)]
+pub struct PacerLimits {
+    /// Unacknowledged audio (or one blocked write) that ends the call.
+    pub write_stall: Duration,
+    /// The socket to ask for its backlog (`None`: only the blocked-write timeout applies).
+    pub backlog_fd: Option<std::os::fd::RawFd>,
+}
+
+impl Default for PacerLimits {
+    fn default() -> Self {
+        PacerLimits {
+            write_stall: DEFAULT_WRITE_STALL,
+            backlog_fd: None,
+        }
+    }
+}
+
+/// Bytes written to `fd` that the peer has not acknowledged (`SIOCOUTQ`), if the kernel says.
+pub fn unacked_bytes(fd: std::os::fd::RawFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (= SIOCOUTQ) writes one int; `fd` is a socket we own for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    (rc == 0 && n >= 0).then_some(n as usize)
+}
 
 /// Why the pacer stopped.
 #[derive(Debug)]
@@ -45,6 +83,8 @@ pub struct PacerStats {
     pub frames: u64,
     /// Times the clock was re-based after a stall.
     pub resyncs: u64,
+    /// Largest unacknowledged backlog seen (bytes), when the socket reports it.
+    pub max_backlog_bytes: usize,
 }
 
 /// Writes frames to `writer` until a hangup or `stop`. The call's rate (and so the frame
@@ -55,6 +95,18 @@ pub async fn run<W: AsyncWrite + Unpin>(
     lead: Duration,
     stop: CancellationToken,
 ) -> (PacerEnd, PacerStats) {
+    run_limited(writer, playout, lead, stop, PacerLimits::default()).await
+}
+
+/// [`run`] with explicit [`PacerLimits`] (the call task passes the socket for its backlog).
+pub async fn run_limited<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    playout: Playout,
+    lead: Duration,
+    stop: CancellationToken,
+    limits: PacerLimits,
+) -> (PacerEnd, PacerStats) {
+    let write_timeout = limits.write_stall;
     let mut stats = PacerStats::default();
     let mut start = Instant::now();
     let mut n: u64 = 0;
@@ -73,7 +125,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             _ = stop.cancelled() => return (PacerEnd::Stopped, stats),
             _ = shared.wake.notified() => {
                 if playout.hangup_request() == HangupRequest::Now {
-                    return (hangup(writer).await.unwrap_or_else(PacerEnd::WriteFailed), stats);
+                    return (hangup(writer, write_timeout).await.unwrap_or_else(PacerEnd::WriteFailed), stats);
                 }
                 continue;
             }
@@ -82,12 +134,14 @@ pub async fn run<W: AsyncWrite + Unpin>(
         match playout.hangup_request() {
             HangupRequest::Now => {
                 return (
-                    hangup(writer).await.unwrap_or_else(PacerEnd::WriteFailed),
+                    hangup(writer, write_timeout)
+                        .await
+                        .unwrap_or_else(PacerEnd::WriteFailed),
                     stats,
                 )
             }
             HangupRequest::AfterDrain if hangup_due.is_some() => {
-                let end = match hangup(writer).await {
+                let end = match hangup(writer, write_timeout).await {
                     Ok(_) => PacerEnd::HungUpAfterDrain,
                     Err(e) => PacerEnd::WriteFailed(e),
                 };
@@ -119,14 +173,35 @@ pub async fn run<W: AsyncWrite + Unpin>(
             buf.put_u16(rate.bytes_per_20ms() as u16);
             buf.put_bytes(0, rate.bytes_per_20ms());
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await {
+        match tokio::time::timeout(write_timeout, writer.write_all(&buf)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return (PacerEnd::WriteFailed(e), stats),
             Err(_) => {
                 let e = std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    "peer did not read a frame for 2 s",
+                    format!(
+                        "peer did not read a frame for {} ms",
+                        write_timeout.as_millis()
+                    ),
                 );
+                crate::metrics::limits::hit(crate::metrics::limits::Limit::WriteStall);
+                return (PacerEnd::WriteFailed(e), stats);
+            }
+        }
+        if let Some(backlog) = limits.backlog_fd.and_then(unacked_bytes) {
+            stats.max_backlog_bytes = stats.max_backlog_bytes.max(backlog);
+            // Bytes per second of what we send: the frame just built, 50 frames a second.
+            let per_sec = buf.len() as u128 * 50;
+            let stall_bytes = per_sec * write_timeout.as_millis() / 1000;
+            if backlog as u128 > stall_bytes.max(buf.len() as u128 * 4) {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "peer stopped reading: {backlog} bytes (over {} ms of audio) not acknowledged",
+                        write_timeout.as_millis()
+                    ),
+                );
+                crate::metrics::limits::hit(crate::metrics::limits::Limit::WriteStall);
                 return (PacerEnd::WriteFailed(e), stats);
             }
         }
@@ -136,8 +211,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
 }
 
 /// Writes `00 00 00` (bounded in time) and flushes.
-async fn hangup<W: AsyncWrite + Unpin>(writer: &mut W) -> std::io::Result<PacerEnd> {
-    match tokio::time::timeout(WRITE_TIMEOUT, async {
+async fn hangup<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    timeout: Duration,
+) -> std::io::Result<PacerEnd> {
+    match tokio::time::timeout(timeout, async {
         writer.write_all(&HANGUP_BYTES).await?;
         writer.flush().await
     })
@@ -147,7 +225,7 @@ async fn hangup<W: AsyncWrite + Unpin>(writer: &mut W) -> std::io::Result<PacerE
         Ok(Err(e)) => Err(e),
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "peer did not read the hangup frame for 2 s",
+            "peer did not read the hangup frame in time",
         )),
     }
 }

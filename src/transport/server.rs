@@ -27,6 +27,14 @@ pub struct ServerStats {
     active_calls: AtomicUsize,
     total_calls: AtomicU64,
     refused_calls: AtomicU64,
+    /// Most calls that ran at once.
+    peak_calls: AtomicUsize,
+    /// Caller frames dropped for arriving faster than real time (all calls).
+    pub(crate) inbound_dropped_frames: AtomicU64,
+    /// Calls ended because the caller sent nothing for `inbound_timeout_secs`.
+    pub(crate) inbound_timeouts: AtomicU64,
+    /// Calls ended because the peer stopped reading.
+    pub(crate) write_stalls: AtomicU64,
     /// Notified whenever a call ends.
     call_ended: tokio::sync::Notify,
 }
@@ -42,9 +50,29 @@ impl ServerStats {
         self.total_calls.load(Ordering::SeqCst)
     }
 
+    /// Most calls that ran at once since start (never above `server.max_calls`).
+    pub fn peak_calls(&self) -> usize {
+        self.peak_calls.load(Ordering::SeqCst)
+    }
+
     /// Connections refused because the call limit was reached.
     pub fn refused_calls(&self) -> u64 {
         self.refused_calls.load(Ordering::SeqCst)
+    }
+
+    /// Caller frames dropped for arriving faster than real time, over all calls.
+    pub fn inbound_dropped_frames(&self) -> u64 {
+        self.inbound_dropped_frames.load(Ordering::Relaxed)
+    }
+
+    /// Calls ended because the caller sent nothing for `server.inbound_timeout_secs`.
+    pub fn inbound_timeouts(&self) -> u64 {
+        self.inbound_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// Calls ended because the peer stopped reading (`server.write_stall_ms`).
+    pub fn write_stalls(&self) -> u64 {
+        self.write_stalls.load(Ordering::Relaxed)
     }
 
     /// Waits until no call task is running (returns at once if none is).
@@ -110,10 +138,7 @@ impl Server {
         let limit = Arc::new(Semaphore::new(config.max_calls));
         let tracker = TaskTracker::new();
         let hang_up_all = CancellationToken::new();
-        let settings = CallSettings {
-            uuid_timeout: Duration::from_millis(config.uuid_timeout_ms),
-            playout_lead: Duration::from_millis(config.playout_lead_ms),
-        };
+        let settings = CallSettings::from_config(&config, stats.clone());
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -140,15 +165,18 @@ impl Server {
                 tracker.spawn(refuse(stream));
                 continue;
             };
-            stats.active_calls.fetch_add(1, Ordering::SeqCst);
+            let now_active = stats.active_calls.fetch_add(1, Ordering::SeqCst) + 1;
+            stats.peak_calls.fetch_max(now_active, Ordering::SeqCst);
             stats.total_calls.fetch_add(1, Ordering::SeqCst);
             let guard = ActiveCall(stats.clone());
             let handler = handler.clone();
             let settings = settings.clone();
             let call_shutdown = hang_up_all.clone();
             tracker.spawn(async move {
-                let _guard = guard;
+                // Dropped in reverse order: the gauge goes down before the permit is
+                // released, so `active_calls` never exceeds `max_calls`.
                 let _permit = permit;
+                let _guard = guard;
                 let end: CallEnd = run_call(stream, peer, settings, handler, call_shutdown).await;
                 tracing::debug!(%peer, %end, "call task done");
             });

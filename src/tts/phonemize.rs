@@ -90,17 +90,24 @@ pub fn phonemize(text: &str, voice: &str) -> Result<Vec<Vec<char>>, PhonemizeErr
     if guard.is_none() {
         let data = DATA_PATH.get_or_init(|| None).as_ref();
         let c_data = data.and_then(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok());
+        // Phonemes only, no audio: espeak_Initialize would also call
+        // espeak_ng_InitializeOutput, which in espeak-ng 1.51 opens an audio device (pcaudiolib
+        // connects to PulseAudio) whatever the output mode, RETRIEVAL included (seen with
+        // strace). Path + core initialisation is all espeak_TextToPhonemes needs.
         // SAFETY: called once, under the mutex; a null path means espeak's default data dir
-        // (or ESPEAK_DATA_PATH).
-        let rate = unsafe {
-            espeakng_sys::espeak_Initialize(
-                espeakng_sys::espeak_AUDIO_OUTPUT_AUDIO_OUTPUT_SYNCHRONOUS,
-                0,
+        // (or ESPEAK_DATA_PATH); the error context is freed by espeak (null on success).
+        let status = unsafe {
+            espeakng_sys::espeak_ng_InitializePath(
                 c_data.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                espeakng_sys::espeakINITIALIZE_DONT_EXIT as i32,
-            )
+            );
+            let mut context: espeakng_sys::espeak_ng_ERROR_CONTEXT = std::ptr::null_mut();
+            let status = espeakng_sys::espeak_ng_Initialize(&mut context);
+            if !context.is_null() {
+                espeakng_sys::espeak_ng_ClearErrorContext(&mut context);
+            }
+            status
         };
-        *guard = Some(rate > 0);
+        *guard = Some(status == espeakng_sys::espeak_ng_STATUS_ENS_OK);
     }
     if *guard != Some(true) {
         return Err(PhonemizeError::Init);
