@@ -1,18 +1,28 @@
-//! One call's loop: listen (VAD) → end of turn → a turn task → play → listen, with barge-in,
-//! re-prompts, budgets, hand-over and the call record.
+//! One call's loop: it only waits for events and applies what the pure deciders say.
 //!
-//! Everything is driven by events: caller audio (media time), the turn task's steps, and what
-//! the playout reports went on the wire. The only timer is a coarse tick for wall-clock limits
-//! (silence re-prompt, maximum call length, the LLM budget), never for synchronisation.
+//! Caller audio goes through the VAD into [`TurnTaking`] (when is the caller's turn over?) and
+//! [`BargeIn`] (may the caller cut the agent now?); their [`TurnAction`]s and
+//! [`BargeInAction`]s are applied here: start a turn task, discard or retract it, answer,
+//! cut the playout. Everything is driven by events: caller audio (media time), the turn
+//! task's steps, end-of-turn verdicts, hand-over results and what the playout reports went on
+//! the wire. The only timer is a coarse tick for wall-clock limits (silence re-prompt, maximum
+//! call length, the LLM budget), never for synchronisation.
 
+use super::barge_in::{BargeIn, BargeInAction, BargeInConfig};
+use super::ending::{outcome, Ending, Stop};
 use super::phrases::Phrase;
 use super::played::played_text;
+use super::reply::{CallerTurn, Reply};
 use super::turn::{self, TurnMsg, TurnTask};
+use super::turn_taking::{TurnAction, TurnInput, TurnTaking, TurnTakingConfig, UtteranceId};
 use super::Shared;
-use crate::dialog::session::{Conversation, TurnSummary};
+use super::traits::Converse;
+use crate::dialog::session::TurnSummary;
 use crate::dialog::tools::CallAction;
 use crate::metrics::{ActiveCall, Stage};
-use crate::pipeline::{AudioChunk, CallEvent, CallInfo, CallOutcome, ItemState, PlayId, Playout};
+use crate::pipeline::{
+    AudioChunk, CallEvent, CallInfo, CallOutcome, ItemState, PlayId, Playout, PlayoutProgress,
+};
 use crate::records::{
     CallEnd, CallOutcome as RecordOutcome, CallStart, Role, ToolCallRecord, TurnLatencies,
     TurnRecord,
@@ -23,57 +33,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
 
-/// How the call is to end, once what is queued has been played.
-#[derive(Debug, Clone)]
-enum Ending {
-    /// Hand over to a human (AMI variables, then hang up into the dialplan).
-    Transfer { reason: String },
-    /// Hang up with this outcome.
-    Hangup { outcome: RecordOutcome },
-}
-
-/// The agent's reply in progress: what was queued, and its timing.
-struct Reply {
-    /// Played items of the reply with their text, in order.
-    sentences: Vec<(PlayId, String)>,
-    /// When the caller stopped speaking (wall clock, estimated from media time).
-    end_of_speech: Instant,
-    /// The caller's transcript, recorded when the turn goes on to the LLM.
-    caller_text: Option<String>,
-    /// When the LLM was given the transcript.
-    llm_started: Option<Instant>,
-    latencies: TurnLatencies,
-    started_at: SystemTime,
-    tools: Vec<ToolCallRecord>,
-    /// No more sentences will come (the turn task finished, or a fixed phrase).
-    generated: bool,
-    /// A reply to the caller's speech, whose latency is measured (not a fixed phrase).
-    measure_latency: bool,
-}
-
-impl Reply {
-    /// A reply made only of fixed phrases (greeting, re-prompt, apology).
-    fn phrase() -> Reply {
-        let now = Instant::now();
-        Reply {
-            sentences: Vec::new(),
-            end_of_speech: now,
-            caller_text: None,
-            llm_started: None,
-            latencies: TurnLatencies::default(),
-            started_at: SystemTime::now(),
-            tools: Vec::new(),
-            generated: true,
-            measure_latency: false,
-        }
-    }
-
-    /// What the agent said (or queued) in this reply.
-    fn text(&self) -> String {
-        let parts: Vec<&str> = self.sentences.iter().map(|(_, s)| s.as_str()).collect();
-        parts.join(" ")
-    }
-}
+/// An end-of-turn model's answer: the utterance, and finished / not / no answer.
+type Verdict = (UtteranceId, Option<bool>);
 
 /// Running per-call state.
 struct Call {
@@ -81,31 +42,29 @@ struct Call {
     info: CallInfo,
     out: Playout,
     endpointer: Endpointer,
-    conversation: Option<Conversation>,
+    turn_taking: TurnTaking,
+    barge: BargeIn,
+    conversation: Option<Box<dyn Converse>>,
     turn: Option<TurnTask>,
-    /// Audio of an utterance dropped because the caller went on: merged into the next one.
-    carry_audio: Vec<f32>,
-    /// A new utterance waits in `carry_audio` for the superseded turn to hand back the
-    /// conversation.
-    start_when_free: bool,
-    /// The transcript is in but does not end a sentence: go on at this media time unless
-    /// the caller speaks again.
-    awaiting_until: Option<Duration>,
-    /// Media time of the end of the utterance being handled.
-    utterance_end: Duration,
+    /// An utterance to transcribe as soon as the conversation is back from the last turn.
+    queued: Option<(UtteranceId, Vec<f32>)>,
     reply: Option<Reply>,
+    /// The caller's answered turn, not yet written (it can still be retracted).
+    caller_turn: Option<CallerTurn>,
     seq: u32,
-    /// Caller speech (at the VAD threshold) in a row, for barge-in.
-    speech_run: Duration,
-    /// When the agent started talking after being silent.
-    talking_since: Option<Instant>,
     /// Wall clock of the last moment the agent or the caller was active, for re-prompts.
     idle_since: Instant,
     reprompts: u32,
     ending: Option<Ending>,
+    /// What went wrong during the call, for `CallEnd.error`.
+    errors: Vec<String>,
+    /// The apology was said since the caller's last answered turn (it is never said twice).
+    apologised: bool,
     language: String,
     metrics: Option<ActiveCall>,
     recording: Option<super::recording::Recording>,
+    verdict_tx: mpsc::UnboundedSender<Verdict>,
+    handover_tx: mpsc::UnboundedSender<Result<(), String>>,
 }
 
 /// Runs one call to its end.
@@ -117,42 +76,52 @@ pub(super) async fn run(
 ) -> CallOutcome {
     let span = tracing::info_span!("call", uuid = %info.uuid);
     async move {
-        let mut call = match Call::new(Arc::clone(&shared), info.clone(), out.clone()) {
+        let (verdict_tx, verdicts) = mpsc::unbounded_channel();
+        let (handover_tx, handovers) = mpsc::unbounded_channel();
+        let mut call = match Call::new(
+            Arc::clone(&shared),
+            info.clone(),
+            out.clone(),
+            verdict_tx,
+            handover_tx,
+        ) {
             Ok(call) => call,
             Err(e) => {
                 warn!(error = %e, "cannot start the conversation; playing the apology");
-                play_phrase_on(&out, &shared.phrases.apology, shared.phrases.rate_hz);
+                let _ = out.play_i16(&shared.phrases.apology.audio, shared.phrases.rate_hz);
                 out.hangup_after_drain();
                 return CallOutcome::Failed(e);
             }
         };
-        call.run(events).await
+        call.run(events, verdicts, handovers).await
     }
     .instrument(span)
     .await
 }
 
-fn play_phrase_on(out: &Playout, phrase: &Phrase, rate: u32) -> Option<PlayId> {
-    out.play_i16(&phrase.audio, rate).ok()
-}
-
 impl Call {
-    fn new(shared: Arc<Shared>, info: CallInfo, out: Playout) -> Result<Call, String> {
+    fn new(
+        shared: Arc<Shared>,
+        info: CallInfo,
+        out: Playout,
+        verdict_tx: mpsc::UnboundedSender<Verdict>,
+        handover_tx: mpsc::UnboundedSender<Result<(), String>>,
+    ) -> Result<Call, String> {
+        let cfg = &shared.config.conversation;
         let mut vad = shared.config.vad.clone();
-        // The VAD ends an utterance at the short silence; the call decides whether that is
-        // the end of the caller's turn (see `on_transcript`).
-        vad.trailing_silence_ms = shared.config.conversation.end_of_turn_short_ms;
+        // The VAD ends an utterance at the short pause; turn-taking decides whether that is
+        // the end of the caller's turn.
+        vad.trailing_silence_ms = cfg.end_of_turn_short_ms;
         let endpointer =
             Endpointer::new(&vad, shared.engines.silero.as_ref()).map_err(|e| e.to_string())?;
-        let session = shared.engines.llm.session().map_err(|e| e.to_string())?;
-        let conversation = Conversation::new(
-            session,
-            &shared.config.llm.system_prompt,
-            Arc::clone(&shared.engines.tools),
-            crate::dialog::engine::GenParams::from_config(&shared.config.llm),
-            shared.config.llm.max_tool_rounds,
-        );
-        let language = shared.config.conversation.language.clone();
+        let turn_taking = TurnTaking::new(TurnTakingConfig::from_ms(
+            cfg.end_of_turn_short_ms,
+            cfg.end_of_turn_ms,
+            shared.engines.end_of_turn.is_some(),
+        ));
+        let barge = BargeIn::new(BargeInConfig::from_conversation(cfg));
+        let conversation = shared.engines.converse.start().map_err(|e| e.to_string())?;
+        let language = cfg.language.clone();
         let metrics = Some(shared.metrics.call_started());
         if let Some(records) = &shared.records {
             records.call_started(CallStart {
@@ -171,25 +140,32 @@ impl Call {
             info,
             out,
             endpointer,
+            turn_taking,
+            barge,
             conversation: Some(conversation),
             turn: None,
-            carry_audio: Vec::new(),
-            start_when_free: false,
-            awaiting_until: None,
-            utterance_end: Duration::ZERO,
+            queued: None,
             reply: None,
+            caller_turn: None,
             seq: 0,
-            speech_run: Duration::ZERO,
-            talking_since: None,
             idle_since: Instant::now(),
             reprompts: 0,
             ending: None,
+            errors: Vec::new(),
+            apologised: false,
             language,
             metrics,
+            verdict_tx,
+            handover_tx,
         })
     }
 
-    async fn run(&mut self, mut events: mpsc::Receiver<CallEvent>) -> CallOutcome {
+    async fn run(
+        &mut self,
+        mut events: mpsc::Receiver<CallEvent>,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
+        mut handovers: mpsc::UnboundedReceiver<Result<(), String>>,
+    ) -> CallOutcome {
         let mut progress = self.out.progress();
         let phrases = self.shared.phrases.clone();
         for phrase in [&phrases.disclosure, &phrases.greeting]
@@ -200,36 +176,66 @@ impl Call {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut caller_hung_up = false;
-        loop {
+        let stop = loop {
             tokio::select! {
                 event = events.recv() => match event {
                     Some(CallEvent::Audio(chunk)) => self.on_audio(chunk),
                     Some(CallEvent::Dtmf { digit, .. }) => self.on_dtmf(digit),
-                    Some(CallEvent::Hangup) | Some(CallEvent::Lost(_)) => { caller_hung_up = true; break; }
-                    None => break,
+                    Some(CallEvent::Hangup) => break Stop::CallerHangup,
+                    Some(CallEvent::Lost(reason)) => {
+                        info!(?reason, "connection lost");
+                        break Stop::Lost(reason);
+                    }
+                    None => break Stop::Agent,
                 },
-                msg = recv_turn(&mut self.turn) => self.on_turn_msg(msg).await,
+                msg = recv_turn(&mut self.turn) => self.on_turn_msg(msg),
+                Some((id, finished)) = verdicts.recv() => {
+                    tracing::debug!(id, ?finished, "end-of-turn verdict");
+                    self.feed(TurnInput::Verdict { id, finished });
+                }
+                Some(result) = handovers.recv() => self.on_handover(result),
                 changed = progress.changed() => {
-                    if changed.is_err() { break; }
+                    if changed.is_err() { break Stop::Agent; }
                     self.on_progress(&progress.borrow_and_update().clone());
-                    if self.ending.is_some() && self.out.is_ended() { break; }
+                    if self.ending.is_some() && self.out.is_ended() { break Stop::Agent; }
                 }
                 _ = tick.tick() => self.on_tick(),
             }
+        };
+        self.finish(stop).await
+    }
+
+    /// Feeds the turn-taking machine and applies what it decides.
+    fn feed(&mut self, input: TurnInput) {
+        for action in self.turn_taking.on(input) {
+            self.apply(action);
         }
-        self.finish(caller_hung_up).await
+    }
+
+    fn apply(&mut self, action: TurnAction) {
+        tracing::debug!(action = ?action_kind(&action), "turn-taking");
+        match action {
+            TurnAction::Transcribe { id, audio, end } => self.transcribe(id, audio, end),
+            TurnAction::AskModel { id, audio } => self.ask_model(id, audio),
+            TurnAction::Discard { id } | TurnAction::Retract { id } | TurnAction::Ignore { id } => {
+                self.drop_turn(id)
+            }
+            TurnAction::Answer { id, text, reason } => {
+                tracing::debug!(id, ?reason, "end of the caller's turn: answering");
+                self.answer(id, text);
+            }
+        }
     }
 
     /// Queues a fixed phrase as part of the agent's current reply (or as a reply of its own).
     fn say(&mut self, phrase: &Phrase) {
-        let Some(id) = play_phrase_on(&self.out, phrase, self.shared.phrases.rate_hz) else {
+        let Ok(id) = self.out.play_i16(&phrase.audio, self.shared.phrases.rate_hz) else {
             return;
         };
         if let Some(rec) = &mut self.recording {
             rec.agent_item(id, Arc::clone(&phrase.audio), self.shared.phrases.rate_hz);
         }
-        self.talking_since.get_or_insert_with(Instant::now);
+        self.barge.agent_started(self.endpointer.now());
         self.reply
             .get_or_insert_with(Reply::phrase)
             .sentences
@@ -249,22 +255,13 @@ impl Call {
                 Vec::new()
             }
         };
-        let cfg = &self.shared.config.conversation;
-        let (barge_in, min_speech, protect) = (
-            cfg.barge_in,
-            Duration::from_millis(cfg.barge_in_min_speech_ms as u64),
-            Duration::from_millis(cfg.barge_in_protect_ms as u64),
-        );
-        if self.endpointer.last_probability() >= self.shared.config.vad.threshold {
-            self.speech_run += chunk.duration();
+        let voiced = self.endpointer.last_probability() >= self.shared.config.vad.threshold;
+        if voiced {
             self.idle_since = Instant::now();
-        } else {
-            self.speech_run = Duration::ZERO;
         }
-        if barge_in
-            && self.agent_talking()
-            && self.speech_run >= min_speech
-            && self.talking_since.is_some_and(|t| t.elapsed() >= protect)
+        let audible = self.out.queued_samples() > 0;
+        let now = self.endpointer.now();
+        if self.barge.on_caller_audio(now, chunk.duration(), voiced, audible) == BargeInAction::Cut
         {
             self.barge_in();
         }
@@ -273,11 +270,7 @@ impl Call {
                 VadEvent::SpeechStart { at } => {
                     tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
                     self.reprompts = 0;
-                    if self.awaiting_until.take().is_some() {
-                        // The caller went on after a pause that did not end a sentence: the
-                        // utterance so far joins the next one.
-                        self.drop_turn_for_merge();
-                    }
+                    self.feed(TurnInput::SpeechStart);
                 }
                 VadEvent::SpeechContinue { .. } => {}
                 VadEvent::EndOfUtterance {
@@ -289,27 +282,21 @@ impl Call {
                         samples = audio.len(),
                         "utterance ended"
                     );
-                    self.on_utterance(audio, end)
+                    if self.ending.is_none() {
+                        self.feed(TurnInput::Utterance { audio, end, forced });
+                    }
                 }
             }
         }
-        if let Some(until) = self.awaiting_until {
-            if self.endpointer.now() >= until && !self.endpointer.in_speech() {
-                self.awaiting_until = None;
-                self.go_on();
-            }
-        }
-    }
-
-    fn agent_talking(&self) -> bool {
-        self.out.queued_samples() > 0
+        let in_speech = self.endpointer.in_speech();
+        self.feed(TurnInput::MediaTime { now, in_speech });
     }
 
     /// The caller spoke over the agent: stop sending speech at the next frame, cancel the
     /// turn, and keep in the history only what was played.
     fn barge_in(&mut self) {
         let cut = self.out.clear();
-        self.talking_since = None;
+        self.barge.agent_stopped();
         self.shared.metrics.barge_in();
         if let Some(turn) = &mut self.turn {
             turn.cancel.cancel();
@@ -342,28 +329,19 @@ impl Call {
             } else if let Some(turn) = &mut self.turn {
                 turn.heard = Some(heard.clone());
             }
+            if let Some(id) = reply.utterance {
+                self.feed(TurnInput::ReplyCommitted { id });
+            }
             self.finish_reply(reply, heard, true);
         }
     }
 
-    fn on_utterance(&mut self, audio: Vec<f32>, end: Duration) {
-        if self.ending.is_some() {
-            return;
-        }
-        let mut merged = std::mem::take(&mut self.carry_audio);
-        if let Some(turn) = &mut self.turn {
-            if !turn.superseded {
-                // A turn still in flight. If it had not gone on to the LLM yet, the caller
-                // said more: answer everything together. Otherwise this is a new turn.
-                turn.cancel.cancel();
-                if let Some(go) = turn.go.take() {
-                    let _ = go.send(false);
-                    merged.extend_from_slice(&turn.audio);
-                }
-                turn.superseded = true;
-            }
-        }
-        merged.extend_from_slice(&audio);
+    /// A new utterance (merged with what came before it): transcribe it as soon as the
+    /// conversation is free.
+    fn transcribe(&mut self, id: UtteranceId, audio: Vec<f32>, end: Duration) {
+        // A turn still running (its answer was heard): the caller has started a new turn.
+        self.supersede_turn();
+        self.apologised = false;
         // `end` includes the VAD's padding after the last speech window.
         let pad = Duration::from_millis(self.shared.config.vad.pre_roll_ms as u64);
         let behind = self
@@ -371,51 +349,69 @@ impl Call {
             .now()
             .saturating_sub(end.saturating_sub(pad));
         let now = Instant::now();
-        self.utterance_end = end;
-        self.awaiting_until = None;
-        self.reply = Some(Reply {
-            sentences: Vec::new(),
-            end_of_speech: now.checked_sub(behind).unwrap_or(now),
-            caller_text: None,
-            llm_started: None,
-            latencies: TurnLatencies {
-                endpointing_ms: Some(behind.as_millis() as u32),
-                ..Default::default()
-            },
-            started_at: SystemTime::now(),
-            tools: Vec::new(),
-            generated: false,
-            measure_latency: true,
-        });
+        self.reply = Some(Reply::answer(
+            id,
+            now.checked_sub(behind).unwrap_or(now),
+            behind.as_millis() as u32,
+        ));
         self.shared
             .metrics
             .observe_stage(Stage::Endpointing, behind);
-        self.carry_audio = merged;
-        self.start_when_free = true;
+        self.queued = Some((id, audio));
         self.start_turn_if_free();
     }
 
-    /// Starts the waiting utterance's turn once no other turn holds the conversation.
+    /// Starts the queued utterance's turn once no other turn holds the conversation.
     fn start_turn_if_free(&mut self) {
-        if !self.start_when_free || self.turn.is_some() {
+        if self.queued.is_none() || self.turn.is_some() {
             return;
         }
         let Some(conversation) = self.conversation.take() else {
             return;
         };
-        self.start_when_free = false;
-        let audio = std::mem::take(&mut self.carry_audio);
+        let (id, audio) = self.queued.take().expect("checked above");
+        let audio_s = audio.len() as f64 / 16_000.0;
+        let ahead = self
+            .shared
+            .asr_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            / self.shared.engines.transcribe.max_concurrent().max(1);
+        let budget = self.shared.asr_budget.budget(audio_s, ahead);
         self.turn = Some(turn::spawn(
             Arc::clone(&self.shared),
             conversation,
+            id,
             audio,
+            budget,
             self.out.clone(),
         ));
     }
 
-    /// The caller went on after a pause that did not end a sentence: drop the turn in
-    /// flight, keeping its audio for the next utterance.
-    fn drop_turn_for_merge(&mut self) {
+    /// Asks the end-of-turn model about an utterance's tail, off the call loop.
+    fn ask_model(&mut self, id: UtteranceId, audio: Vec<f32>) {
+        let Some(model) = self.shared.engines.end_of_turn.clone() else {
+            let _ = self.verdict_tx.send((id, None));
+            return;
+        };
+        let threshold = self.shared.config.conversation.end_of_turn_model_threshold;
+        let tx = self.verdict_tx.clone();
+        let metrics = Arc::clone(&self.shared.metrics);
+        let prediction = model.finished_probability(audio);
+        tokio::spawn(async move {
+            let finished = match prediction.await {
+                Ok(p) => Some(p >= threshold),
+                Err(e) => {
+                    warn!(error = %e, "end-of-turn model failed; the silence rule decides");
+                    metrics.error("turn");
+                    None
+                }
+            };
+            let _ = tx.send((id, finished));
+        });
+    }
+
+    /// Cancels the running turn (if not already), so its messages are ignored.
+    fn supersede_turn(&mut self) {
         if let Some(turn) = &mut self.turn {
             if !turn.superseded {
                 turn.cancel.cancel();
@@ -423,42 +419,79 @@ impl Call {
                     let _ = go.send(false);
                 }
                 turn.superseded = true;
-                self.carry_audio = turn.audio.clone();
             }
         }
-        self.reply = None;
     }
 
-    /// The caller's turn is over: record it and let the turn go on to the LLM.
-    fn go_on(&mut self) {
-        let Some(go) = self.turn.as_mut().and_then(|t| t.go.take()) else {
+    /// Drops utterance `id`'s turn: the caller went on (its audio is merged into the next
+    /// utterance by turn-taking), or nothing was said.
+    fn drop_turn(&mut self, id: UtteranceId) {
+        if self.queued.as_ref().is_some_and(|(q, _)| *q == id) {
+            self.queued = None;
+        }
+        if self.turn.as_ref().is_some_and(|t| t.id == id) {
+            self.supersede_turn();
+        }
+        if let Some(reply) = self.reply.take_if(|r| r.utterance == Some(id)) {
+            if !reply.sentences.is_empty() {
+                // Queued but not yet heard (else it would have been committed): never play it.
+                self.out.clear();
+            }
+        }
+        self.caller_turn.take_if(|t| t.utterance == id);
+    }
+
+    /// The caller's turn is over: let the turn go on to the LLM.
+    fn answer(&mut self, id: UtteranceId, text: String) {
+        let Some(go) = self
+            .turn
+            .as_mut()
+            .filter(|t| t.id == id)
+            .and_then(|t| t.go.take())
+        else {
             return;
         };
         let _ = go.send(true);
-        tracing::debug!("end of the caller's turn: answering");
         let Some(reply) = &mut self.reply else {
             return;
         };
         reply.llm_started = Some(Instant::now());
-        let text = reply.caller_text.take().unwrap_or_default();
-        let started = reply.started_at;
-        let latencies = TurnLatencies {
-            asr_ms: reply.latencies.asr_ms,
-            endpointing_ms: reply.latencies.endpointing_ms,
-            ..Default::default()
-        };
-        self.record_turn(Role::Caller, &text, started, latencies, false, Vec::new());
+        reply.caller_text = None;
+        self.caller_turn = Some(CallerTurn {
+            utterance: id,
+            text,
+            started_at: reply.started_at,
+            latencies: TurnLatencies {
+                asr_ms: reply.latencies.asr_ms,
+                endpointing_ms: reply.latencies.endpointing_ms,
+                ..Default::default()
+            },
+        });
     }
 
-    async fn on_turn_msg(&mut self, msg: Option<TurnMsg>) {
+    /// Writes the caller's answered turn (it can no longer be retracted).
+    fn commit_caller_turn(&mut self) {
+        if let Some(t) = self.caller_turn.take() {
+            self.record_turn(
+                Role::Caller,
+                &t.text,
+                t.started_at,
+                t.latencies,
+                false,
+                Vec::new(),
+            );
+        }
+    }
+
+    fn on_turn_msg(&mut self, msg: Option<TurnMsg>) {
         let Some(msg) = msg else {
             // The task ended without handing the conversation back (it panicked).
             warn!("turn task ended abnormally");
             self.turn = None;
             return;
         };
-        let cfg = self.shared.config.conversation.clone();
         let superseded = self.turn.as_ref().is_some_and(|t| t.superseded);
+        let id = self.turn.as_ref().map_or(0, |t| t.id);
         if superseded && !matches!(msg, TurnMsg::Finished { .. }) {
             return;
         }
@@ -472,25 +505,12 @@ impl Call {
                 self.shared.metrics.observe_stage(Stage::Asr, asr);
                 if let Some(reply) = &mut self.reply {
                     reply.latencies.asr_ms = Some(asr.as_millis() as u32);
-                }
-                if text.is_empty() {
-                    self.go_refuse();
-                    self.reply = None;
-                    return;
-                }
-                self.language = language;
-                if let Some(reply) = &mut self.reply {
                     reply.caller_text = Some(text.clone());
                 }
-                let ends_sentence = text.trim_end().ends_with(['.', '?', '!', '…']);
-                // The long trailing silence, counted from the utterance's end.
-                let until = self.utterance_end
-                    + Duration::from_millis((cfg.end_of_turn_ms - cfg.end_of_turn_short_ms) as u64);
-                if ends_sentence || self.endpointer.now() >= until {
-                    self.go_on();
-                } else {
-                    self.awaiting_until = Some(until);
+                if !text.is_empty() {
+                    self.language = language;
                 }
+                self.feed(TurnInput::Transcript { id, text });
             }
             TurnMsg::FirstToken { at } => {
                 tracing::debug!("first LLM token");
@@ -503,38 +523,12 @@ impl Call {
                 }
             }
             TurnMsg::Sentence {
-                id,
+                id: item,
                 text,
                 released,
                 tts,
                 audio,
-            } => {
-                if let Some(rec) = &mut self.recording {
-                    rec.agent_item(id, audio, self.shared.engines.tts.sample_rate());
-                }
-                tracing::debug!(id, %text, tts_ms = tts.as_millis() as u64, "sentence queued");
-                if let Some(reply) = &mut self.reply {
-                    if reply.sentences.is_empty() {
-                        if let Some(start) = reply.llm_started {
-                            let d = released.saturating_duration_since(start);
-                            reply.latencies.llm_first_sentence_ms = Some(d.as_millis() as u32);
-                            self.shared
-                                .metrics
-                                .observe_stage(Stage::LlmFirstSentence, d);
-                        }
-                        reply.latencies.tts_first_audio_ms = Some(tts.as_millis() as u32);
-                        self.shared.metrics.observe_stage(Stage::TtsFirstAudio, tts);
-                    }
-                    reply.sentences.push((id, text));
-                    self.talking_since.get_or_insert_with(Instant::now);
-                } else {
-                    // Queued after a barge-in raced it: never let it play.
-                    self.out.clear();
-                    if let Some(turn) = &mut self.turn {
-                        turn.superseded = true;
-                    }
-                }
-            }
+            } => self.on_sentence(item, text, released, tts, audio),
             TurnMsg::Tool(record) => {
                 let ok = record.result.get("error").is_none();
                 self.shared
@@ -547,9 +541,6 @@ impl Call {
             TurnMsg::Failed { stage, error } => {
                 warn!(stage, %error, "turn failed; apologising");
                 self.shared.metrics.error(stage);
-                if let Some(turn) = &self.turn {
-                    turn.cancel.cancel();
-                }
                 self.fail_turn();
             }
             TurnMsg::Finished {
@@ -562,13 +553,15 @@ impl Call {
                     actions = summary.as_ref().map_or(0, |s| s.actions.len()),
                     "turn finished"
                 );
-                let mut conversation = *conversation;
+                let mut conversation = conversation;
                 if let Some(heard) = self.turn.as_mut().and_then(|t| t.heard.take()) {
                     conversation.replace_last_reply(&heard);
                 }
                 self.conversation = Some(conversation);
                 self.turn = None;
                 if let (Some(summary), false) = (summary, superseded) {
+                    self.feed(TurnInput::ReplyCommitted { id });
+                    self.commit_caller_turn();
                     self.on_summary(summary);
                 }
                 self.start_turn_if_free();
@@ -576,15 +569,56 @@ impl Call {
         }
     }
 
-    fn go_refuse(&mut self) {
+    fn on_sentence(
+        &mut self,
+        item: PlayId,
+        text: String,
+        released: Instant,
+        tts: Duration,
+        audio: Arc<Vec<i16>>,
+    ) {
+        if let Some(rec) = &mut self.recording {
+            rec.agent_item(item, audio, self.shared.engines.synthesize.sample_rate());
+        }
+        tracing::debug!(item, %text, tts_ms = tts.as_millis() as u64, "sentence queued");
+        let Some(reply) = &mut self.reply else {
+            // Queued after a barge-in raced it: never let it play.
+            self.out.clear();
+            if let Some(turn) = &mut self.turn {
+                turn.superseded = true;
+            }
+            return;
+        };
+        if reply.sentences.is_empty() {
+            if let Some(start) = reply.llm_started {
+                let d = released.saturating_duration_since(start);
+                reply.latencies.llm_first_sentence_ms = Some(d.as_millis() as u32);
+                self.shared
+                    .metrics
+                    .observe_stage(Stage::LlmFirstSentence, d);
+            }
+            reply.latencies.tts_first_audio_ms = Some(tts.as_millis() as u32);
+            self.shared.metrics.observe_stage(Stage::TtsFirstAudio, tts);
+        }
+        reply.sentences.push((item, text));
+        self.barge.agent_started(self.endpointer.now());
+    }
+
+    /// A stage failed or ran over its budget: apologise once, whatever else the turn reports
+    /// afterwards (its later messages are ignored).
+    fn fail_turn(&mut self) {
+        let failed = self.turn.as_ref().map(|t| t.id);
         if let Some(turn) = &mut self.turn {
+            turn.cancel.cancel();
             if let Some(go) = turn.go.take() {
                 let _ = go.send(false);
             }
+            turn.superseded = true;
         }
-    }
-
-    fn fail_turn(&mut self) {
+        if let Some(id) = failed {
+            self.feed(TurnInput::Abandoned { id });
+        }
+        self.commit_caller_turn();
         if let Some(reply) = self.reply.take() {
             if !reply.sentences.is_empty() {
                 let text = reply.text();
@@ -592,11 +626,11 @@ impl Call {
             }
         }
         self.out.clear();
-        let apology = self.shared.phrases.apology.clone();
-        self.say(&apology);
+        self.apologise();
         if self.shared.config.conversation.transfer_on_failure && self.ending.is_none() {
             self.begin_ending(Ending::Transfer {
                 reason: "a stage of the agent failed".into(),
+                confirmed: false,
             });
         }
     }
@@ -615,7 +649,10 @@ impl Call {
         }
         for action in summary.actions {
             let ending = match action {
-                CallAction::TransferToHuman { reason } => Ending::Transfer { reason },
+                CallAction::TransferToHuman { reason } => Ending::Transfer {
+                    reason,
+                    confirmed: false,
+                },
                 CallAction::EndCall { .. } => Ending::Hangup {
                     outcome: RecordOutcome::Completed,
                 },
@@ -628,13 +665,15 @@ impl Call {
         self.maybe_finish_reply(&progress);
     }
 
-    fn on_progress(&mut self, progress: &crate::pipeline::PlayoutProgress) {
+    fn on_progress(&mut self, progress: &PlayoutProgress) {
         if let Some(rec) = &mut self.recording {
             rec.on_progress(progress);
         }
-        if !self.agent_talking() && self.talking_since.take().is_some() {
+        if self.out.queued_samples() == 0 && self.barge.agent_talking() {
+            self.barge.agent_stopped();
             self.idle_since = Instant::now();
         }
+        let mut heard = None;
         if let Some(reply) = &mut self.reply {
             if reply.measure_latency && reply.latencies.turn_latency_ms.is_none() {
                 let first = reply
@@ -650,14 +689,20 @@ impl Call {
                         latency_ms = latency.as_millis() as u64,
                         "first reply audio on the wire"
                     );
+                    heard = reply.utterance;
                 }
             }
+        }
+        if let Some(id) = heard {
+            // Heard: no longer retractable.
+            self.feed(TurnInput::ReplyCommitted { id });
+            self.commit_caller_turn();
         }
         self.maybe_finish_reply(progress);
     }
 
     /// Writes the agent turn once it has been generated and played (per `progress`).
-    fn maybe_finish_reply(&mut self, progress: &crate::pipeline::PlayoutProgress) {
+    fn maybe_finish_reply(&mut self, progress: &PlayoutProgress) {
         let done = match &self.reply {
             Some(reply) if reply.generated => reply.sentences.iter().all(|(id, _)| {
                 progress
@@ -697,6 +742,7 @@ impl Call {
             }
             self.begin_ending(Ending::Transfer {
                 reason: format!("the caller pressed {digit}"),
+                confirmed: false,
             });
         }
     }
@@ -705,7 +751,7 @@ impl Call {
         if self.ending.is_some() {
             return;
         }
-        let cfg = self.shared.config.conversation.clone();
+        let cfg = &self.shared.config.conversation;
         if cfg.max_call_secs > 0
             && self.info.started.elapsed() >= Duration::from_secs(cfg.max_call_secs)
         {
@@ -715,34 +761,32 @@ impl Call {
             });
             return;
         }
-        if let Some(reply) = &self.reply {
-            if let Some(start) = reply.llm_started {
-                if reply.sentences.is_empty()
-                    && !reply.generated
-                    && start.elapsed() >= Duration::from_millis(cfg.llm_budget_ms)
-                {
-                    warn!(
-                        budget_ms = cfg.llm_budget_ms,
-                        "no reply sentence within the LLM budget"
-                    );
-                    self.shared.metrics.error("llm");
-                    if let Some(turn) = &self.turn {
-                        turn.cancel.cancel();
-                    }
-                    self.fail_turn();
-                    return;
-                }
-            }
+        let llm_budget = Duration::from_millis(cfg.llm_budget_ms);
+        let over_budget = self.reply.as_ref().is_some_and(|reply| {
+            reply.sentences.is_empty()
+                && !reply.generated
+                && reply.llm_started.is_some_and(|s| s.elapsed() >= llm_budget)
+        });
+        if over_budget && self.turn.as_ref().is_some_and(|t| !t.superseded) {
+            warn!(
+                budget_ms = llm_budget.as_millis() as u64,
+                "no reply sentence within the LLM budget"
+            );
+            self.shared.metrics.error("llm");
+            self.fail_turn();
+            return;
         }
+        let (reprompt_after, hangup_after) = (cfg.reprompt_after_secs, cfg.hangup_after_reprompts);
         let quiet = self.turn.is_none()
+            && self.queued.is_none()
             && self.reply.is_none()
-            && !self.agent_talking()
+            && self.out.queued_samples() == 0
             && !self.endpointer.in_speech();
         if quiet
-            && cfg.reprompt_after_secs > 0.0
-            && self.idle_since.elapsed() >= Duration::from_secs_f64(cfg.reprompt_after_secs)
+            && reprompt_after > 0.0
+            && self.idle_since.elapsed() >= Duration::from_secs_f64(reprompt_after)
         {
-            if cfg.hangup_after_reprompts > 0 && self.reprompts >= cfg.hangup_after_reprompts {
+            if hangup_after > 0 && self.reprompts >= hangup_after {
                 info!(reprompts = self.reprompts, "caller silent; hanging up");
                 self.begin_ending(Ending::Hangup {
                     outcome: RecordOutcome::Timeout,
@@ -756,47 +800,79 @@ impl Call {
         }
     }
 
-    /// Starts ending the call: no new turns; say the closing phrase; set the AMI result;
-    /// hang up once everything queued has been played.
+    /// Starts ending the call: no new turns; say the closing phrase; set the AMI result
+    /// (hanging up once Asterisk confirmed it); hang up once everything queued was played.
     fn begin_ending(&mut self, ending: Ending) {
         let phrases = self.shared.phrases.clone();
-        let ami = self.shared.ami.clone();
-        let uuid = self.info.uuid;
-        let out = self.out.clone();
-        let target = self.shared.config.conversation.transfer_target.clone();
-        let ending = match ending {
-            Ending::Transfer { reason } if ami.is_some() => {
+        match ending {
+            Ending::Transfer { reason, .. } => {
+                let Some(ami) = self.shared.ami.clone() else {
+                    // No AMI: the dialplan cannot be told where to go.
+                    warn!(%reason, "hand-over requested but [ami] is not enabled");
+                    self.handover_failed("hand-over requested but [ami] is not enabled".into());
+                    return;
+                };
                 self.say(&phrases.transfer_notice);
-                let ami = ami.expect("checked");
+                let uuid = self.info.uuid;
+                let target = self.shared.config.conversation.transfer_target.clone();
                 let summary = self.summary_line(&reason);
+                let tx = self.handover_tx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = ami
+                    let result = ami
                         .set_call_result(&uuid, "transfer", Some(&target), &summary)
                         .await
-                    {
-                        warn!(error = %e, "could not set the hand-over variables over AMI; hanging up");
-                    }
-                    out.hangup_after_drain();
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(result);
                 });
-                Ending::Transfer { reason }
-            }
-            Ending::Transfer { reason } => {
-                // No AMI: the dialplan cannot be told where to go. Apologise and hang up.
-                warn!(%reason, "hand-over requested but [ami] is not enabled; apologising and hanging up");
-                self.say(&phrases.apology);
-                self.say(&phrases.goodbye);
-                out.hangup_after_drain();
-                Ending::Hangup {
-                    outcome: RecordOutcome::AgentHangup,
-                }
+                self.ending = Some(Ending::Transfer {
+                    reason,
+                    confirmed: false,
+                });
             }
             Ending::Hangup { outcome } => {
                 self.say(&phrases.goodbye);
-                out.hangup_after_drain();
-                Ending::Hangup { outcome }
+                self.out.hangup_after_drain();
+                self.ending = Some(Ending::Hangup { outcome });
             }
+        }
+    }
+
+    /// Asterisk answered the hand-over: hang up into the dialplan, or keep the caller.
+    fn on_handover(&mut self, result: Result<(), String>) {
+        let Some(Ending::Transfer { confirmed, .. }) = &mut self.ending else {
+            return;
         };
-        self.ending = Some(ending);
+        match result {
+            Ok(()) => {
+                *confirmed = true;
+                self.out.hangup_after_drain();
+            }
+            Err(e) => {
+                warn!(error = %e, "could not set the hand-over variables over AMI; keeping the caller");
+                self.ending = None;
+                self.handover_failed(format!("hand-over failed: {e}"));
+            }
+        }
+    }
+
+    /// A hand-over could not be made: the caller stays on the line, hears an apology (once)
+    /// and the call-back offer; the failure is recorded and counted.
+    fn handover_failed(&mut self, error: String) {
+        self.shared.metrics.handover_failed();
+        self.shared.metrics.error("ami");
+        self.errors.push(error);
+        self.apologise();
+        let offer = self.shared.phrases.handover_failed.clone();
+        self.say(&offer);
+    }
+
+    /// Says the apology, unless it was said since the caller's last answered turn.
+    fn apologise(&mut self) {
+        if !self.apologised {
+            self.apologised = true;
+            let apology = self.shared.phrases.apology.clone();
+            self.say(&apology);
+        }
     }
 
     /// One line for `AGENT_SUMMARY`: why, and what the caller last said.
@@ -804,13 +880,7 @@ impl Call {
         let last_caller = self
             .conversation
             .as_ref()
-            .and_then(|c| {
-                c.history()
-                    .iter()
-                    .rev()
-                    .find(|m| m.role == crate::dialog::Role::User)
-                    .map(|m| m.content.clone())
-            })
+            .and_then(|c| c.last_caller_text())
             .unwrap_or_default();
         format!("{reason}; caller: {last_caller}")
     }
@@ -824,6 +894,10 @@ impl Call {
         interrupted: bool,
         tool_calls: Vec<ToolCallRecord>,
     ) {
+        if role == Role::Agent {
+            // The caller's turn comes first in the record.
+            self.commit_caller_turn();
+        }
         let seq = self.seq;
         self.seq += 1;
         if let Some(records) = &self.shared.records {
@@ -841,13 +915,14 @@ impl Call {
         }
     }
 
-    async fn finish(&mut self, caller_hung_up: bool) -> CallOutcome {
+    async fn finish(&mut self, stop: Stop) -> CallOutcome {
         if let Some(turn) = self.turn.take() {
             turn.cancel.cancel();
             if let Some(go) = turn.go {
                 let _ = go.send(false);
             }
         }
+        self.commit_caller_turn();
         if let Some(reply) = self.reply.take() {
             let progress = self.out.progress().borrow().clone();
             let all_played = reply.sentences.iter().all(|(id, _)| {
@@ -861,16 +936,10 @@ impl Call {
                 self.finish_reply(reply, text, !all_played);
             }
         }
-        let (outcome, target) = match (&self.ending, caller_hung_up) {
-            (Some(Ending::Transfer { .. }), _) => (
-                RecordOutcome::Transferred,
-                Some(self.shared.config.conversation.transfer_target.clone()),
-            ),
-            (Some(Ending::Hangup { outcome }), _) => (*outcome, None),
-            (None, true) => (RecordOutcome::CallerHangup, None),
-            (None, false) => (RecordOutcome::Shutdown, None),
-        };
-        info!(outcome = outcome.as_str(), "call ended");
+        let (outcome, error) = outcome(self.ending.as_ref(), &stop, &self.errors);
+        let target = matches!(outcome, RecordOutcome::Transferred)
+            .then(|| self.shared.config.conversation.transfer_target.clone());
+        info!(outcome = outcome.as_str(), error = error.as_deref(), "call ended");
         if let Some(records) = &self.shared.records {
             records.call_ended(CallEnd {
                 uuid: self.info.uuid,
@@ -878,7 +947,7 @@ impl Call {
                 outcome,
                 transfer_target: target,
                 language: Some(self.language.clone()),
-                error: None,
+                error,
             });
         }
         if let Some(m) = self.metrics.take() {
@@ -889,11 +958,25 @@ impl Call {
             rec.on_progress(&progress);
             rec.close().await;
         }
-        if caller_hung_up && self.ending.is_none() {
-            CallOutcome::CallerHungUp
-        } else {
-            CallOutcome::Finished
+        match (stop, &self.ending) {
+            (Stop::Lost(crate::pipeline::LostReason::ProtocolError(e)), None) => {
+                CallOutcome::Failed(format!("AudioSocket protocol error: {e}"))
+            }
+            (Stop::CallerHangup | Stop::Lost(_), None) => CallOutcome::CallerHungUp,
+            _ => CallOutcome::Finished,
         }
+    }
+}
+
+/// A short name of a turn-taking action, for the debug log (without its audio).
+fn action_kind(action: &TurnAction) -> (&'static str, UtteranceId) {
+    match action {
+        TurnAction::Transcribe { id, .. } => ("transcribe", *id),
+        TurnAction::AskModel { id, .. } => ("ask_model", *id),
+        TurnAction::Discard { id } => ("discard", *id),
+        TurnAction::Retract { id } => ("retract", *id),
+        TurnAction::Ignore { id } => ("ignore", *id),
+        TurnAction::Answer { id, .. } => ("answer", *id),
     }
 }
 
