@@ -307,7 +307,9 @@ async fn failed_handover_call(announce: bool, setvar_ok: bool) {
     assert_eq!(said.matches("Sorry about that.").count(), 1, "{said}");
     assert!(said.contains(offer), "{said}");
     // The offer comes after the notice, with the apology between them.
-    let notice = said.find("Let me connect you").expect("the transfer notice");
+    let notice = said
+        .find("Let me connect you")
+        .expect("the transfer notice");
     assert!(said.find(offer).unwrap() > notice, "{said}");
     // The offer was played to its end (a turn is marked interrupted otherwise).
     assert!(

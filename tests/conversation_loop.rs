@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Transcribes by length: audio longer than `whole` samples is the whole sentence, anything
-/// shorter is its first half (no final punctuation). `stall` never answers until cancelled.
+/// shorter is its first part (no final punctuation). `stall` never answers until cancelled.
 struct ScriptedAsr {
     whole: usize,
     stall: bool,
@@ -138,6 +138,14 @@ struct LoopAgent {
 }
 
 async fn start(tmp: &std::path::Path, conversation: &str, asr: Arc<ScriptedAsr>) -> LoopAgent {
+    // Logs for a failing test: ENCLAVE_TEST_LOG=enclave=debug cargo test …
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENCLAVE_TEST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
     let toml = config_text(tmp, &llm_and_conversation("", conversation));
     let config = Config::from_toml_str("test.toml", &toml, Vec::<(String, String)>::new())
         .unwrap_or_else(|e| panic!("test config: {e}"));
@@ -151,10 +159,9 @@ async fn start(tmp: &std::path::Path, conversation: &str, asr: Arc<ScriptedAsr>)
         end_of_turn: None,
         models: ModelsUsed::default(),
     };
-    let phrases = PhraseAudio::synthesize_with(&config.conversation.phrases(), 16_000, |t| {
-        Ok(tone(t))
-    })
-    .unwrap();
+    let phrases =
+        PhraseAudio::synthesize_with(&config.conversation.phrases(), 16_000, |t| Ok(tone(t)))
+            .unwrap();
     let records =
         RecordStore::open_with_metrics(&config.records.db_path, &config.records, metrics.clone())
             .expect("records");
@@ -192,21 +199,29 @@ impl LoopAgent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() {
     let tmp = tempfile::tempdir().unwrap();
-    // "My order number is … 4 5 7": speech, a 450 ms thinking pause (longer than the 300 ms
-    // short pause, shorter than the 600 ms long silence), more speech, then silence.
-    let first = jfk(0.3, 2.0);
-    let second = jfk(2.0, 3.3);
-    let whole = first.len() + second.len();
+    // "My order number is … 4 5 7": speech, a 600 ms thinking pause (longer than the 300 ms
+    // short pause, shorter than the 1 s long silence), more speech, then silence.
+    // jfk.wav: "And so my fellow Americans" is 0.3–2.15 s, "ask not" 3.25–3.7 s.
+    let first = jfk(0.2, 2.2);
+    let second = jfk(3.2, 3.75);
+    // The first part alone (with the VAD's 200 ms on each side) is shorter than this; the
+    // merged utterance (both parts) is longer.
+    let whole = first.len() + 8_000;
     let asr = Arc::new(ScriptedAsr {
         whole,
         stall: false,
         calls: AtomicUsize::new(0),
         cancels: Mutex::new(Vec::new()),
     });
-    let agent = start(tmp.path(), "greeting = \"-\"", Arc::clone(&asr)).await;
+    let agent = start(
+        tmp.path(),
+        "greeting = \"-\"\nend_of_turn_short_ms = 300\nend_of_turn_ms = 1000",
+        Arc::clone(&asr),
+    )
+    .await;
     let mut audio = silence(0.5);
     audio.extend(&first);
-    audio.extend(silence(0.45));
+    audio.extend(silence(0.6));
     audio.extend(&second);
     audio.extend(silence(1.5));
     let uuid = uuid::Uuid::new_v4();
@@ -268,7 +283,7 @@ async fn an_asr_budget_timeout_cancels_the_transcription_and_apologises_once() {
     )
     .await;
     let mut audio = silence(0.3);
-    audio.extend(jfk(0.3, 2.0));
+    audio.extend(jfk(0.2, 2.2));
     audio.extend(silence(2.5));
     let uuid = uuid::Uuid::new_v4();
     let mut opts = CallOptions::new(agent.addr);
@@ -295,5 +310,9 @@ async fn an_asr_budget_timeout_cancels_the_transcription_and_apologises_once() {
         .map(|t| t.text.clone())
         .collect::<Vec<_>>()
         .join(" | ");
-    assert_eq!(said.matches("Sorry about that.").count(), 1, "{said}\n{report}");
+    assert_eq!(
+        said.matches("Sorry about that.").count(),
+        1,
+        "{said}\n{report}"
+    );
 }

@@ -110,7 +110,11 @@ fn a_thinking_pause_then_more_speech_is_merged_and_never_answered_in_half() {
     let done = tt.on(transcript(id2, "My order number is 4 5 7"));
     assert_eq!(
         answers(&done),
-        vec![(id2, "My order number is 4 5 7".to_string(), EndReason::Model)]
+        vec![(
+            id2,
+            "My order number is 4 5 7".to_string(),
+            EndReason::Model
+        )]
     );
 }
 
@@ -161,7 +165,9 @@ fn without_a_model_punctuation_decides() {
     let mut tt = machine(false);
     let acts = tt.on(utterance(audio(1.0, 0.1), 1000));
     assert!(
-        !acts.iter().any(|a| matches!(a, TurnAction::AskModel { .. })),
+        !acts
+            .iter()
+            .any(|a| matches!(a, TurnAction::AskModel { .. })),
         "{acts:?}"
     );
     let (id, _) = transcribed(&acts);
@@ -178,7 +184,10 @@ fn without_a_model_punctuation_decides() {
 fn a_failing_model_falls_back_to_punctuation() {
     let mut tt = machine(true);
     let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
-    assert!(answers(&tt.on(transcript(id, "Thank you."))).is_empty(), "verdict awaited");
+    assert!(
+        answers(&tt.on(transcript(id, "Thank you."))).is_empty(),
+        "verdict awaited"
+    );
     let a = tt.on(TurnInput::Verdict { id, finished: None });
     assert_eq!(answers(&a)[0].2, EndReason::Punctuation);
 }
@@ -209,7 +218,10 @@ fn speech_after_the_answer_but_before_it_is_heard_retracts_it() {
     assert_eq!(answers(&tt.on(transcript(id, "my number is"))).len(), 1);
     assert_eq!(tt.answered(), Some(id));
     // The model was wrong: the caller goes on before any answer audio played.
-    assert_eq!(tt.on(TurnInput::SpeechStart), vec![TurnAction::Retract { id }]);
+    assert_eq!(
+        tt.on(TurnInput::SpeechStart),
+        vec![TurnAction::Retract { id }]
+    );
     let (_, merged) = transcribed(&tt.on(utterance(audio(0.5, 0.2), 2000)));
     assert_eq!(merged.len(), 24_000);
 }
@@ -239,9 +251,14 @@ fn an_empty_transcript_is_ignored_and_a_forced_cut_is_answered() {
         end: ms(30_000),
         forced: true,
     });
-    assert!(!acts.iter().any(|a| matches!(a, TurnAction::AskModel { .. })));
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, TurnAction::AskModel { .. })));
     let (id, _) = transcribed(&acts);
-    assert_eq!(answers(&tt.on(transcript(id, "and so on")))[0].2, EndReason::Forced);
+    assert_eq!(
+        answers(&tt.on(transcript(id, "and so on")))[0].2,
+        EndReason::Forced
+    );
 }
 
 #[test]
@@ -264,7 +281,10 @@ fn an_abandoned_turn_frees_the_machine() {
     let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
     tt.on(TurnInput::Abandoned { id });
     assert_eq!(tt.pending(), None);
-    assert!(tt.on(TurnInput::SpeechStart).is_empty(), "nothing to discard");
+    assert!(
+        tt.on(TurnInput::SpeechStart).is_empty(),
+        "nothing to discard"
+    );
 }
 
 fn barge(enabled: bool) -> BargeIn {
@@ -302,9 +322,17 @@ fn barge_in_inside_the_protect_window_is_ignored() {
             cut = Some(t);
             break;
         }
-        assert_ne!(a, BargeInAction::None, "speech goes on, still protected at {t}");
+        assert_ne!(
+            a,
+            BargeInAction::None,
+            "speech goes on, still protected at {t}"
+        );
     }
-    assert_eq!(cut, Some(1260), "cut at the first frame after the 250 ms window");
+    assert_eq!(
+        cut,
+        Some(1260),
+        "cut at the first frame after the 250 ms window"
+    );
 }
 
 #[test]
@@ -361,7 +389,11 @@ fn no_cut_when_disabled_or_when_the_agent_is_silent() {
 #[test]
 fn asr_budget_fits_a_slow_box_and_queued_work() {
     let b = AsrBudget::new(ms(3000), true);
-    assert_eq!(b.budget(3.0, 0), ms(3000), "the floor before any measurement");
+    assert_eq!(
+        b.budget(3.0, 0),
+        ms(3000),
+        "the floor before any measurement"
+    );
     // Whisper base, beam 5, on a small CPU: 3.9 s for a 3 s utterance (issue 9).
     b.observe(3.0, ms(3900), 0);
     let one = b.budget(3.0, 0);
@@ -380,7 +412,10 @@ fn asr_budget_fits_a_slow_box_and_queued_work() {
 fn outcomes_are_honest() {
     let none: &[String] = &[];
     let reset = Stop::Lost(LostReason::Reset("connection reset by peer".into()));
-    assert_eq!(outcome(None, &reset, none), (CallOutcome::CallerHangup, None));
+    assert_eq!(
+        outcome(None, &reset, none),
+        (CallOutcome::CallerHangup, None)
+    );
     assert_eq!(
         outcome(None, &Stop::CallerHangup, none),
         (CallOutcome::CallerHangup, None)
@@ -418,4 +453,36 @@ fn outcomes_are_honest() {
     );
     assert_eq!(o, CallOutcome::CallerHangup);
     assert_eq!(e.as_deref(), Some("hand-over failed: no channel for uuid"));
+}
+
+#[test]
+fn the_example_config_documents_the_conversation_defaults() {
+    use enclave::config::Config;
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+    let cfg = Config::load_with_env(Some(&example), Vec::<(String, String)>::new()).unwrap();
+    assert_eq!(cfg.conversation, Config::default().conversation);
+    let text = std::fs::read_to_string(&example).unwrap();
+    for key in [
+        "handover_failed",
+        "end_of_turn_model",
+        "end_of_turn_model_threshold",
+        "adaptive_budgets",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+            "{key} is documented in agent.example.toml"
+        );
+    }
+    // No model by default; a relative path is inside [models] dir.
+    let dir = std::path::Path::new("/srv/models");
+    assert_eq!(cfg.conversation.end_of_turn_model_path(dir), None);
+    let mut c = cfg.conversation.clone();
+    c.end_of_turn_model = "turn/smart-turn-v3.2-cpu.onnx".into();
+    assert_eq!(
+        c.end_of_turn_model_path(dir).unwrap(),
+        dir.join("turn/smart-turn-v3.2-cpu.onnx")
+    );
+    c.end_of_turn_model_threshold = 1.5;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("end_of_turn_model_threshold"), "{err}");
 }

@@ -88,7 +88,7 @@ impl Converse for Conversation {
         mut on_event: Box<dyn FnMut(TurnEvent) + Send + 'a>,
     ) -> BoxFuture<'a, Result<TurnSummary, EngineError>> {
         Box::pin(async move {
-            Conversation::user_turn(self, text, cancel, |e| on_event(e))
+            Conversation::user_turn(self, text, cancel, &mut on_event)
                 .await
                 .map_err(|e| EngineError(e.to_string()))
         })

@@ -121,10 +121,11 @@ impl Engines {
 ///
 /// The smart-turn implementation lives in `crate::vad` (another branch); until it is wired
 /// here, a configured model is an error that says so rather than a silent fallback.
-pub fn load_end_of_turn(
-    config: &Config,
-) -> Result<Option<Arc<dyn EndOfTurnModel>>, EnginesError> {
-    let Some(path) = config.conversation.end_of_turn_model_path(&config.models.dir) else {
+pub fn load_end_of_turn(config: &Config) -> Result<Option<Arc<dyn EndOfTurnModel>>, EnginesError> {
+    let Some(path) = config
+        .conversation
+        .end_of_turn_model_path(&config.models.dir)
+    else {
         return Ok(None);
     };
     Err(EnginesError::EndOfTurn(format!(

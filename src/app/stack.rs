@@ -2,9 +2,9 @@
 //! listener, the model check, the engines, call records and the AMI client.
 
 use super::{Engines, EnginesError};
-use crate::conversation::ConversationHandler;
 use crate::ami::{AmiClient, AmiSettings};
 use crate::config::Config;
+use crate::conversation::ConversationHandler;
 use crate::metrics::{Metrics, MetricsServer, Readiness};
 use crate::models::{verify_configured, Catalogue, HashCache};
 use crate::records::RecordStore;
@@ -162,8 +162,9 @@ impl Stack {
             Some(client)
         } else {
             tracing::warn!(
-                "[ami] is not enabled: a hand-over (transfer_to_human, operator digit) falls back \
-                 to a spoken apology and a hangup, since the dialplan cannot be told where to go"
+                "[ami] is not enabled: a hand-over (transfer_to_human, operator digit) cannot be \
+                 made, since the dialplan cannot be told where to go; the agent apologises, offers \
+                 a call-back and keeps the caller"
             );
             None
         };

@@ -189,7 +189,10 @@ impl ConversationConfig {
     }
 
     /// The end-of-turn model file, resolved inside `models_dir`; `None` when not configured.
-    pub fn end_of_turn_model_path(&self, models_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    pub fn end_of_turn_model_path(
+        &self,
+        models_dir: &std::path::Path,
+    ) -> Option<std::path::PathBuf> {
         let p = self.end_of_turn_model.trim();
         if p.is_empty() {
             return None;

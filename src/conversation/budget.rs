@@ -53,7 +53,8 @@ impl AsrBudget {
             return self.floor;
         };
         let one = cost.fixed_s.max(cost.per_audio_s * audio_s.max(0.0));
-        let want = Duration::from_secs_f64((MARGIN * one * (1 + ahead) as f64).min(CAP.as_secs_f64()));
+        let want =
+            Duration::from_secs_f64((MARGIN * one * (1 + ahead) as f64).min(CAP.as_secs_f64()));
         want.max(self.floor)
     }
 

@@ -13,10 +13,10 @@ use super::ending::{outcome, Ending, Stop};
 use super::phrases::Phrase;
 use super::played::played_text;
 use super::reply::{CallerTurn, Reply};
+use super::traits::Converse;
 use super::turn::{self, TurnMsg, TurnTask};
 use super::turn_taking::{TurnAction, TurnInput, TurnTaking, TurnTakingConfig, UtteranceId};
 use super::Shared;
-use super::traits::Converse;
 use crate::dialog::session::TurnSummary;
 use crate::dialog::tools::CallAction;
 use crate::metrics::{ActiveCall, Stage};
@@ -229,7 +229,10 @@ impl Call {
 
     /// Queues a fixed phrase as part of the agent's current reply (or as a reply of its own).
     fn say(&mut self, phrase: &Phrase) {
-        let Ok(id) = self.out.play_i16(&phrase.audio, self.shared.phrases.rate_hz) else {
+        let Ok(id) = self
+            .out
+            .play_i16(&phrase.audio, self.shared.phrases.rate_hz)
+        else {
             return;
         };
         if let Some(rec) = &mut self.recording {
@@ -261,7 +264,10 @@ impl Call {
         }
         let audible = self.out.queued_samples() > 0;
         let now = self.endpointer.now();
-        if self.barge.on_caller_audio(now, chunk.duration(), voiced, audible) == BargeInAction::Cut
+        if self
+            .barge
+            .on_caller_audio(now, chunk.duration(), voiced, audible)
+            == BargeInAction::Cut
         {
             self.barge_in();
         }
@@ -939,7 +945,11 @@ impl Call {
         let (outcome, error) = outcome(self.ending.as_ref(), &stop, &self.errors);
         let target = matches!(outcome, RecordOutcome::Transferred)
             .then(|| self.shared.config.conversation.transfer_target.clone());
-        info!(outcome = outcome.as_str(), error = error.as_deref(), "call ended");
+        info!(
+            outcome = outcome.as_str(),
+            error = error.as_deref(),
+            "call ended"
+        );
         if let Some(records) = &self.shared.records {
             records.call_ended(CallEnd {
                 uuid: self.info.uuid,

@@ -45,7 +45,12 @@ pub fn outcome(
 ) -> (RecordOutcome, Option<String>) {
     let mut errors: Vec<String> = errors.to_vec();
     let outcome = match (ending, stop) {
-        (Some(Ending::Transfer { confirmed: true, .. }), _) => RecordOutcome::Transferred,
+        (
+            Some(Ending::Transfer {
+                confirmed: true, ..
+            }),
+            _,
+        ) => RecordOutcome::Transferred,
         // Still waiting for Asterisk's answer when the call stopped: not transferred.
         (Some(Ending::Transfer { .. }), Stop::Agent) => {
             errors.push("the call ended before the hand-over was confirmed".into());

@@ -108,8 +108,7 @@ pub(crate) fn spawn(
         let summary = run(
             &shared,
             conversation.as_mut(),
-            audio,
-            asr_budget,
+            Utterance { audio, asr_budget },
             out,
             task_cancel,
             go_rx,
@@ -131,17 +130,23 @@ pub(crate) fn spawn(
     }
 }
 
+/// The caller's utterance and how long its transcription may take.
+struct Utterance {
+    audio: Vec<f32>,
+    asr_budget: Duration,
+}
+
 async fn run(
     shared: &Arc<Shared>,
     conversation: &mut dyn Converse,
-    audio: Vec<f32>,
-    asr_budget: Duration,
+    utterance: Utterance,
     out: Playout,
     cancel: CancelHandle,
     go: oneshot::Receiver<bool>,
     tx: &mpsc::UnboundedSender<TurnMsg>,
 ) -> Option<TurnSummary> {
     let cfg = &shared.config.conversation;
+    let Utterance { audio, asr_budget } = utterance;
     let started = Instant::now();
     let audio_s = audio.len() as f64 / 16_000.0;
     let engines = &shared.engines;

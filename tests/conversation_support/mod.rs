@@ -3,8 +3,8 @@
 //! reading what came back.
 #![allow(dead_code)]
 
-use enclave::config::Config;
 use enclave::app::Stack;
+use enclave::config::Config;
 use enclave::metrics::Metrics;
 use enclave::pipeline::CallHandler;
 use enclave::transport::{Server, ServerStats};
