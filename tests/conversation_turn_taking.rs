@@ -1,10 +1,12 @@
 //! The call loop's deciders, without models: scripted event sequences through
 //! [`TurnTaking`] (end of the caller's turn, speculative transcription, merge, retract),
-//! [`BargeIn`] (protect window, minimum speech), the ASR budget and the call outcomes.
+//! [`BargeIn`] (protect window, minimum speech), [`Timers`] (re-prompts, budgets), the ASR
+//! budget and the call outcomes.
 
 use enclave::conversation::barge_in::{BargeIn, BargeInAction, BargeInConfig};
 use enclave::conversation::budget::AsrBudget;
 use enclave::conversation::ending::{outcome, Ending, Stop};
+use enclave::conversation::timers::{TickState, TimerAction, Timers, TimersConfig};
 use enclave::conversation::turn_taking::{
     EndReason, TurnAction, TurnInput, TurnTaking, TurnTakingConfig,
 };
@@ -485,4 +487,55 @@ fn the_example_config_documents_the_conversation_defaults() {
     c.end_of_turn_model_threshold = 1.5;
     let err = c.validate().unwrap_err().to_string();
     assert!(err.contains("end_of_turn_model_threshold"), "{err}");
+}
+
+fn tick(elapsed_s: u64, llm_waiting_ms: Option<u64>, quiet: bool, idle_s: u64) -> TickState {
+    TickState {
+        elapsed: Duration::from_secs(elapsed_s),
+        llm_waiting: llm_waiting_ms.map(ms),
+        quiet,
+        idle: Duration::from_secs(idle_s),
+    }
+}
+
+#[test]
+fn silence_reprompts_then_gives_up_and_speech_resets_the_count() {
+    let mut t = Timers::new(TimersConfig {
+        max_call: Some(Duration::from_secs(900)),
+        llm_budget: ms(4000),
+        reprompt_after: Some(Duration::from_secs(8)),
+        hangup_after_reprompts: 2,
+    });
+    assert_eq!(t.on_tick(tick(10, None, true, 7)), TimerAction::None);
+    assert_eq!(
+        t.on_tick(tick(10, None, false, 30)),
+        TimerAction::None,
+        "not quiet"
+    );
+    assert_eq!(t.on_tick(tick(11, None, true, 8)), TimerAction::Reprompt);
+    t.caller_spoke();
+    assert_eq!(t.on_tick(tick(30, None, true, 8)), TimerAction::Reprompt);
+    assert_eq!(t.on_tick(tick(40, None, true, 8)), TimerAction::Reprompt);
+    assert_eq!(t.on_tick(tick(50, None, true, 8)), TimerAction::GiveUp);
+}
+
+#[test]
+fn the_llm_budget_and_the_call_length_end_things() {
+    let mut t = Timers::new(TimersConfig {
+        max_call: Some(Duration::from_secs(60)),
+        llm_budget: ms(4000),
+        reprompt_after: None,
+        hangup_after_reprompts: 0,
+    });
+    assert_eq!(t.on_tick(tick(5, Some(3999), false, 0)), TimerAction::None);
+    assert_eq!(
+        t.on_tick(tick(5, Some(4000), false, 0)),
+        TimerAction::LlmOverBudget
+    );
+    assert_eq!(
+        t.on_tick(tick(5, None, true, 100)),
+        TimerAction::None,
+        "no re-prompts"
+    );
+    assert_eq!(t.on_tick(tick(60, None, true, 0)), TimerAction::MaxLength);
 }

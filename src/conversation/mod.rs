@@ -4,7 +4,7 @@
 //! (behind the traits of [`traits`]; `crate::app` loads the real ones); each call runs its own
 //! loop ([`call`]) with its own VAD state, LLM sequence and turn task ([`turn`]). The loop only
 //! applies what the pure deciders say: [`turn_taking`] (is the caller's turn over?),
-//! [`barge_in`] (may the caller cut the agent?), [`budget`] and [`ending`]. Pre-synthesised
+//! [`barge_in`] (may the caller cut the agent?), [`timers`], [`budget`] and [`ending`]. Pre-synthesised
 //! phrases ([`phrases`]) make the greeting, the apology and the hand-over notice play
 //! instantly, whatever the models are doing.
 
@@ -16,6 +16,7 @@ mod phrases;
 mod played;
 mod recording;
 mod reply;
+pub mod timers;
 pub mod traits;
 mod turn;
 pub mod turn_taking;
