@@ -480,3 +480,70 @@ async fn the_end_of_turn_model_decides_when_the_caller_is_done() {
         "finished: {quick} ms; not finished: {waited} ms"
     );
 }
+
+/// The same slow Whisper as above with the budget fitted to the box: measured at start-up,
+/// the budget allows what a transcription really costs here, so the caller gets an answer
+/// (late, on a busy CPU) rather than an apology.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fitted_budget_answers_a_slow_transcription_instead_of_apologising() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = synth_dir().join("whisper-base.bin");
+    assert!(
+        base.is_file(),
+        "run `bash scripts/synth-models.sh` (whisper-base.bin)"
+    );
+    let cfg = config_text(
+        tmp.path(),
+        &llm_and_conversation(
+            "",
+            "greeting = \"-\"\napology = \"Sorry, something went wrong.\"\n\
+             asr_budget_ms = 100\nllm_budget_ms = 20000\ntts_budget_ms = 20000\n\
+             adaptive_budgets = true\ntransfer_on_failure = false",
+        ),
+    )
+    .replace(
+        &synth_dir().join("whisper-test.bin").display().to_string(),
+        &base.display().to_string(),
+    );
+    let agent = start_agent(&cfg).await;
+    let budget = agent.stack.as_ref().unwrap().handler.asr_budget(2.5);
+    eprintln!("ASR budget fitted at start-up for 2.5 s of audio: {budget:?}");
+    assert!(
+        budget > Duration::from_millis(100),
+        "the start-up measurement raised the 100 ms floor: {budget:?}"
+    );
+    let mut audio = silence(0.3);
+    audio.extend(jfk(0.0, 2.5));
+    audio.extend(silence(0.5));
+    let (mut opts, uuid) = call_options(&agent, audio);
+    opts.linger = Duration::from_secs(25);
+    let report = place_call(opts).await.expect("call");
+    let metrics = agent.metrics.clone();
+    let db = agent.db.clone();
+    agent.stop().await;
+    assert_eq!(metrics.errors_total("asr"), 0, "{report}");
+    let call = read_call(&db, &uuid).unwrap();
+    let caller = call
+        .turns
+        .iter()
+        .find(|t| t.role == Role::Caller)
+        .unwrap_or_else(|| panic!("the caller's turn was transcribed: {:?}", call.turns));
+    assert!(
+        caller.latencies.asr_ms.unwrap_or(0) > 100,
+        "slower than the floor budget"
+    );
+    assert!(
+        call.turns
+            .iter()
+            .all(|t| !t.text.contains("Sorry, something went wrong.")),
+        "{:?}",
+        call.turns
+    );
+    assert!(
+        call.turns
+            .iter()
+            .any(|t| t.role == Role::Agent && t.seq > caller.seq),
+        "answered: {:?}",
+        call.turns
+    );
+}

@@ -4,7 +4,7 @@
 //! budget and the call outcomes.
 
 use enclave::conversation::barge_in::{BargeIn, BargeInAction, BargeInConfig};
-use enclave::conversation::budget::AsrBudget;
+use enclave::conversation::budget::StageBudget;
 use enclave::conversation::ending::{outcome, Ending, Stop};
 use enclave::conversation::timers::{TickState, TimerAction, Timers, TimersConfig};
 use enclave::conversation::turn_taking::{
@@ -390,7 +390,7 @@ fn no_cut_when_disabled_or_when_the_agent_is_silent() {
 
 #[test]
 fn asr_budget_fits_a_slow_box_and_queued_work() {
-    let b = AsrBudget::new(ms(3000), true);
+    let b = StageBudget::new(ms(3000), true);
     assert_eq!(
         b.budget(3.0, 0),
         ms(3000),
@@ -402,10 +402,10 @@ fn asr_budget_fits_a_slow_box_and_queued_work() {
     assert!(one > ms(3900), "{one:?}");
     assert!(b.budget(3.0, 3) >= one * 3, "queued behind three others");
     assert!(b.budget(10.0, 0) >= one, "longer audio never gets less");
-    let fixed = AsrBudget::new(ms(3000), false);
+    let fixed = StageBudget::new(ms(3000), false);
     fixed.observe(3.0, ms(3900), 0);
     assert_eq!(fixed.budget(3.0, 3), ms(3000));
-    let fast = AsrBudget::new(ms(3000), true);
+    let fast = StageBudget::new(ms(3000), true);
     fast.observe(3.0, ms(100), 0);
     assert_eq!(fast.budget(3.0, 0), ms(3000), "a fast box keeps the floor");
 }
@@ -493,6 +493,7 @@ fn tick(elapsed_s: u64, llm_waiting_ms: Option<u64>, quiet: bool, idle_s: u64) -
     TickState {
         elapsed: Duration::from_secs(elapsed_s),
         llm_waiting: llm_waiting_ms.map(ms),
+        llm_budget: ms(4000),
         quiet,
         idle: Duration::from_secs(idle_s),
     }
@@ -502,7 +503,6 @@ fn tick(elapsed_s: u64, llm_waiting_ms: Option<u64>, quiet: bool, idle_s: u64) -
 fn silence_reprompts_then_gives_up_and_speech_resets_the_count() {
     let mut t = Timers::new(TimersConfig {
         max_call: Some(Duration::from_secs(900)),
-        llm_budget: ms(4000),
         reprompt_after: Some(Duration::from_secs(8)),
         hangup_after_reprompts: 2,
     });
@@ -523,7 +523,6 @@ fn silence_reprompts_then_gives_up_and_speech_resets_the_count() {
 fn the_llm_budget_and_the_call_length_end_things() {
     let mut t = Timers::new(TimersConfig {
         max_call: Some(Duration::from_secs(60)),
-        llm_budget: ms(4000),
         reprompt_after: None,
         hangup_after_reprompts: 0,
     });

@@ -71,7 +71,9 @@ pub(crate) struct Shared {
     pub(crate) ami: Option<AmiClient>,
     pub(crate) metrics: Arc<Metrics>,
     /// The ASR budget, fitted to this machine (shared: every call runs on the same CPU).
-    pub(crate) asr_budget: budget::AsrBudget,
+    pub(crate) asr_budget: budget::StageBudget,
+    /// The LLM's budget for a reply's first sentence, fitted the same way.
+    pub(crate) llm_budget: budget::StageBudget,
     /// Transcriptions started and not yet done, across calls.
     pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -101,8 +103,12 @@ impl ConversationHandler {
         metrics: Arc<Metrics>,
     ) -> ConversationHandler {
         let cfg = &config.conversation;
-        let asr_budget = budget::AsrBudget::new(
+        let asr_budget = budget::StageBudget::new(
             std::time::Duration::from_millis(cfg.asr_budget_ms),
+            cfg.adaptive_budgets,
+        );
+        let llm_budget = budget::StageBudget::new(
+            std::time::Duration::from_millis(cfg.llm_budget_ms),
             cfg.adaptive_budgets,
         );
         ConversationHandler {
@@ -114,6 +120,7 @@ impl ConversationHandler {
                 ami,
                 metrics,
                 asr_budget,
+                llm_budget,
                 asr_in_flight: Default::default(),
             }),
         }

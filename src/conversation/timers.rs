@@ -9,8 +9,6 @@ use std::time::Duration;
 pub struct TimersConfig {
     /// Longest call; `None` = no limit.
     pub max_call: Option<Duration>,
-    /// Transcript → first reply sentence.
-    pub llm_budget: Duration,
     /// Caller silence before a re-prompt; `None` = never.
     pub reprompt_after: Option<Duration>,
     /// Give up after this many unanswered re-prompts in a row (0 = never).
@@ -22,7 +20,6 @@ impl TimersConfig {
     pub fn from_conversation(cfg: &crate::config::ConversationConfig) -> TimersConfig {
         TimersConfig {
             max_call: (cfg.max_call_secs > 0).then(|| Duration::from_secs(cfg.max_call_secs)),
-            llm_budget: Duration::from_millis(cfg.llm_budget_ms),
             reprompt_after: (cfg.reprompt_after_secs > 0.0)
                 .then(|| Duration::from_secs_f64(cfg.reprompt_after_secs)),
             hangup_after_reprompts: cfg.hangup_after_reprompts,
@@ -37,6 +34,8 @@ pub struct TickState {
     pub elapsed: Duration,
     /// The LLM has been waited on this long for the reply's first sentence (None: not waiting).
     pub llm_waiting: Option<Duration>,
+    /// How long it may be waited on (transcript → first reply sentence), fitted to the box.
+    pub llm_budget: Duration,
     /// Nobody talks and nothing is being worked on.
     pub quiet: bool,
     /// Time since the agent or the caller was last active.
@@ -86,7 +85,7 @@ impl Timers {
         if self.cfg.max_call.is_some_and(|m| s.elapsed >= m) {
             return TimerAction::MaxLength;
         }
-        if s.llm_waiting.is_some_and(|w| w >= self.cfg.llm_budget) {
+        if s.llm_waiting.is_some_and(|w| w >= s.llm_budget) {
             return TimerAction::LlmOverBudget;
         }
         match self.cfg.reprompt_after {

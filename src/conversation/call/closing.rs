@@ -36,6 +36,7 @@ impl Call {
         let state = TickState {
             elapsed: self.info.started.elapsed(),
             llm_waiting,
+            llm_budget: self.shared.llm_budget.budget(1.0, 0),
             quiet,
             idle: self.idle_since.elapsed(),
         };
@@ -49,7 +50,7 @@ impl Call {
             }
             TimerAction::LlmOverBudget => {
                 warn!(
-                    budget_ms = self.shared.config.conversation.llm_budget_ms,
+                    budget_ms = self.shared.llm_budget.budget(1.0, 0).as_millis() as u64,
                     "no reply sentence within the LLM budget"
                 );
                 self.shared.metrics.error("llm");

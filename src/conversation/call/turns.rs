@@ -263,6 +263,7 @@ impl Call {
                 self.shared
                     .metrics
                     .observe_stage(Stage::LlmFirstSentence, d);
+                self.shared.llm_budget.observe(1.0, d, 0);
             }
             reply.latencies.tts_first_audio_ms = Some(tts.as_millis() as u32);
             self.shared.metrics.observe_stage(Stage::TtsFirstAudio, tts);
