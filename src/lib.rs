@@ -7,6 +7,7 @@
 //! between a call's transport and whatever converses on it.
 
 pub mod ami;
+pub mod app;
 pub mod asr;
 pub mod audio;
 pub mod cancel;

@@ -22,6 +22,12 @@ type Actions = Arc<Mutex<Vec<(Instant, Vec<(String, String)>)>>>;
 /// A fake Asterisk manager on 127.0.0.1:0. After a successful login it announces, as the
 /// shipped dialplan makes Asterisk do, that channel `CHANNEL` set `AS_UUID` to `uuid`.
 async fn fake_ami(uuid: uuid::Uuid) -> (u16, Actions) {
+    fake_ami_with(uuid, true, true).await
+}
+
+/// [`fake_ami`], where `announce` false plays a dialplan without `Set(AS_UUID=…)` (no channel
+/// is ever known for the call) and `setvar_ok` false makes Asterisk refuse every `Setvar`.
+async fn fake_ami_with(uuid: uuid::Uuid, announce: bool, setvar_ok: bool) -> (u16, Actions) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let actions: Actions = Arc::default();
@@ -58,6 +64,13 @@ async fn fake_ami(uuid: uuid::Uuid) -> (u16, Actions) {
                     };
                     let id = get("ActionID");
                     let reply = match get("Action").to_ascii_lowercase().as_str() {
+                        "login" if !announce => format!(
+                            "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n\
+                             Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+                        ),
+                        "setvar" if !setvar_ok => format!(
+                            "Response: Error\r\nActionID: {id}\r\nMessage: No such channel\r\n\r\n"
+                        ),
                         "login" => format!(
                             "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n\
                              Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n\
@@ -87,7 +100,7 @@ async fn fake_ami(uuid: uuid::Uuid) -> (u16, Actions) {
 
 fn ami_section(port: u16) -> String {
     format!(
-        "\n[ami]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"enclave\"\nsecret = \"s3cret\"\n"
+        "\n[ami]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"enclave\"\nsecret = \"s3cret\"\naction_timeout_ms = 1000\n"
     )
 }
 
@@ -233,4 +246,87 @@ fn kill_9_loses_no_completed_turn() {
     for (a, b) in committed.iter().zip(&after.turns) {
         assert_eq!((a.seq, a.role, &a.text), (b.seq, b.role, &b.text));
     }
+}
+
+/// A hand-over that cannot be made keeps the caller: the agent apologises once, offers a
+/// call-back, does not hang up, and the record says what failed (not `transferred`).
+async fn failed_handover_call(announce: bool, setvar_ok: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let uuid = uuid::Uuid::new_v4();
+    let (port, actions) = fake_ami_with(uuid, announce, setvar_ok).await;
+    let offer = "No operator is free; we will call you back.";
+    let cfg = config_text(
+        tmp.path(),
+        &(llm_and_conversation(
+            "tool_choice = \"none\"",
+            &format!(
+                "greeting = \"Hi.\"\napology = \"Sorry about that.\"\nhandover_failed = \"{offer}\""
+            ),
+        ) + &ami_section(port)),
+    );
+    let agent = start_agent(&cfg).await;
+    let mut audio = silence(1.0);
+    // The caller presses 0 at 1.0 s, then stays on the line, silent, until it hangs up.
+    audio.extend(silence(9.0));
+    let mut opts = CallOptions::new(agent.addr);
+    opts.uuid = Some(uuid);
+    opts.audio = Some((audio, 16_000));
+    opts.dtmf = vec![('0', 1.0)];
+    opts.linger = Duration::from_millis(200);
+    let report = place_call(opts).await.expect("call");
+    let metrics = agent.metrics.clone();
+    let db = agent.db.clone();
+    agent.stop().await;
+
+    assert_eq!(
+        report.ended,
+        CallEndReason::CallerHangup,
+        "the agent must not hang up after a failed hand-over\n{report}"
+    );
+    if !announce {
+        assert!(setvars(&actions).is_empty(), "no channel, no Setvar");
+    }
+    assert_eq!(metrics.handover_failures_total(), 1);
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains("enclave_handover_failures_total 1"),
+        "{rendered}"
+    );
+    let call = read_call(&db, &uuid).unwrap();
+    assert_eq!(call.outcome, Some(CallOutcome::CallerHangup), "{call:?}");
+    assert_eq!(call.transfer_target, None);
+    let error = call.error.clone().unwrap_or_default();
+    assert!(error.contains("hand-over failed"), "{error:?}");
+    let said: String = call
+        .turns
+        .iter()
+        .filter(|t| t.role == Role::Agent)
+        .map(|t| t.text.clone())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    assert_eq!(said.matches("Sorry about that.").count(), 1, "{said}");
+    assert!(said.contains(offer), "{said}");
+    // The offer comes after the notice, with the apology between them.
+    let notice = said
+        .find("Let me connect you")
+        .expect("the transfer notice");
+    assert!(said.find(offer).unwrap() > notice, "{said}");
+    // The offer was played to its end (a turn is marked interrupted otherwise).
+    assert!(
+        call.turns
+            .iter()
+            .any(|t| t.role == Role::Agent && t.text.contains(offer) && !t.interrupted),
+        "{:?}",
+        call.turns
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_with_no_channel_for_the_call_keeps_the_caller() {
+    failed_handover_call(false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_refused_by_asterisk_keeps_the_caller() {
+    failed_handover_call(true, false).await;
 }

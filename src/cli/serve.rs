@@ -42,7 +42,7 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             match config.server.handler {
                 crate::config::HandlerKind::Echo => (crate::pipeline::echo_handler(&config), None),
                 crate::config::HandlerKind::Conversation => {
-                    let stack = crate::conversation::Stack::start(
+                    let stack = crate::app::Stack::start(
                         &config,
                         std::sync::Arc::clone(crate::metrics::global()),
                         services_cancel.clone(),

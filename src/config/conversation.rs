@@ -23,6 +23,9 @@ pub struct ConversationConfig {
     pub reprompt: String,
     /// Said before the agent hangs up (silence, maximum length); "" = built-in.
     pub goodbye: String,
+    /// Said when a hand-over could not be made (AMI failed, no channel for the call, no
+    /// `[ami]`): the agent keeps the caller and offers a call-back; "" = built-in.
+    pub handover_failed: String,
     /// Caller silence (s) after the agent finished speaking before the re-prompt; 0 = never.
     pub reprompt_after_secs: f64,
     /// Hang up after this many re-prompts in a row went unanswered (0 = never).
@@ -34,6 +37,11 @@ pub struct ConversationConfig {
     pub end_of_turn_short_ms: u32,
     /// Trailing silence (ms) that ends a turn otherwise.
     pub end_of_turn_ms: u32,
+    /// Semantic end-of-turn model (smart-turn ONNX), asked at each short pause; relative
+    /// paths are inside `[models] dir`. "" = none: the transcript-punctuation rule decides.
+    pub end_of_turn_model: String,
+    /// Probability at or above which the end-of-turn model's "finished" ends the turn.
+    pub end_of_turn_model_threshold: f32,
     /// Let the caller interrupt the agent.
     pub barge_in: bool,
     /// Caller speech (ms, at the VAD's probability threshold) that interrupts the agent.
@@ -47,6 +55,10 @@ pub struct ConversationConfig {
     pub llm_budget_ms: u64,
     /// Budget (ms) for synthesizing one sentence.
     pub tts_budget_ms: u64,
+    /// Fit the ASR budget to the machine: measured at start-up and on every turn, scaled with
+    /// the utterance's length and the transcriptions queued ahead of it; `asr_budget_ms` is
+    /// then the floor. A busy CPU answers late rather than not at all.
+    pub adaptive_budgets: bool,
     /// DTMF digit that hands the caller to a human at once ("" = none).
     pub operator_digit: String,
     /// `AGENT_TARGET` set on a hand-over: a name the dialplan maps to a queue or extension
@@ -66,17 +78,21 @@ impl Default for ConversationConfig {
             transfer_notice: String::new(),
             reprompt: String::new(),
             goodbye: String::new(),
+            handover_failed: String::new(),
             reprompt_after_secs: 8.0,
             hangup_after_reprompts: 2,
             max_call_secs: 900,
             end_of_turn_short_ms: 300,
             end_of_turn_ms: 600,
+            end_of_turn_model: String::new(),
+            end_of_turn_model_threshold: 0.5,
             barge_in: true,
             barge_in_min_speech_ms: 40,
             barge_in_protect_ms: 250,
             asr_budget_ms: 3000,
             llm_budget_ms: 4000,
             tts_budget_ms: 3000,
+            adaptive_budgets: true,
             operator_digit: "0".into(),
             transfer_target: "operators".into(),
             transfer_on_failure: true,
@@ -99,6 +115,8 @@ pub struct Phrases {
     pub reprompt: String,
     /// Before hanging up.
     pub goodbye: String,
+    /// A hand-over failed: the caller stays, a call-back is offered.
+    pub handover_failed: String,
 }
 
 impl ConversationConfig {
@@ -117,6 +135,12 @@ impl ConversationConfig {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_short_ms",
                 "allowed 100..=end_of_turn_ms",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.end_of_turn_model_threshold) {
+            return Err(ConfigError::invalid(
+                "conversation.end_of_turn_model_threshold",
+                "a probability in 0.0..=1.0",
             ));
         }
         if self.end_of_turn_ms > 5000 {
@@ -164,6 +188,23 @@ impl ConversationConfig {
         Ok(())
     }
 
+    /// The end-of-turn model file, resolved inside `models_dir`; `None` when not configured.
+    pub fn end_of_turn_model_path(
+        &self,
+        models_dir: &std::path::Path,
+    ) -> Option<std::path::PathBuf> {
+        let p = self.end_of_turn_model.trim();
+        if p.is_empty() {
+            return None;
+        }
+        let p = std::path::Path::new(p);
+        Some(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            models_dir.join(p)
+        })
+    }
+
     /// The phrases for the configured language, built-in where the config leaves them empty.
     pub fn phrases(&self) -> Phrases {
         let ru = self.language == "ru";
@@ -196,6 +237,13 @@ impl ConversationConfig {
             ),
             reprompt: always(&self.reprompt, "Вы меня слышите?", "Are you still there?"),
             goodbye: always(&self.goodbye, "До свидания!", "Goodbye!"),
+            handover_failed: always(
+                &self.handover_failed,
+                "Сейчас я не могу соединить вас с оператором. Мы перезвоним вам, как только \
+                 оператор освободится, а пока я постараюсь помочь.",
+                "I cannot reach an operator right now. We will call you back as soon as one is \
+                 free, or I can keep helping you myself.",
+            ),
         }
     }
 }

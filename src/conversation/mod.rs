@@ -1,22 +1,31 @@
 //! The conversation: the call handler that listens, thinks and speaks.
 //!
 //! One [`ConversationHandler`] serves every call with the engines loaded once per process
-//! ([`Engines`]); each call runs its own loop ([`call`]) with its own VAD state, LLM sequence
-//! and turn task ([`turn`]). Pre-synthesised phrases ([`phrases`]) make the greeting, the
-//! apology and the hand-over notice play instantly, whatever the models are doing.
+//! (behind the traits of [`traits`]; `crate::app` loads the real ones); each call runs its own
+//! loop ([`call`]) with its own VAD state, LLM sequence and turn task ([`turn`]). The loop only
+//! applies what the pure deciders say: [`turn_taking`] (is the caller's turn over?),
+//! [`barge_in`] (may the caller cut the agent?), [`timers`], [`budget`] and [`ending`]. Pre-synthesised
+//! phrases ([`phrases`]) make the greeting, the apology and the hand-over notice play
+//! instantly, whatever the models are doing.
 
+pub mod barge_in;
+pub mod budget;
 mod call;
-pub mod engines;
+pub mod ending;
 mod phrases;
 mod played;
 mod recording;
-pub mod stack;
+mod reply;
+pub mod timers;
+pub mod traits;
 mod turn;
+pub mod turn_taking;
 
-pub use engines::{Engines, EnginesError};
-pub use phrases::PhraseAudio;
+pub use phrases::{PhraseAudio, PhraseError};
 pub use played::played_text;
-pub use stack::{Stack, StackError};
+// The composition root moved to `crate::app`; these paths stay for existing callers.
+pub use crate::app::{engines, stack, Engines, EnginesError, Stack, StackError};
+pub use traits::{Converse, Heard, StartConversation, Synthesize, Transcribe};
 
 use crate::ami::AmiClient;
 use crate::config::Config;
@@ -27,14 +36,46 @@ use futures::future::BoxFuture;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// The engines a call uses, behind their traits (the real ones from
+/// `crate::app::call_engines`, or fakes in tests).
+#[derive(Clone)]
+pub struct CallEngines {
+    /// Speech recognition.
+    pub transcribe: Arc<dyn Transcribe>,
+    /// Speech synthesis (the conversation's voice).
+    pub synthesize: Arc<dyn Synthesize>,
+    /// Makes each call's LLM conversation.
+    pub converse: Arc<dyn StartConversation>,
+    /// Silero VAD (sessions shared, recurrent state per call); `None` with the webrtc backend.
+    pub silero: Option<Arc<crate::vad::SileroModel>>,
+    /// Semantic end-of-turn model, if any.
+    pub end_of_turn: Option<Arc<dyn crate::vad::EndOfTurnModel>>,
+    /// Names of the models, for call records.
+    pub models: crate::records::ModelsUsed,
+}
+
+impl std::fmt::Debug for CallEngines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallEngines")
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything a call needs that outlives it: config, engines, phrases, records, AMI, metrics.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) engines: Engines,
+    pub(crate) engines: CallEngines,
     pub(crate) phrases: PhraseAudio,
     pub(crate) records: Option<RecordWriter>,
     pub(crate) ami: Option<AmiClient>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The ASR budget, fitted to this machine (shared: every call runs on the same CPU).
+    pub(crate) asr_budget: budget::StageBudget,
+    /// The LLM's budget for a reply's first sentence, fitted the same way.
+    pub(crate) llm_budget: budget::StageBudget,
+    /// Transcriptions started and not yet done, across calls.
+    pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -51,17 +92,26 @@ impl std::fmt::Debug for ConversationHandler {
 }
 
 impl ConversationHandler {
-    /// A handler over loaded engines; synthesises the fixed phrases now (blocking, once), so
-    /// the greeting plays the moment a call connects.
-    pub fn new(
+    /// A handler over engines given behind their traits (fakes in tests) and phrases already
+    /// synthesised; budgets are the configured ones until turns measure the ASR's cost.
+    pub fn with_engines(
         config: Config,
-        engines: Engines,
+        engines: CallEngines,
+        phrases: PhraseAudio,
         records: Option<RecordWriter>,
         ami: Option<AmiClient>,
         metrics: Arc<Metrics>,
-    ) -> Result<ConversationHandler, EnginesError> {
-        let phrases = PhraseAudio::synthesize(&config.conversation.phrases(), &engines.tts)?;
-        Ok(ConversationHandler {
+    ) -> ConversationHandler {
+        let cfg = &config.conversation;
+        let asr_budget = budget::StageBudget::new(
+            std::time::Duration::from_millis(cfg.asr_budget_ms),
+            cfg.adaptive_budgets,
+        );
+        let llm_budget = budget::StageBudget::new(
+            std::time::Duration::from_millis(cfg.llm_budget_ms),
+            cfg.adaptive_budgets,
+        );
+        ConversationHandler {
             shared: Arc::new(Shared {
                 config,
                 engines,
@@ -69,8 +119,22 @@ impl ConversationHandler {
                 records,
                 ami,
                 metrics,
+                asr_budget,
+                llm_budget,
+                asr_in_flight: Default::default(),
             }),
-        })
+        }
+    }
+
+    /// One transcription of `audio_s` seconds took `took` (a start-up calibration): the ASR
+    /// budget fits this machine from the first call.
+    pub fn observe_asr_cost(&self, audio_s: f64, took: std::time::Duration) {
+        self.shared.asr_budget.observe(audio_s, took, 0);
+    }
+
+    /// The ASR budget an utterance of `audio_s` seconds gets now, with nothing queued.
+    pub fn asr_budget(&self, audio_s: f64) -> std::time::Duration {
+        self.shared.asr_budget.budget(audio_s, 0)
     }
 }
 

@@ -1,10 +1,18 @@
 //! Fixed phrases synthesised once at start-up, so they play instantly on every call (and the
 //! apology still plays when an engine is what failed).
 
-use super::engines::EnginesError;
 use crate::config::Phrases;
-use crate::tts::Tts;
 use std::sync::Arc;
+
+/// A fixed phrase could not be synthesised.
+#[derive(Debug, thiserror::Error)]
+#[error("TTS: cannot synthesise the phrase {text:?}: {message}")]
+pub struct PhraseError {
+    /// The phrase.
+    pub text: String,
+    /// Why.
+    pub message: String,
+}
 
 /// One phrase: its text and its audio at the voice's rate.
 #[derive(Debug, Clone)]
@@ -32,15 +40,21 @@ pub struct PhraseAudio {
     pub reprompt: Phrase,
     /// Before the agent hangs up.
     pub goodbye: Phrase,
+    /// A hand-over failed: the caller stays, a call-back is offered.
+    pub handover_failed: Phrase,
 }
 
 impl PhraseAudio {
-    /// Synthesises every phrase with `tts` (blocking).
-    pub fn synthesize(phrases: &Phrases, tts: &Tts) -> Result<PhraseAudio, EnginesError> {
-        let one = |text: &str| -> Result<Phrase, EnginesError> {
-            let audio = tts.synthesize(text).map_err(|e| EnginesError::Phrase {
+    /// Synthesises every phrase with `synthesize` (audio at `rate_hz`), e.g. a test voice.
+    pub fn synthesize_with(
+        phrases: &Phrases,
+        rate_hz: u32,
+        synthesize: impl Fn(&str) -> Result<Vec<i16>, String>,
+    ) -> Result<PhraseAudio, PhraseError> {
+        let one = |text: &str| -> Result<Phrase, PhraseError> {
+            let audio = synthesize(text).map_err(|message| PhraseError {
                 text: text.to_string(),
-                message: e.to_string(),
+                message,
             })?;
             Ok(Phrase {
                 text: text.to_string(),
@@ -48,13 +62,14 @@ impl PhraseAudio {
             })
         };
         Ok(PhraseAudio {
-            rate_hz: tts.sample_rate(),
+            rate_hz,
             disclosure: phrases.disclosure.as_deref().map(one).transpose()?,
             greeting: phrases.greeting.as_deref().map(one).transpose()?,
             apology: one(&phrases.apology)?,
             transfer_notice: one(&phrases.transfer_notice)?,
             reprompt: one(&phrases.reprompt)?,
             goodbye: one(&phrases.goodbye)?,
+            handover_failed: one(&phrases.handover_failed)?,
         })
     }
 }

@@ -3,14 +3,18 @@
 //!
 //! The task reports every step to the call loop, which owns timing, barge-in and records.
 //! Cancelling (barge-in, hang-up, over budget) stops the LLM through its [`CancelHandle`] and
-//! stops queuing audio; the [`Conversation`] comes back in [`TurnMsg::Finished`] either way.
+//! the transcription and synthesis behind it, and stops queuing audio; the conversation comes
+//! back in [`TurnMsg::Finished`] either way. A stage over its budget cancels its own work too.
 
+use super::traits::Converse;
+use super::turn_taking::UtteranceId;
 use super::Shared;
+use crate::cancel::CancelHandle;
 use crate::dialog::chunker::SentenceChunker;
-use crate::dialog::engine::CancelHandle;
-use crate::dialog::session::{Conversation, TurnEvent, TurnSummary};
+use crate::dialog::session::{TurnEvent, TurnSummary};
 use crate::pipeline::{PlayId, Playout};
 use crate::records::ToolCallRecord;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -57,7 +61,7 @@ pub(crate) enum TurnMsg {
     /// The task is over; the conversation comes back.
     Finished {
         /// The conversation, for the next turn.
-        conversation: Box<Conversation>,
+        conversation: Box<dyn Converse>,
         /// The LLM's account of the turn (None when it never ran).
         summary: Option<TurnSummary>,
     },
@@ -69,14 +73,14 @@ pub(crate) type TurnGo = oneshot::Sender<bool>;
 
 /// A running turn task.
 pub(crate) struct TurnTask {
+    /// The caller's utterance this turn answers.
+    pub(crate) id: UtteranceId,
     /// Stops the LLM and further audio.
     pub(crate) cancel: CancelHandle,
     /// Steps, in order.
     pub(crate) msgs: mpsc::UnboundedReceiver<TurnMsg>,
     /// Sends the go/drop decision once the transcript is in.
     pub(crate) go: Option<TurnGo>,
-    /// The utterance's audio, kept in case it has to be merged with the next one.
-    pub(crate) audio: Vec<f32>,
     /// Replaced by a newer utterance or cut by barge-in: its messages are ignored but for
     /// `Finished`, which hands the conversation back.
     pub(crate) superseded: bool,
@@ -85,24 +89,26 @@ pub(crate) struct TurnTask {
     pub(crate) heard: Option<String>,
 }
 
-/// Starts a turn on `audio` (16 kHz). `conversation` is handed back in `Finished`.
+/// Starts a turn on utterance `id`'s `audio` (16 kHz), transcribed within `asr_budget`.
+/// `conversation` is handed back in `Finished`.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    conversation: Conversation,
+    conversation: Box<dyn Converse>,
+    id: UtteranceId,
     audio: Vec<f32>,
+    asr_budget: Duration,
     out: Playout,
 ) -> TurnTask {
     let (tx, msgs) = mpsc::unbounded_channel();
     let (go_tx, go_rx) = oneshot::channel();
     let cancel = CancelHandle::new();
     let task_cancel = cancel.clone();
-    let task_audio = audio.clone();
     tokio::spawn(async move {
         let mut conversation = conversation;
         let summary = run(
             &shared,
-            &mut conversation,
-            task_audio,
+            conversation.as_mut(),
+            Utterance { audio, asr_budget },
             out,
             task_cancel,
             go_rx,
@@ -110,36 +116,50 @@ pub(crate) fn spawn(
         )
         .await;
         let _ = tx.send(TurnMsg::Finished {
-            conversation: Box::new(conversation),
+            conversation,
             summary,
         });
     });
     TurnTask {
+        id,
         cancel,
         msgs,
         go: Some(go_tx),
-        audio,
         superseded: false,
         heard: None,
     }
 }
 
+/// The caller's utterance and how long its transcription may take.
+struct Utterance {
+    audio: Vec<f32>,
+    asr_budget: Duration,
+}
+
 async fn run(
     shared: &Arc<Shared>,
-    conversation: &mut Conversation,
-    audio: Vec<f32>,
+    conversation: &mut dyn Converse,
+    utterance: Utterance,
     out: Playout,
     cancel: CancelHandle,
     go: oneshot::Receiver<bool>,
     tx: &mpsc::UnboundedSender<TurnMsg>,
 ) -> Option<TurnSummary> {
     let cfg = &shared.config.conversation;
+    let Utterance { audio, asr_budget } = utterance;
     let started = Instant::now();
-    let opts = shared.engines.asr.default_options();
-    let asr = shared.engines.asr.transcribe(audio, opts);
-    let transcript = match tokio::time::timeout(Duration::from_millis(cfg.asr_budget_ms), asr).await
-    {
-        Ok(Ok(t)) => t,
+    let audio_s = audio.len() as f64 / 16_000.0;
+    let engines = &shared.engines;
+    let ahead = shared.asr_in_flight.fetch_add(1, Ordering::SeqCst)
+        / engines.transcribe.max_concurrent().max(1);
+    let asr = engines.transcribe.transcribe(audio, cancel.clone());
+    let result = tokio::time::timeout(asr_budget, asr).await;
+    shared.asr_in_flight.fetch_sub(1, Ordering::SeqCst);
+    let heard = match result {
+        Ok(Ok(h)) => {
+            shared.asr_budget.observe(audio_s, started.elapsed(), ahead);
+            h
+        }
         Ok(Err(e)) => {
             let _ = tx.send(TurnMsg::Failed {
                 stage: "asr",
@@ -148,18 +168,20 @@ async fn run(
             return None;
         }
         Err(_) => {
+            // Stop the transcription behind the budget, not only the wait for it.
+            cancel.cancel();
             let _ = tx.send(TurnMsg::Failed {
                 stage: "asr",
-                error: format!("no transcript within {} ms", cfg.asr_budget_ms),
+                error: format!("no transcript within {} ms", asr_budget.as_millis()),
             });
             return None;
         }
     };
-    let text = transcript.text.trim().to_string();
+    let text = heard.text.trim().to_string();
     let _ = tx.send(TurnMsg::Transcript {
         text: text.clone(),
         asr: started.elapsed(),
-        language: transcript.language.clone(),
+        language: heard.language.clone(),
     });
     if text.is_empty() || !matches!(go.await, Ok(true)) || cancel.is_cancelled() {
         return None;
@@ -173,23 +195,15 @@ async fn run(
     let tts_cancel = cancel.clone();
     let tts_budget = Duration::from_millis(cfg.tts_budget_ms);
     let synth = tokio::spawn(async move {
+        let tts = &tts_shared.engines.synthesize;
         while let Some((sentence, released)) = sentence_rx.recv().await {
             if tts_cancel.is_cancelled() {
                 break;
             }
-            let tts = Arc::clone(&tts_shared.engines.tts);
-            let text = sentence.clone();
             let t0 = Instant::now();
-            let job = tokio::task::spawn_blocking(move || tts.synthesize(&text));
+            let job = tts.synthesize(sentence.clone(), tts_cancel.clone());
             let audio = match tokio::time::timeout(tts_budget, job).await {
-                Ok(Ok(Ok(a))) => a,
-                Ok(Ok(Err(e))) => {
-                    let _ = tts_tx.send(TurnMsg::Failed {
-                        stage: "tts",
-                        error: e.to_string(),
-                    });
-                    break;
-                }
+                Ok(Ok(a)) => a,
                 Ok(Err(e)) => {
                     let _ = tts_tx.send(TurnMsg::Failed {
                         stage: "tts",
@@ -198,6 +212,7 @@ async fn run(
                     break;
                 }
                 Err(_) => {
+                    tts_cancel.cancel();
                     let _ = tts_tx.send(TurnMsg::Failed {
                         stage: "tts",
                         error: format!(
@@ -211,8 +226,7 @@ async fn run(
             if tts_cancel.is_cancelled() || audio.is_empty() {
                 continue;
             }
-            let rate = tts_shared.engines.tts.sample_rate();
-            match out.play_i16(&audio, rate) {
+            match out.play_i16(&audio, tts.sample_rate()) {
                 Ok(id) => {
                     let _ = tts_tx.send(TurnMsg::Sentence {
                         id,
@@ -232,31 +246,35 @@ async fn run(
     let mut tool_started: Option<(crate::dialog::ToolCall, Instant)> = None;
     let tools_tx = tx.clone();
     let result = conversation
-        .user_turn(&text, cancel.clone(), |event| match event {
-            TurnEvent::Text(piece) => {
-                if first_token && !piece.trim().is_empty() {
-                    first_token = false;
-                    let _ = tools_tx.send(TurnMsg::FirstToken { at: Instant::now() });
+        .user_turn(
+            &text,
+            cancel.clone(),
+            Box::new(|event| match event {
+                TurnEvent::Text(piece) => {
+                    if first_token && !piece.trim().is_empty() {
+                        first_token = false;
+                        let _ = tools_tx.send(TurnMsg::FirstToken { at: Instant::now() });
+                    }
+                    for sentence in chunker.push(&piece) {
+                        let _ = sentence_tx.send((sentence, Instant::now()));
+                    }
                 }
-                for sentence in chunker.push(&piece) {
-                    let _ = sentence_tx.send((sentence, Instant::now()));
+                TurnEvent::ToolCall(call) => tool_started = Some((call, Instant::now())),
+                TurnEvent::ToolResult { name, result } => {
+                    let (arguments, took) = match tool_started.take() {
+                        Some((call, t0)) if call.name == name => (call.arguments, t0.elapsed()),
+                        _ => (serde_json::Value::Null, Duration::ZERO),
+                    };
+                    let _ = tools_tx.send(TurnMsg::Tool(ToolCallRecord {
+                        name,
+                        arguments,
+                        result: serde_json::from_str(&result)
+                            .unwrap_or(serde_json::Value::String(result)),
+                        duration_ms: took.as_millis() as u64,
+                    }));
                 }
-            }
-            TurnEvent::ToolCall(call) => tool_started = Some((call, Instant::now())),
-            TurnEvent::ToolResult { name, result } => {
-                let (arguments, took) = match tool_started.take() {
-                    Some((call, t0)) if call.name == name => (call.arguments, t0.elapsed()),
-                    _ => (serde_json::Value::Null, Duration::ZERO),
-                };
-                let _ = tools_tx.send(TurnMsg::Tool(ToolCallRecord {
-                    name,
-                    arguments,
-                    result: serde_json::from_str(&result)
-                        .unwrap_or(serde_json::Value::String(result)),
-                    duration_ms: took.as_millis() as u64,
-                }));
-            }
-        })
+            }),
+        )
         .await;
     if let Some(rest) = chunker.finish() {
         let _ = sentence_tx.send((rest, Instant::now()));

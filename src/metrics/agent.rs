@@ -72,6 +72,7 @@ pub struct Metrics {
     tool_calls: LabeledCounter,
     errors: LabeledCounter,
     records_dropped: Counter,
+    handover_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -99,6 +100,7 @@ impl Metrics {
             tool_calls: LabeledCounter::new(&["tool", "result"]),
             errors: LabeledCounter::new(&["stage"]),
             records_dropped: Counter::default(),
+            handover_failures: Counter::default(),
         }
     }
 
@@ -139,6 +141,16 @@ impl Metrics {
     /// `n` call-record writes were dropped because the writer queue was full.
     pub fn records_dropped(&self, n: u64) {
         self.records_dropped.add(n);
+    }
+
+    /// A hand-over to a human could not be made (the caller was kept).
+    pub fn handover_failed(&self) {
+        self.handover_failures.inc();
+    }
+
+    /// Current `enclave_handover_failures_total`.
+    pub fn handover_failures_total(&self) -> u64 {
+        self.handover_failures.get()
     }
 
     /// Current `enclave_calls_active`.
@@ -249,6 +261,17 @@ impl Metrics {
         out.push_str(&format!(
             "enclave_records_dropped_total {}\n",
             self.records_dropped.get()
+        ));
+
+        header(
+            &mut out,
+            "enclave_handover_failures_total",
+            "counter",
+            "Hand-overs to a human that could not be made (the agent kept the caller).",
+        );
+        out.push_str(&format!(
+            "enclave_handover_failures_total {}\n",
+            self.handover_failures.get()
         ));
         super::limits::render(&mut out);
         out

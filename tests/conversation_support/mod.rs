@@ -3,8 +3,8 @@
 //! reading what came back.
 #![allow(dead_code)]
 
+use enclave::app::Stack;
 use enclave::config::Config;
-use enclave::conversation::Stack;
 use enclave::metrics::Metrics;
 use enclave::pipeline::CallHandler;
 use enclave::transport::{Server, ServerStats};
@@ -153,6 +153,14 @@ impl TestAgent {
 
 /// Starts the conversation stack and an AudioSocket server on 127.0.0.1:0.
 pub async fn start_agent(config_toml: &str) -> TestAgent {
+    start_agent_with(config_toml, None).await
+}
+
+/// [`start_agent`] with an end-of-turn model (a scripted fake) given to the engines.
+pub async fn start_agent_with(
+    config_toml: &str,
+    end_of_turn: Option<Arc<dyn enclave::vad::EndOfTurnModel>>,
+) -> TestAgent {
     // Logs for a failing test: ENCLAVE_TEST_LOG=enclave=debug cargo test …
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -165,7 +173,7 @@ pub async fn start_agent(config_toml: &str) -> TestAgent {
         .unwrap_or_else(|e| panic!("test config: {e}"));
     let metrics = Arc::new(Metrics::new());
     let services = CancellationToken::new();
-    let stack = Stack::start(&config, Arc::clone(&metrics), services.clone())
+    let stack = Stack::start_with(&config, Arc::clone(&metrics), services.clone(), end_of_turn)
         .await
         .unwrap_or_else(|e| panic!("conversation stack: {e}"));
     let server = Server::bind(config.server.clone()).await.expect("bind");

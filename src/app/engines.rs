@@ -6,7 +6,7 @@ use crate::dialog::engine::{EngineOptions, LlmEngine};
 use crate::dialog::tools::ToolRegistry;
 use crate::records::ModelsUsed;
 use crate::tts::{setup, Language, Tts};
-use crate::vad::{SileroModel, VadBackend};
+use crate::vad::{EndOfTurnModel, SileroModel, VadBackend};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +25,10 @@ pub enum EnginesError {
     /// The dialog model.
     #[error("LLM: {0}")]
     Llm(#[from] crate::dialog::DialogError),
-    /// A fixed phrase could not be synthesised.
+    /// The end-of-turn model could not be loaded.
+    #[error("end-of-turn model: {0}")]
+    EndOfTurn(String),
+    /// A fixed phrase could not be synthesised (or the loader thread failed).
     #[error("TTS: cannot synthesise the phrase {text:?}: {message}")]
     Phrase {
         /// The phrase.
@@ -33,6 +36,15 @@ pub enum EnginesError {
         /// Why.
         message: String,
     },
+}
+
+impl From<crate::conversation::PhraseError> for EnginesError {
+    fn from(e: crate::conversation::PhraseError) -> Self {
+        EnginesError::Phrase {
+            text: e.text,
+            message: e.message,
+        }
+    }
 }
 
 /// Every engine a call uses.
@@ -48,6 +60,8 @@ pub struct Engines {
     pub llm: Arc<LlmEngine>,
     /// Built-in and configured HTTP tools.
     pub tools: Arc<ToolRegistry>,
+    /// Semantic end-of-turn model (smart-turn), when `[conversation] end_of_turn_model` is set.
+    pub end_of_turn: Option<Arc<dyn EndOfTurnModel>>,
     /// Names of the models, for call records.
     pub models: ModelsUsed,
 }
@@ -81,6 +95,7 @@ impl Engines {
             paths.llm.as_deref(),
         )?)?;
         let tools = Arc::new(ToolRegistry::from_config(&config.llm)?);
+        let end_of_turn = load_end_of_turn(config)?;
         let models = ModelsUsed {
             asr: Some(file_name(asr.path())),
             llm: paths.llm.as_deref().map(file_name),
@@ -96,9 +111,28 @@ impl Engines {
             tts,
             llm,
             tools,
+            end_of_turn,
             models,
         })
     }
+}
+
+/// The end-of-turn model `[conversation] end_of_turn_model` names, if any.
+///
+/// The smart-turn implementation lives in `crate::vad` (another branch); until it is wired
+/// here, a configured model is an error that says so rather than a silent fallback.
+pub fn load_end_of_turn(config: &Config) -> Result<Option<Arc<dyn EndOfTurnModel>>, EnginesError> {
+    let Some(path) = config
+        .conversation
+        .end_of_turn_model_path(&config.models.dir)
+    else {
+        return Ok(None);
+    };
+    Err(EnginesError::EndOfTurn(format!(
+        "{}: this build has no smart-turn runtime yet; set `[conversation] end_of_turn_model = \"\"` \
+         to use the transcript-punctuation rule",
+        path.display()
+    )))
 }
 
 /// Where the configured model files are: relative paths are inside `[models] dir`, where

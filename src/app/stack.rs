@@ -1,9 +1,10 @@
 //! Everything `agent serve` starts around the conversation handler: the metrics/health
 //! listener, the model check, the engines, call records and the AMI client.
 
-use super::{ConversationHandler, Engines, EnginesError};
+use super::{Engines, EnginesError};
 use crate::ami::{AmiClient, AmiSettings};
 use crate::config::Config;
+use crate::conversation::ConversationHandler;
 use crate::metrics::{Metrics, MetricsServer, Readiness};
 use crate::models::{verify_configured, Catalogue, HashCache};
 use crate::records::RecordStore;
@@ -91,6 +92,17 @@ impl Stack {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> Result<Stack, StackError> {
+        Stack::start_with(config, metrics, cancel, None).await
+    }
+
+    /// [`Stack::start`], with an end-of-turn model given instead of loaded from the config
+    /// (a scripted one in tests, or one built elsewhere).
+    pub async fn start_with(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        cancel: CancellationToken,
+        end_of_turn: Option<Arc<dyn crate::vad::EndOfTurnModel>>,
+    ) -> Result<Stack, StackError> {
         let readiness = Readiness::new();
         let metrics_server = if config.metrics.enabled {
             Some(
@@ -117,12 +129,15 @@ impl Stack {
         verify_configured(&refs, &catalogue, &mut cache)?;
 
         let load_config = config.clone();
-        let engines = tokio::task::spawn_blocking(move || Engines::load(&load_config))
+        let mut engines = tokio::task::spawn_blocking(move || Engines::load(&load_config))
             .await
             .map_err(|e| EnginesError::Phrase {
                 text: String::new(),
                 message: format!("engine loader panicked: {e}"),
             })??;
+        if end_of_turn.is_some() {
+            engines.end_of_turn = end_of_turn;
+        }
 
         let records = if config.records.enabled {
             let (path, cfg) = (config.records.db_path.clone(), config.records.clone());
@@ -147,8 +162,9 @@ impl Stack {
             Some(client)
         } else {
             tracing::warn!(
-                "[ami] is not enabled: a hand-over (transfer_to_human, operator digit) falls back \
-                 to a spoken apology and a hangup, since the dialplan cannot be told where to go"
+                "[ami] is not enabled: a hand-over (transfer_to_human, operator digit) cannot be \
+                 made, since the dialplan cannot be told where to go; the agent apologises, offers \
+                 a call-back and keeps the caller"
             );
             None
         };
@@ -156,7 +172,7 @@ impl Stack {
         let handler_config = config.clone();
         let writer = records.as_ref().map(|r| r.writer());
         let handler = tokio::task::spawn_blocking(move || {
-            ConversationHandler::new(handler_config, engines, writer, ami, metrics)
+            super::handler(handler_config, engines, writer, ami, metrics)
         })
         .await
         .map_err(|e| EnginesError::Phrase {

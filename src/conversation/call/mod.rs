@@ -1,0 +1,370 @@
+//! One call's loop: it only waits for events and applies what the pure deciders say.
+//!
+//! Caller audio goes through the VAD into [`TurnTaking`] (when is the caller's turn over?) and
+//! [`BargeIn`] (may the caller cut the agent now?); their [`TurnAction`]s and
+//! [`BargeInAction`]s are applied here: start a turn task, discard or retract it, answer,
+//! cut the playout. Everything is driven by events: caller audio (media time), the turn
+//! task's steps, end-of-turn verdicts, hand-over results and what the playout reports went on
+//! the wire. The only timer is a coarse tick for wall-clock limits (silence re-prompt, maximum
+//! call length, the LLM budget), never for synchronisation.
+
+mod closing;
+mod playback;
+mod turns;
+
+use super::barge_in::{BargeIn, BargeInAction, BargeInConfig};
+use super::ending::{outcome, Ending, Stop};
+use super::phrases::Phrase;
+use super::played::played_text;
+use super::reply::{CallerTurn, Reply};
+use super::timers::{TickState, TimerAction, Timers, TimersConfig};
+use super::traits::Converse;
+use super::turn::{self, TurnMsg, TurnTask};
+use super::turn_taking::{TurnAction, TurnInput, TurnTaking, TurnTakingConfig, UtteranceId};
+use super::Shared;
+use crate::dialog::session::TurnSummary;
+use crate::dialog::tools::CallAction;
+use crate::metrics::{ActiveCall, Stage};
+use crate::pipeline::{
+    AudioChunk, CallEvent, CallInfo, CallOutcome, ItemState, PlayId, Playout, PlayoutProgress,
+};
+use crate::records::{
+    CallEnd, CallOutcome as RecordOutcome, CallStart, Role, ToolCallRecord, TurnLatencies,
+    TurnRecord,
+};
+use crate::vad::{Endpointer, VadEvent};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+/// An end-of-turn model's answer: the utterance, and finished / not / no answer.
+type Verdict = (UtteranceId, Option<bool>);
+
+/// Running per-call state.
+struct Call {
+    shared: Arc<Shared>,
+    info: CallInfo,
+    out: Playout,
+    endpointer: Endpointer,
+    turn_taking: TurnTaking,
+    barge: BargeIn,
+    conversation: Option<Box<dyn Converse>>,
+    turn: Option<TurnTask>,
+    /// An utterance to transcribe as soon as the conversation is back from the last turn.
+    queued: Option<(UtteranceId, Vec<f32>)>,
+    reply: Option<Reply>,
+    /// The caller's answered turn, not yet written (it can still be retracted).
+    caller_turn: Option<CallerTurn>,
+    seq: u32,
+    /// Wall clock of the last moment the agent or the caller was active, for re-prompts.
+    idle_since: Instant,
+    timers: Timers,
+    ending: Option<Ending>,
+    /// What went wrong during the call, for `CallEnd.error`.
+    errors: Vec<String>,
+    /// The apology was said since the caller's last answered turn (it is never said twice).
+    apologised: bool,
+    language: String,
+    metrics: Option<ActiveCall>,
+    recording: Option<super::recording::Recording>,
+    verdict_tx: mpsc::UnboundedSender<Verdict>,
+    handover_tx: mpsc::UnboundedSender<Result<(), String>>,
+}
+
+/// Runs one call to its end.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    info: CallInfo,
+    events: mpsc::Receiver<CallEvent>,
+    out: Playout,
+) -> CallOutcome {
+    let span = tracing::info_span!("call", uuid = %info.uuid);
+    async move {
+        let (verdict_tx, verdicts) = mpsc::unbounded_channel();
+        let (handover_tx, handovers) = mpsc::unbounded_channel();
+        let mut call = match Call::new(
+            Arc::clone(&shared),
+            info.clone(),
+            out.clone(),
+            verdict_tx,
+            handover_tx,
+        ) {
+            Ok(call) => call,
+            Err(e) => {
+                warn!(error = %e, "cannot start the conversation; playing the apology");
+                let _ = out.play_i16(&shared.phrases.apology.audio, shared.phrases.rate_hz);
+                out.hangup_after_drain();
+                return CallOutcome::Failed(e);
+            }
+        };
+        call.run(events, verdicts, handovers).await
+    }
+    .instrument(span)
+    .await
+}
+
+impl Call {
+    fn new(
+        shared: Arc<Shared>,
+        info: CallInfo,
+        out: Playout,
+        verdict_tx: mpsc::UnboundedSender<Verdict>,
+        handover_tx: mpsc::UnboundedSender<Result<(), String>>,
+    ) -> Result<Call, String> {
+        let cfg = &shared.config.conversation;
+        let mut vad = shared.config.vad.clone();
+        // The VAD ends an utterance at the short pause; turn-taking decides whether that is
+        // the end of the caller's turn.
+        vad.trailing_silence_ms = cfg.end_of_turn_short_ms;
+        let endpointer =
+            Endpointer::new(&vad, shared.engines.silero.as_ref()).map_err(|e| e.to_string())?;
+        let turn_taking = TurnTaking::new(TurnTakingConfig::from_ms(
+            cfg.end_of_turn_short_ms,
+            cfg.end_of_turn_ms,
+            shared.engines.end_of_turn.is_some(),
+        ));
+        let barge = BargeIn::new(BargeInConfig::from_conversation(cfg));
+        let timers = Timers::new(TimersConfig::from_conversation(cfg));
+        let conversation = shared.engines.converse.start().map_err(|e| e.to_string())?;
+        let language = cfg.language.clone();
+        let metrics = Some(shared.metrics.call_started());
+        if let Some(records) = &shared.records {
+            records.call_started(CallStart {
+                uuid: info.uuid,
+                caller_id: None,
+                started_at: SystemTime::now(),
+                language: Some(language.clone()),
+                models: shared.engines.models.clone(),
+            });
+        }
+        let recording =
+            super::recording::Recording::start(&shared.config.records, &info.uuid, info.started);
+        Ok(Call {
+            recording,
+            shared,
+            info,
+            out,
+            endpointer,
+            turn_taking,
+            barge,
+            conversation: Some(conversation),
+            turn: None,
+            queued: None,
+            reply: None,
+            caller_turn: None,
+            seq: 0,
+            idle_since: Instant::now(),
+            timers,
+            ending: None,
+            errors: Vec::new(),
+            apologised: false,
+            language,
+            metrics,
+            verdict_tx,
+            handover_tx,
+        })
+    }
+
+    async fn run(
+        &mut self,
+        mut events: mpsc::Receiver<CallEvent>,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
+        mut handovers: mpsc::UnboundedReceiver<Result<(), String>>,
+    ) -> CallOutcome {
+        let mut progress = self.out.progress();
+        let phrases = self.shared.phrases.clone();
+        for phrase in [&phrases.disclosure, &phrases.greeting]
+            .into_iter()
+            .flatten()
+        {
+            self.say(phrase);
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stop = loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(CallEvent::Audio(chunk)) => self.on_audio(chunk),
+                    Some(CallEvent::Dtmf { digit, .. }) => self.on_dtmf(digit),
+                    Some(CallEvent::Hangup) => break Stop::CallerHangup,
+                    Some(CallEvent::Lost(reason)) => {
+                        info!(?reason, "connection lost");
+                        break Stop::Lost(reason);
+                    }
+                    None => break Stop::Agent,
+                },
+                msg = recv_turn(&mut self.turn) => self.on_turn_msg(msg),
+                Some((id, finished)) = verdicts.recv() => {
+                    tracing::debug!(id, ?finished, "end-of-turn verdict");
+                    self.feed(TurnInput::Verdict { id, finished });
+                }
+                Some(result) = handovers.recv() => self.on_handover(result),
+                changed = progress.changed() => {
+                    if changed.is_err() { break Stop::Agent; }
+                    self.on_progress(&progress.borrow_and_update().clone());
+                    if self.ending.is_some() && self.out.is_ended() { break Stop::Agent; }
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+        };
+        self.finish(stop).await
+    }
+
+    /// Feeds the turn-taking machine and applies what it decides.
+    fn feed(&mut self, input: TurnInput) {
+        for action in self.turn_taking.on(input) {
+            self.apply(action);
+        }
+    }
+
+    fn apply(&mut self, action: TurnAction) {
+        tracing::debug!(action = ?action_kind(&action), "turn-taking");
+        match action {
+            TurnAction::Transcribe { id, audio, end } => self.transcribe(id, audio, end),
+            TurnAction::AskModel { id, audio } => self.ask_model(id, audio),
+            TurnAction::Discard { id } | TurnAction::Retract { id } | TurnAction::Ignore { id } => {
+                self.drop_turn(id)
+            }
+            TurnAction::Answer { id, text, reason } => {
+                tracing::debug!(id, ?reason, "end of the caller's turn: answering");
+                self.answer(id, text);
+            }
+        }
+    }
+
+    /// Queues a fixed phrase as part of the agent's current reply (or as a reply of its own).
+    fn say(&mut self, phrase: &Phrase) {
+        let Ok(id) = self
+            .out
+            .play_i16(&phrase.audio, self.shared.phrases.rate_hz)
+        else {
+            return;
+        };
+        if let Some(rec) = &mut self.recording {
+            rec.agent_item(id, Arc::clone(&phrase.audio), self.shared.phrases.rate_hz);
+        }
+        self.barge.agent_started(self.endpointer.now());
+        self.reply
+            .get_or_insert_with(Reply::phrase)
+            .sentences
+            .push((id, phrase.text.clone()));
+    }
+
+    fn on_audio(&mut self, chunk: AudioChunk) {
+        let samples = chunk.samples_f32();
+        if let Some(rec) = &mut self.recording {
+            rec.caller(chunk.at, &samples);
+        }
+        let events = match self.endpointer.push(&samples) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "VAD failed on caller audio");
+                self.shared.metrics.error("vad");
+                Vec::new()
+            }
+        };
+        let voiced = self.endpointer.last_probability() >= self.shared.config.vad.threshold;
+        if voiced {
+            self.idle_since = Instant::now();
+        }
+        let audible = self.out.queued_samples() > 0;
+        let now = self.endpointer.now();
+        if self
+            .barge
+            .on_caller_audio(now, chunk.duration(), voiced, audible)
+            == BargeInAction::Cut
+        {
+            self.barge_in();
+        }
+        for event in events {
+            match event {
+                VadEvent::SpeechStart { at } => {
+                    tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
+                    self.timers.caller_spoke();
+                    self.feed(TurnInput::SpeechStart);
+                }
+                VadEvent::SpeechContinue { .. } => {}
+                VadEvent::EndOfUtterance {
+                    audio, end, forced, ..
+                } => {
+                    tracing::debug!(
+                        end_ms = end.as_millis() as u64,
+                        forced,
+                        samples = audio.len(),
+                        "utterance ended"
+                    );
+                    if self.ending.is_none() {
+                        self.feed(TurnInput::Utterance { audio, end, forced });
+                    }
+                }
+            }
+        }
+        let in_speech = self.endpointer.in_speech();
+        self.feed(TurnInput::MediaTime { now, in_speech });
+    }
+
+    /// The caller spoke over the agent: stop sending speech at the next frame, cancel the
+    /// turn, and keep in the history only what was played.
+    fn barge_in(&mut self) {
+        let cut = self.out.clear();
+        self.barge.agent_stopped();
+        self.shared.metrics.barge_in();
+        if let Some(turn) = &mut self.turn {
+            turn.cancel.cancel();
+            turn.superseded = true;
+        }
+        info!(cut_items = cut.len(), "barge-in: agent stopped");
+        if let Some(reply) = self.reply.take() {
+            let progress = self.out.progress().borrow().clone();
+            let sentences: Vec<(String, usize, usize)> = reply
+                .sentences
+                .iter()
+                .map(|(id, text)| {
+                    let (sent, total) = cut
+                        .iter()
+                        .find(|c| c.id == *id)
+                        .map(|c| (c.sent_samples, c.total_samples))
+                        .or_else(|| {
+                            progress
+                                .items
+                                .get(id)
+                                .map(|p| (p.sent_samples, p.total_samples))
+                        })
+                        .unwrap_or((0, 1));
+                    (text.clone(), sent, total)
+                })
+                .collect();
+            let heard = played_text(&sentences);
+            if let Some(conv) = self.conversation.as_mut() {
+                conv.replace_last_reply(&heard);
+            } else if let Some(turn) = &mut self.turn {
+                turn.heard = Some(heard.clone());
+            }
+            if let Some(id) = reply.utterance {
+                self.feed(TurnInput::ReplyCommitted { id });
+            }
+            self.finish_reply(reply, heard, true);
+        }
+    }
+}
+
+/// A short name of a turn-taking action, for the debug log (without its audio).
+fn action_kind(action: &TurnAction) -> (&'static str, UtteranceId) {
+    match action {
+        TurnAction::Transcribe { id, .. } => ("transcribe", *id),
+        TurnAction::AskModel { id, .. } => ("ask_model", *id),
+        TurnAction::Discard { id } => ("discard", *id),
+        TurnAction::Retract { id } => ("retract", *id),
+        TurnAction::Ignore { id } => ("ignore", *id),
+        TurnAction::Answer { id, .. } => ("answer", *id),
+    }
+}
+
+/// The next message of the turn in flight; pending forever when there is none.
+async fn recv_turn(turn: &mut Option<TurnTask>) -> Option<TurnMsg> {
+    match turn {
+        Some(t) => t.msgs.recv().await,
+        None => std::future::pending().await,
+    }
+}

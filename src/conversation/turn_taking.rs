@@ -1,0 +1,370 @@
+//! When is the caller's turn over? A pure state machine: it takes the VAD's utterance events,
+//! media time, the end-of-turn model's verdicts and transcripts, and returns [`TurnAction`]s
+//! for the call loop to apply. No clocks, no models, no I/O: tests script it event by event.
+//!
+//! The rule, at each short pause (the VAD's trailing silence, ~200–300 ms):
+//! - transcribe at once (speculatively) and, with an end-of-turn model, ask it;
+//! - the model says *finished* → answer as soon as the transcript is in;
+//! - it says *not finished* → wait for more speech or the long silence;
+//! - no model, or it failed → answer if the transcript ends a sentence, else wait;
+//! - the caller speaks again before the answer is decided → discard the speculative
+//!   transcript and merge the audio into the next utterance;
+//! - the caller speaks again after the answer was decided but before any of it was heard →
+//!   retract the answer and merge as well: the caller never hears an answer to half a
+//!   sentence.
+
+use std::time::Duration;
+
+/// Number of an utterance handed out by [`TurnTaking`] (merged utterances get a new one).
+pub type UtteranceId = u64;
+
+/// Sample rate of the audio [`TurnTaking`] carries (the pipeline's 16 kHz).
+const RATE: usize = 16_000;
+
+/// Timing of the turn-taking rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnTakingConfig {
+    /// The VAD's trailing silence that ends an utterance (the short pause).
+    pub short_pause: Duration,
+    /// Total silence after speech that ends the turn whatever the transcript or the model say.
+    pub long_silence: Duration,
+    /// An end-of-turn model is available (ask it at each short pause).
+    pub model: bool,
+    /// How much audio (the utterance's tail) the model is given.
+    pub model_window: Duration,
+}
+
+impl TurnTakingConfig {
+    /// From `[conversation]`'s two silences; `model` says whether an end-of-turn model is loaded.
+    pub fn from_ms(short_ms: u32, long_ms: u32, model: bool) -> TurnTakingConfig {
+        TurnTakingConfig {
+            short_pause: Duration::from_millis(short_ms as u64),
+            long_silence: Duration::from_millis(long_ms.max(short_ms) as u64),
+            model,
+            model_window: Duration::from_secs_f32(crate::vad::end_of_turn::END_OF_TURN_WINDOW_SECS),
+        }
+    }
+}
+
+/// What happened, as the call loop sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnInput {
+    /// The VAD confirmed caller speech.
+    SpeechStart,
+    /// The VAD ended an utterance at a short pause (or cut it at its maximum length: `forced`).
+    Utterance {
+        /// Its 16 kHz audio.
+        audio: Vec<f32>,
+        /// Media time just after its last sample.
+        end: Duration,
+        /// Cut at the maximum length rather than ended by silence.
+        forced: bool,
+    },
+    /// Caller audio has been analysed up to `now`; `in_speech` while the VAD has an utterance open.
+    MediaTime {
+        /// Media time.
+        now: Duration,
+        /// An utterance is open.
+        in_speech: bool,
+    },
+    /// The end-of-turn model's answer for an utterance: `Some(finished)`, or `None` when it failed.
+    Verdict {
+        /// The utterance asked about.
+        id: UtteranceId,
+        /// Finished (true), not finished (false), or no answer (None).
+        finished: Option<bool>,
+    },
+    /// The utterance's transcript (trimmed; empty: nothing was said).
+    Transcript {
+        /// The utterance.
+        id: UtteranceId,
+        /// Its text.
+        text: String,
+    },
+    /// The answered turn is safe from retraction: its first audio was heard, or it ended
+    /// (finished, failed, or handed over) without any.
+    ReplyCommitted {
+        /// The utterance answered.
+        id: UtteranceId,
+    },
+    /// The utterance's turn failed before an answer (e.g. ASR over budget): forget it.
+    Abandoned {
+        /// The utterance.
+        id: UtteranceId,
+    },
+}
+
+/// Why the caller's turn was judged over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The end-of-turn model said finished.
+    Model,
+    /// The transcript ends a sentence (no model, or it failed).
+    Punctuation,
+    /// The long silence passed.
+    LongSilence,
+    /// The utterance was cut at its maximum length.
+    Forced,
+}
+
+/// What the call loop is to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnAction {
+    /// Start transcribing this audio (speculatively: the answer waits for [`TurnAction::Answer`]).
+    Transcribe {
+        /// The utterance (merged with what came before it, if the caller went on).
+        id: UtteranceId,
+        /// Its audio.
+        audio: Vec<f32>,
+        /// Media time of its end.
+        end: Duration,
+    },
+    /// Ask the end-of-turn model about the tail of the utterance.
+    AskModel {
+        /// The utterance.
+        id: UtteranceId,
+        /// Its last [`TurnTakingConfig::model_window`] of audio.
+        audio: Vec<f32>,
+    },
+    /// The caller went on before the answer was decided: drop this turn (its audio is merged).
+    Discard {
+        /// The utterance dropped.
+        id: UtteranceId,
+    },
+    /// The caller went on after the answer was decided but before any of it was heard:
+    /// cancel the answer (its audio is merged into the next utterance).
+    Retract {
+        /// The utterance whose answer is cancelled.
+        id: UtteranceId,
+    },
+    /// Nothing was said: drop the turn quietly.
+    Ignore {
+        /// The utterance.
+        id: UtteranceId,
+    },
+    /// The caller's turn is over: answer this transcript.
+    Answer {
+        /// The utterance.
+        id: UtteranceId,
+        /// Its transcript.
+        text: String,
+        /// Why now.
+        reason: EndReason,
+    },
+}
+
+/// The end-of-turn model's view of a pending utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Asked, no answer yet.
+    Asked,
+    /// Finished.
+    Finished,
+    /// Not finished.
+    NotFinished,
+    /// No model, or it failed.
+    Unavailable,
+}
+
+/// An utterance whose transcript or verdict is awaited, not yet answered.
+#[derive(Debug)]
+struct Pending {
+    id: UtteranceId,
+    audio: Vec<f32>,
+    end: Duration,
+    forced: bool,
+    transcript: Option<String>,
+    verdict: Verdict,
+    /// The long silence has passed (the answer waits only for the transcript).
+    long_silence: bool,
+}
+
+/// Where the caller's turn stands.
+#[derive(Debug)]
+enum State {
+    /// Nothing pending.
+    Listening,
+    /// Transcribing / asking the model; not answered.
+    Pending(Pending),
+    /// Answered; retractable until its first audio is heard.
+    Answered { id: UtteranceId, audio: Vec<f32> },
+}
+
+/// The turn-taking state machine of one call.
+#[derive(Debug)]
+pub struct TurnTaking {
+    cfg: TurnTakingConfig,
+    state: State,
+    /// Audio of a discarded or retracted utterance, merged into the next one.
+    carry: Vec<f32>,
+    next_id: UtteranceId,
+}
+
+impl TurnTaking {
+    /// A machine in the listening state.
+    pub fn new(cfg: TurnTakingConfig) -> TurnTaking {
+        TurnTaking {
+            cfg,
+            state: State::Listening,
+            carry: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// The utterance awaiting an answer decision, if any.
+    pub fn pending(&self) -> Option<UtteranceId> {
+        match &self.state {
+            State::Pending(p) => Some(p.id),
+            _ => None,
+        }
+    }
+
+    /// The utterance answered and still retractable, if any.
+    pub fn answered(&self) -> Option<UtteranceId> {
+        match &self.state {
+            State::Answered { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Samples waiting to be merged into the next utterance.
+    pub fn carried_samples(&self) -> usize {
+        self.carry.len()
+    }
+
+    /// Applies one input; returns what to do, in order.
+    pub fn on(&mut self, input: TurnInput) -> Vec<TurnAction> {
+        let mut actions = Vec::new();
+        match input {
+            TurnInput::SpeechStart => self.caller_went_on(&mut actions),
+            TurnInput::Utterance { audio, end, forced } => {
+                // An utterance without a SpeechStart first (after a forced cut) still means
+                // the caller went on.
+                self.caller_went_on(&mut actions);
+                let mut merged = std::mem::take(&mut self.carry);
+                merged.extend_from_slice(&audio);
+                let id = self.next_id;
+                self.next_id += 1;
+                actions.push(TurnAction::Transcribe {
+                    id,
+                    audio: merged.clone(),
+                    end,
+                });
+                let verdict = if self.cfg.model && !forced {
+                    let window = (self.cfg.model_window.as_secs_f64() * RATE as f64) as usize;
+                    let tail = merged[merged.len().saturating_sub(window)..].to_vec();
+                    actions.push(TurnAction::AskModel { id, audio: tail });
+                    Verdict::Asked
+                } else {
+                    Verdict::Unavailable
+                };
+                self.state = State::Pending(Pending {
+                    id,
+                    audio: merged,
+                    end,
+                    forced,
+                    transcript: None,
+                    verdict,
+                    long_silence: false,
+                });
+            }
+            TurnInput::MediaTime { now, in_speech } => {
+                let wait = self.cfg.long_silence.saturating_sub(self.cfg.short_pause);
+                if let State::Pending(p) = &mut self.state {
+                    if !in_speech && !p.long_silence && now >= p.end + wait {
+                        p.long_silence = true;
+                    }
+                }
+                self.decide(&mut actions);
+            }
+            TurnInput::Verdict { id, finished } => {
+                if let State::Pending(p) = &mut self.state {
+                    if p.id == id && p.verdict == Verdict::Asked {
+                        p.verdict = match finished {
+                            Some(true) => Verdict::Finished,
+                            Some(false) => Verdict::NotFinished,
+                            None => Verdict::Unavailable,
+                        };
+                    }
+                }
+                self.decide(&mut actions);
+            }
+            TurnInput::Transcript { id, text } => {
+                if let State::Pending(p) = &mut self.state {
+                    if p.id == id {
+                        let text = text.trim().to_string();
+                        if text.is_empty() {
+                            actions.push(TurnAction::Ignore { id });
+                            self.state = State::Listening;
+                        } else {
+                            p.transcript = Some(text);
+                        }
+                    }
+                }
+                self.decide(&mut actions);
+            }
+            TurnInput::ReplyCommitted { id } | TurnInput::Abandoned { id } => match &self.state {
+                State::Answered { id: a, .. } if *a == id => self.state = State::Listening,
+                State::Pending(p) if p.id == id => self.state = State::Listening,
+                _ => {}
+            },
+        }
+        actions
+    }
+
+    /// The caller speaks again: whatever was not yet heard is dropped and merged.
+    fn caller_went_on(&mut self, actions: &mut Vec<TurnAction>) {
+        match std::mem::replace(&mut self.state, State::Listening) {
+            State::Listening => {}
+            State::Pending(p) => {
+                actions.push(TurnAction::Discard { id: p.id });
+                self.carry = p.audio;
+            }
+            State::Answered { id, audio } => {
+                actions.push(TurnAction::Retract { id });
+                self.carry = audio;
+            }
+        }
+    }
+
+    /// Answers the pending utterance once the rule allows.
+    fn decide(&mut self, actions: &mut Vec<TurnAction>) {
+        let State::Pending(p) = &self.state else {
+            return;
+        };
+        let Some(text) = &p.transcript else {
+            return;
+        };
+        let reason = if p.forced {
+            Some(EndReason::Forced)
+        } else if p.verdict == Verdict::Finished {
+            Some(EndReason::Model)
+        } else if p.verdict == Verdict::Unavailable && ends_sentence(text) {
+            Some(EndReason::Punctuation)
+        } else if p.long_silence {
+            Some(EndReason::LongSilence)
+        } else {
+            None
+        };
+        let Some(reason) = reason else {
+            return;
+        };
+        let State::Pending(p) = std::mem::replace(&mut self.state, State::Listening) else {
+            unreachable!("checked above");
+        };
+        actions.push(TurnAction::Answer {
+            id: p.id,
+            text: p.transcript.unwrap_or_default(),
+            reason,
+        });
+        self.state = State::Answered {
+            id: p.id,
+            audio: p.audio,
+        };
+    }
+}
+
+/// True when the transcript ends a sentence (the fallback rule without a model).
+pub fn ends_sentence(text: &str) -> bool {
+    text.trim_end().ends_with(['.', '?', '!', '…'])
+}
