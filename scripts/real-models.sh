@@ -77,7 +77,49 @@ if command -v flock >/dev/null 2>&1; then
   flock -w 1800 9 || die "another real-models.sh holds $kit/.lock for 30 min; remove it if stale"
 fi
 
+# The config fragment, rewritten on every run (cheap; it names this kit's absolute path and
+# follows this script's version, so a kit installed by an older script gets the new keys).
+write_config() {
+cat > "$kit/agent.toml.tmp" <<EOF
+# Real-models kit (written by scripts/real-models.sh; do not edit, it is regenerated).
+# English voice agent on real weights: Whisper base (converted from faster-whisper-base),
+# Piper en_US-joe-medium, Gemma 3 270M, Silero VAD. Demo profile: the LLM is a small BASE
+# model (not instruct): real speed and real sentences, but it does not follow instructions.
+#   agent --config $kit/agent.toml serve
+[models]
+dir = "$kit"
+
+[asr]
+model = "$kit/whisper/ggml-base-ct2.bin"
+language = "en"
+beam_size = 1
+best_of = 1
+
+[vad]
+silero_model = "$kit/vad/silero_vad.onnx"
+
+[tts]
+voice_en = "$kit/tts/en_US-joe-medium.onnx"
+
+[llm]
+model = "$kit/llm/gemma-3-270m-q4_k_m.gguf"
+# The GGUF has no tokenizer.chat_template: Gemma 3 turns are configured here.
+chat_template = "gemma"
+system_prompt = "You are a helpful, brief phone assistant of a dental clinic. Answer in one or two short sentences."
+max_parallel = 2
+context_per_call = 2048
+max_tokens = 64
+
+[conversation]
+language = "en"
+# smart-turn v3.2, asked at each short pause: "finished" ends the caller's turn at once.
+end_of_turn_model = "$kit/turn/smart-turn-v3.2-cpu.onnx"
+EOF
+mv -f "$kit/agent.toml.tmp" "$kit/agent.toml"
+}
+
 if [ "$mode" = install ] && kit_complete; then
+  write_config
   say "up to date: $kit (bash scripts/real-models.sh --verify re-hashes every file)"
   exit 0
 fi
@@ -227,43 +269,7 @@ if ! have "$vad"; then
   place "$stage/silero.onnx" "$vad"
 fi
 
-# The config fragment (regenerated every install: it names this kit's absolute path).
-cat > "$stage/agent.toml" <<EOF
-# Real-models kit (written by scripts/real-models.sh; do not edit, it is regenerated).
-# English voice agent on real weights: Whisper base (converted from faster-whisper-base),
-# Piper en_US-joe-medium, Gemma 3 270M, Silero VAD. Demo profile: the LLM is a small BASE
-# model (not instruct): real speed and real sentences, but it does not follow instructions.
-#   agent --config $kit/agent.toml serve
-[models]
-dir = "$kit"
-
-[asr]
-model = "$kit/whisper/ggml-base-ct2.bin"
-language = "en"
-beam_size = 1
-best_of = 1
-
-[vad]
-silero_model = "$kit/vad/silero_vad.onnx"
-# smart-turn v3.2 end-of-turn model (the key arrives with the end-of-turn work; until then unused):
-# end_of_turn_model = "$kit/turn/smart-turn-v3.2-cpu.onnx"
-
-[tts]
-voice_en = "$kit/tts/en_US-joe-medium.onnx"
-
-[llm]
-model = "$kit/llm/gemma-3-270m-q4_k_m.gguf"
-# The GGUF has no tokenizer.chat_template: Gemma 3 turns are configured here.
-chat_template = "gemma"
-system_prompt = "You are a helpful, brief phone assistant of a dental clinic. Answer in one or two short sentences."
-max_parallel = 2
-context_per_call = 2048
-max_tokens = 64
-
-[conversation]
-language = "en"
-EOF
-mv -f "$stage/agent.toml" "$kit/agent.toml"
+write_config
 
 rm -rf "$stage"
 # The manifest, last: its presence means "complete".

@@ -325,10 +325,18 @@ fn forced_calls_satisfy_every_keyword_schema_under_an_independent_validator() {
             params.tool_choice = ToolChoice::Required;
             let messages = vec![ChatMessage::user("Please do it.")];
             let g = s
-                .generate(&messages, std::slice::from_ref(&tool), &params, CancelHandle::new())
+                .generate(
+                    &messages,
+                    std::slice::from_ref(&tool),
+                    &params,
+                    CancelHandle::new(),
+                )
                 .unwrap();
             let (calls, errors, text) = collect_with_calls(g);
-            assert!(errors.is_empty(), "{name} seed {seed}: {errors:?} in {text:?}");
+            assert!(
+                errors.is_empty(),
+                "{name} seed {seed}: {errors:?} in {text:?}"
+            );
             assert!(!calls.is_empty(), "{name} seed {seed}: no call in {text:?}");
             for c in calls {
                 assert_eq!(c.name, name);

@@ -281,8 +281,9 @@ async fn sigkill_loses_no_turn_whose_audio_had_finished_playing() {
         // every second of audio).
         let wav = tmp.path().join("recordings").join(format!("{uuid}.wav"));
         if wav.exists() {
-            let reader = hound::WavReader::open(&wav)
-                .unwrap_or_else(|e| panic!("round {round}: recording unreadable after SIGKILL: {e}"));
+            let reader = hound::WavReader::open(&wav).unwrap_or_else(|e| {
+                panic!("round {round}: recording unreadable after SIGKILL: {e}")
+            });
             assert_eq!(reader.spec().channels, 2);
         }
     }

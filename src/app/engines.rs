@@ -117,22 +117,13 @@ impl Engines {
     }
 }
 
-/// The end-of-turn model `[conversation] end_of_turn_model` names, if any.
-///
-/// The smart-turn implementation lives in `crate::vad` (another branch); until it is wired
-/// here, a configured model is an error that says so rather than a silent fallback.
+/// The end-of-turn model `[conversation] end_of_turn_model` names (smart-turn v3 on its
+/// batched worker), if any. A configured model that cannot load stops start-up: silently
+/// falling back to the silence rule would make the agent cut callers off without saying why.
 pub fn load_end_of_turn(config: &Config) -> Result<Option<Arc<dyn EndOfTurnModel>>, EnginesError> {
-    let Some(path) = config
-        .conversation
-        .end_of_turn_model_path(&config.models.dir)
-    else {
-        return Ok(None);
-    };
-    Err(EnginesError::EndOfTurn(format!(
-        "{}: this build has no smart-turn runtime yet; set `[conversation] end_of_turn_model = \"\"` \
-         to use the transcript-punctuation rule",
-        path.display()
-    )))
+    let model = crate::vad::smart_turn::SmartTurn::from_config(config)
+        .map_err(|e| EnginesError::EndOfTurn(e.to_string()))?;
+    Ok(model.map(|m| m as Arc<dyn EndOfTurnModel>))
 }
 
 /// Where the configured model files are: relative paths are inside `[models] dir`, where

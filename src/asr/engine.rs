@@ -420,7 +420,11 @@ impl AsrEngine {
                 &opts.filter,
             );
             let verdict = verdict.or_else(|| {
-                let kept: Vec<&str> = transcript.segments.iter().map(|s| s.text.as_str()).collect();
+                let kept: Vec<&str> = transcript
+                    .segments
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect();
                 is_repeated_segment(&kept, &segment.text).then_some(DropReason::RepeatedSegment)
             });
             match verdict {

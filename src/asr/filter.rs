@@ -162,7 +162,9 @@ fn edit_distance(a: &[&str], b: &[&str]) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, wb) in b.iter().enumerate() {
-            let next = (diag + usize::from(wa != wb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diag + usize::from(wa != wb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }

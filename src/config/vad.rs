@@ -35,15 +35,6 @@ pub struct VadConfig {
     pub pre_roll_ms: u32,
     /// Most windows the shared Silero worker runs in one batched step (all calls together).
     pub max_batch: usize,
-    /// smart-turn v3 ONNX file (relative = inside `[models] dir`); unset = the silence +
-    /// transcript-punctuation rule alone.
-    pub end_of_turn_model: Option<PathBuf>,
-    /// smart-turn probability at or above which the caller has finished.
-    pub end_of_turn_threshold: f32,
-    /// Short pause (ms) at which smart-turn is asked.
-    pub end_of_turn_pause_ms: u32,
-    /// Silence (ms) that ends the turn anyway when smart-turn said "not finished".
-    pub end_of_turn_fallback_ms: u32,
 }
 
 impl Default for VadConfig {
@@ -61,10 +52,6 @@ impl Default for VadConfig {
             max_utterance_ms: 15_000,
             pre_roll_ms: 200,
             max_batch: 64,
-            end_of_turn_model: None,
-            end_of_turn_threshold: 0.5,
-            end_of_turn_pause_ms: 200,
-            end_of_turn_fallback_ms: 1500,
         }
     }
 }
@@ -111,26 +98,6 @@ impl VadConfig {
         if !(1..=1024).contains(&self.max_batch) {
             return Err(ConfigError::invalid("vad.max_batch", "1..=1024"));
         }
-        if !(self.end_of_turn_threshold > 0.0 && self.end_of_turn_threshold <= 1.0) {
-            return Err(ConfigError::invalid(
-                "vad.end_of_turn_threshold",
-                "a probability in (0.0, 1.0]",
-            ));
-        }
-        if !(60..=2_000).contains(&self.end_of_turn_pause_ms) {
-            return Err(ConfigError::invalid(
-                "vad.end_of_turn_pause_ms",
-                "60..=2000",
-            ));
-        }
-        if self.end_of_turn_fallback_ms < self.end_of_turn_pause_ms
-            || self.end_of_turn_fallback_ms > 10_000
-        {
-            return Err(ConfigError::invalid(
-                "vad.end_of_turn_fallback_ms",
-                "end_of_turn_pause_ms..=10000",
-            ));
-        }
         if self.silero_model.as_os_str().is_empty() && self.backend == VadBackend::Silero {
             return Err(ConfigError::invalid(
                 "vad.silero_model",
@@ -143,13 +110,6 @@ impl VadConfig {
     /// The Silero model path, a relative one taken as relative to `models_dir` (`[models] dir`).
     pub fn silero_model_path(&self, models_dir: &Path) -> PathBuf {
         super::asr::resolve(&self.silero_model, models_dir)
-    }
-
-    /// The smart-turn model path, if configured (relative = inside `models_dir`).
-    pub fn end_of_turn_model_path(&self, models_dir: &Path) -> Option<PathBuf> {
-        self.end_of_turn_model
-            .as_ref()
-            .map(|p| super::asr::resolve(p, models_dir))
     }
 
     /// ONNX sessions to create: `sessions`, or the number of CPU cores.

@@ -79,10 +79,10 @@ impl Default for SmartTurnOptions {
 }
 
 impl SmartTurnOptions {
-    /// The options `[vad]` configures.
-    pub fn from_config(cfg: &crate::config::VadConfig) -> SmartTurnOptions {
+    /// The options `[conversation]` configures.
+    pub fn from_config(cfg: &crate::config::ConversationConfig) -> SmartTurnOptions {
         SmartTurnOptions {
-            threshold: cfg.end_of_turn_threshold,
+            threshold: cfg.end_of_turn_model_threshold,
             ..SmartTurnOptions::default()
         }
     }
@@ -150,15 +150,19 @@ impl SmartTurn {
         }))
     }
 
-    /// The model `[vad] end_of_turn_model` names (relative to `[models] dir`), or `None` when
+    /// The model `[conversation] end_of_turn_model` names (relative to `[models] dir`), or `None` when
     /// it is unset (the call then keeps the silence + punctuation rule).
     pub fn from_config(
         config: &crate::config::Config,
     ) -> Result<Option<Arc<SmartTurn>>, SmartTurnError> {
-        match config.vad.end_of_turn_model_path(&config.models.dir) {
+        match config
+            .conversation
+            .end_of_turn_model_path(&config.models.dir)
+        {
             None => Ok(None),
             Some(path) => {
-                SmartTurn::load(&path, &SmartTurnOptions::from_config(&config.vad)).map(Some)
+                SmartTurn::load(&path, &SmartTurnOptions::from_config(&config.conversation))
+                    .map(Some)
             }
         }
     }

@@ -185,7 +185,11 @@ fn telephone(src: &Path, out8: &Path, out_ulaw: &Path) -> anyhow::Result<()> {
     let ulaw = out_ulaw.with_extension("ul.wav");
     for (from, to, enc) in [
         (out8, ulaw.as_path(), &["-e", "u-law"][..]),
-        (ulaw.as_path(), out_ulaw, &["-e", "signed-integer", "-b", "16"][..]),
+        (
+            ulaw.as_path(),
+            out_ulaw,
+            &["-e", "signed-integer", "-b", "16"][..],
+        ),
     ] {
         let status = Command::new("sox")
             .arg(from)
@@ -233,7 +237,14 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
     let out = args.out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("enclave-quality-tts-{}", std::process::id()))
     });
-    let dirs = ["ours_22k", "piper_22k", "ours_8k", "piper_8k", "ours_ulaw", "piper_ulaw"];
+    let dirs = [
+        "ours_22k",
+        "piper_22k",
+        "ours_8k",
+        "piper_8k",
+        "ours_ulaw",
+        "piper_ulaw",
+    ];
     for d in dirs {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("cannot create {}", out.join(d).display()))?;
@@ -262,7 +273,10 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
     let piper = run_python(
         &python,
         PIPER_SCRIPT,
-        &[&tts.voice().path.to_string_lossy(), &piper_dir.to_string_lossy()],
+        &[
+            &tts.voice().path.to_string_lossy(),
+            &piper_dir.to_string_lossy(),
+        ],
         &serde_json::to_string(&texts)?,
     )?;
     let piper_times: Vec<f64> = serde_json::from_value(piper["times"].clone())?;
