@@ -156,6 +156,7 @@ async fn start(tmp: &std::path::Path, conversation: &str, asr: Arc<ScriptedAsr>)
         synthesize: Arc::new(ToneVoice),
         converse: Arc::new(Parrots),
         silero: Some(silero),
+        vad_worker: None,
         end_of_turn: None,
         models: ModelsUsed::default(),
     };

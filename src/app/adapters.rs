@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 /// [`Transcribe`] over the loaded Whisper.
 ///
-/// Cancel: checked before the job starts; a job already decoding runs to its end until the
-/// cancellable Whisper API (abort callback on the handle's flag) is wired in here.
+/// Cancel: whisper.cpp's abort callback polls the handle's flag before every encoder window
+/// and after every encoder/decoder step, so a cancelled decode frees its thread promptly.
 #[derive(Debug, Clone)]
 pub struct WhisperTranscriber(pub Arc<AsrEngine>);
 
@@ -31,7 +31,7 @@ impl Transcribe for WhisperTranscriber {
             }
             let opts = asr.default_options();
             let t = asr
-                .transcribe(audio_16k, opts)
+                .transcribe_cancellable(audio_16k, opts, cancel)
                 .await
                 .map_err(|e| EngineError(e.to_string()))?;
             Ok(Heard {
@@ -48,8 +48,8 @@ impl Transcribe for WhisperTranscriber {
 
 /// [`Synthesize`] over the loaded Piper voice, on a blocking thread.
 ///
-/// Cancel: checked before synthesis starts; a sentence in progress finishes until the
-/// cancellable TTS API is wired in here.
+/// Cancel: checked between the pieces and espeak phrases of the sentence (the TTS engine
+/// holds the `tts` job count while it works).
 #[derive(Debug, Clone)]
 pub struct PiperSynthesizer(pub Arc<Tts>);
 
@@ -66,11 +66,13 @@ impl Synthesize for PiperSynthesizer {
         let tts = Arc::clone(&self.0);
         Box::pin(async move {
             let job = tokio::task::spawn_blocking(move || {
-                let _job = crate::metrics::jobs::job(crate::metrics::jobs::Engine::Tts);
                 if cancel.is_cancelled() {
                     return Ok(Vec::new());
                 }
-                tts.synthesize(&text)
+                match tts.synthesize_cancellable(&text, &cancel) {
+                    Err(crate::tts::TtsError::Cancelled) => Ok(Vec::new()),
+                    r => r,
+                }
             });
             match job.await {
                 Ok(r) => r.map_err(|e| EngineError(e.to_string())),

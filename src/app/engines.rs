@@ -60,6 +60,8 @@ pub struct Engines {
     pub llm: Arc<LlmEngine>,
     /// Built-in and configured HTTP tools.
     pub tools: Arc<ToolRegistry>,
+    /// The Silero worker the calls' endpointers share (one blocking thread, batched steps).
+    pub vad_worker: Option<Arc<crate::vad::VadWorker>>,
     /// Semantic end-of-turn model (smart-turn), when `[conversation] end_of_turn_model` is set.
     pub end_of_turn: Option<Arc<dyn EndOfTurnModel>>,
     /// Names of the models, for call records.
@@ -96,6 +98,13 @@ impl Engines {
         )?)?;
         let tools = Arc::new(ToolRegistry::from_config(&config.llm)?);
         let end_of_turn = load_end_of_turn(config)?;
+        let vad_worker = match config.vad.backend {
+            VadBackend::Silero => Some(crate::vad::VadWorker::load(
+                &paths.silero,
+                config.vad.max_batch,
+            )?),
+            VadBackend::Webrtc => None,
+        };
         let models = ModelsUsed {
             asr: Some(file_name(asr.path())),
             llm: paths.llm.as_deref().map(file_name),
@@ -111,6 +120,7 @@ impl Engines {
             tts,
             llm,
             tools,
+            vad_worker,
             end_of_turn,
             models,
         })

@@ -28,6 +28,7 @@ pub fn call_engines(engines: &Engines, config: &Config) -> CallEngines {
             config: config.llm.clone(),
         }),
         silero: engines.silero.clone(),
+        vad_worker: engines.vad_worker.clone(),
         end_of_turn: engines.end_of_turn.clone(),
         models: engines.models.clone(),
     }

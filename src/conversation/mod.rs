@@ -48,6 +48,9 @@ pub struct CallEngines {
     pub converse: Arc<dyn StartConversation>,
     /// Silero VAD (sessions shared, recurrent state per call); `None` with the webrtc backend.
     pub silero: Option<Arc<crate::vad::SileroModel>>,
+    /// The shared Silero worker (all calls' windows batched on one blocking thread); `None`
+    /// runs Silero inline per call (or webrtc-vad).
+    pub vad_worker: Option<Arc<crate::vad::VadWorker>>,
     /// Semantic end-of-turn model, if any.
     pub end_of_turn: Option<Arc<dyn crate::vad::EndOfTurnModel>>,
     /// Names of the models, for call records.

@@ -117,8 +117,14 @@ impl Call {
         // The VAD ends an utterance at the short pause; turn-taking decides whether that is
         // the end of the caller's turn.
         vad.trailing_silence_ms = cfg.end_of_turn_short_ms;
-        let endpointer =
-            Endpointer::new(&vad, shared.engines.silero.as_ref()).map_err(|e| e.to_string())?;
+        // Silero runs on the one shared VAD worker (off the async runtime, batched across
+        // calls) when it is loaded; otherwise inline on this call's own session stream.
+        let endpointer = match &shared.engines.vad_worker {
+            Some(worker) => Endpointer::with_worker(&vad, worker),
+            None => {
+                Endpointer::new(&vad, shared.engines.silero.as_ref()).map_err(|e| e.to_string())?
+            }
+        };
         let turn_taking = TurnTaking::new(TurnTakingConfig::from_ms(
             cfg.end_of_turn_short_ms,
             cfg.end_of_turn_ms,
@@ -185,7 +191,7 @@ impl Call {
         let stop = loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(CallEvent::Audio(chunk)) => self.on_audio(chunk),
+                    Some(CallEvent::Audio(chunk)) => self.on_audio(chunk).await,
                     Some(CallEvent::Dtmf { digit, .. }) => self.on_dtmf(digit),
                     Some(CallEvent::Hangup) => break Stop::CallerHangup,
                     Some(CallEvent::Lost(reason)) => {
@@ -251,12 +257,12 @@ impl Call {
             .push((id, phrase.text.clone()));
     }
 
-    fn on_audio(&mut self, chunk: AudioChunk) {
+    async fn on_audio(&mut self, chunk: AudioChunk) {
         let samples = chunk.samples_f32();
         if let Some(rec) = &mut self.recording {
             rec.caller(chunk.at, &samples);
         }
-        let events = match self.endpointer.push(&samples) {
+        let events = match self.endpointer.push_async(&samples).await {
             Ok(e) => e,
             Err(e) => {
                 warn!(error = %e, "VAD failed on caller audio");
