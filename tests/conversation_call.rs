@@ -391,14 +391,14 @@ async fn lost_connections_are_recorded_honestly() {
     assert_eq!(reset.outcome, Some(CallOutcome::CallerHangup));
     assert_eq!(reset.error, None);
     let broken = read_call(&db, &uuids[1]).unwrap();
-    // `protocol_error` once the records schema has it (see the note); `error` until then.
-    assert_eq!(broken.outcome, Some(CallOutcome::Error));
+    assert_eq!(broken.outcome, Some(CallOutcome::ProtocolError));
     assert!(broken
         .error
         .as_deref()
         .unwrap_or("")
         .contains("unknown frame kind 0x42"));
     assert_eq!(metrics.calls_total(CallOutcome::CallerHangup), 1);
+    assert_eq!(metrics.calls_total(CallOutcome::ProtocolError), 1);
     assert_eq!(metrics.calls_total(CallOutcome::Shutdown), 0);
 }
 

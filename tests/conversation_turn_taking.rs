@@ -427,7 +427,7 @@ fn outcomes_are_honest() {
         &Stop::Lost(LostReason::ProtocolError("unknown kind 0x42".into())),
         none,
     );
-    assert_eq!(o, CallOutcome::Error);
+    assert_eq!(o, CallOutcome::ProtocolError);
     assert!(e.unwrap().contains("unknown kind 0x42"));
     assert_eq!(outcome(None, &Stop::Agent, none).0, CallOutcome::Shutdown);
     let confirmed = Ending::Transfer {

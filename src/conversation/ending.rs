@@ -36,8 +36,7 @@ pub enum Stop {
 /// because of `stop`. `errors` are what went wrong during the call (failed hand-overs…).
 ///
 /// A reset counts as the caller's hang-up: Asterisk resets the socket in ordinary hang-ups.
-/// A protocol error is an error with its reason (`RecordOutcome::ProtocolError` replaces this
-/// once the records schema has it).
+/// A protocol error is `protocol_error`, with its reason in the error.
 pub fn outcome(
     ending: Option<&Ending>,
     stop: &Stop,
@@ -62,7 +61,7 @@ pub fn outcome(
         }
         (_, Stop::Lost(LostReason::ProtocolError(reason))) => {
             errors.push(format!("AudioSocket protocol error: {reason}"));
-            RecordOutcome::Error
+            RecordOutcome::ProtocolError
         }
         (None, Stop::Agent) => RecordOutcome::Shutdown,
     };
