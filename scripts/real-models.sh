@@ -77,7 +77,61 @@ if command -v flock >/dev/null 2>&1; then
   flock -w 1800 9 || die "another real-models.sh holds $kit/.lock for 30 min; remove it if stale"
 fi
 
+# The config fragment. It names this kit's absolute path; rewritten when its text changes
+# (also on an up-to-date kit, so a new version of this script updates it).
+write_agent_toml() {
+  cat > "$kit/agent.toml.tmp" <<EOF
+# Real-models kit (written by scripts/real-models.sh; do not edit, it is regenerated).
+# English voice agent on real weights: Whisper base (converted from faster-whisper-base),
+# Piper en_US-joe-medium, Gemma 3 270M, Silero VAD. Demo profile: the LLM is a small BASE
+# model (not instruct): real speed and real sentences, but it does not follow instructions.
+#   agent --config $kit/agent.toml serve
+[models]
+dir = "$kit"
+
+[asr]
+model = "$kit/whisper/ggml-base-ct2.bin"
+language = "en"
+# Greedy: the same transcript of jfk.wav as beam 5 at a third of the decode time.
+beam_size = 1
+best_of = 1
+
+[vad]
+silero_model = "$kit/vad/silero_vad.onnx"
+# smart-turn v3.2 end-of-turn model (the config key arrives with the end-of-turn work):
+# end_of_turn_model = "$kit/turn/smart-turn-v3.2-cpu.onnx"
+
+[tts]
+voice_en = "$kit/tts/en_US-joe-medium.onnx"
+
+[llm]
+model = "$kit/llm/gemma-3-270m-q4_k_m.gguf"
+# The GGUF has no tokenizer.chat_template: Gemma 3 turns are configured here.
+chat_template = "gemma"
+system_prompt = "You are the receptionist of a dental clinic on the phone. Answer in one or two short sentences."
+# A base model reads tool descriptions as text to continue, not as tools: none offered.
+tool_choice = "none"
+max_parallel = 2
+context_per_call = 2048
+max_tokens = 64
+
+[conversation]
+language = "en"
+# Budgets a shared 2-core box meets with these models (one 11 s turn took 11 s of ASR there).
+asr_budget_ms = 20000
+llm_budget_ms = 20000
+tts_budget_ms = 20000
+EOF
+  if cmp -s "$kit/agent.toml.tmp" "$kit/agent.toml"; then
+    rm -f "$kit/agent.toml.tmp"
+  else
+    mv -f "$kit/agent.toml.tmp" "$kit/agent.toml"
+    say "wrote $kit/agent.toml"
+  fi
+}
+
 if [ "$mode" = install ] && kit_complete; then
+  write_agent_toml
   say "up to date: $kit (bash scripts/real-models.sh --verify re-hashes every file)"
   exit 0
 fi
@@ -227,43 +281,7 @@ if ! have "$vad"; then
   place "$stage/silero.onnx" "$vad"
 fi
 
-# The config fragment (regenerated every install: it names this kit's absolute path).
-cat > "$stage/agent.toml" <<EOF
-# Real-models kit (written by scripts/real-models.sh; do not edit, it is regenerated).
-# English voice agent on real weights: Whisper base (converted from faster-whisper-base),
-# Piper en_US-joe-medium, Gemma 3 270M, Silero VAD. Demo profile: the LLM is a small BASE
-# model (not instruct): real speed and real sentences, but it does not follow instructions.
-#   agent --config $kit/agent.toml serve
-[models]
-dir = "$kit"
-
-[asr]
-model = "$kit/whisper/ggml-base-ct2.bin"
-language = "en"
-beam_size = 1
-best_of = 1
-
-[vad]
-silero_model = "$kit/vad/silero_vad.onnx"
-# smart-turn v3.2 end-of-turn model (the key arrives with the end-of-turn work; until then unused):
-# end_of_turn_model = "$kit/turn/smart-turn-v3.2-cpu.onnx"
-
-[tts]
-voice_en = "$kit/tts/en_US-joe-medium.onnx"
-
-[llm]
-model = "$kit/llm/gemma-3-270m-q4_k_m.gguf"
-# The GGUF has no tokenizer.chat_template: Gemma 3 turns are configured here.
-chat_template = "gemma"
-system_prompt = "You are a helpful, brief phone assistant of a dental clinic. Answer in one or two short sentences."
-max_parallel = 2
-context_per_call = 2048
-max_tokens = 64
-
-[conversation]
-language = "en"
-EOF
-mv -f "$stage/agent.toml" "$kit/agent.toml"
+write_agent_toml
 
 rm -rf "$stage"
 # The manifest, last: its presence means "complete".

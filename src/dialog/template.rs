@@ -567,7 +567,9 @@ To call one, reply with only:\n<tool_call>\n{\"name\": <function-name>, \"argume
             "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n\
 <start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n"
         );
-        let got = gemma().render(&[ChatMessage::user("Hi")], &[], true).unwrap();
+        let got = gemma()
+            .render(&[ChatMessage::user("Hi")], &[], true)
+            .unwrap();
         assert_eq!(
             got,
             "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
