@@ -384,8 +384,8 @@ async fn a_real_call_is_answered_with_speech_that_matches_its_record() {
 
 /// The agent's speech on the wire (8 kHz, transcribed by Whisper base) against its record.
 /// The answer is free text of a base model (names, odd words), so the bound is looser than
-/// for the fixed sentences.
-const WIRE_WER_BOUND: f64 = 0.35;
+/// for the fixed sentences: measured 0.0 and 0.10 (a half-word "transfer_" read as "Transfer").
+const WIRE_WER_BOUND: f64 = 0.25;
 
 fn normalized_words(text: &str) -> Vec<String> {
     enclave::quality::normalize_for_wer(text)
