@@ -100,7 +100,7 @@ def read_ct2(path):
         variables[name] = arr.reshape(shape)
         off += n_bytes
     (n_aliases,) = take("I")
-    aliases = dict(string_pair for string_pair in ((string(), string()) for _ in range(n_aliases)))
+    aliases = dict((string(), string()) for _ in range(n_aliases))
     if off != len(data):
         raise ConvertError(f"{path}: {len(data) - off} bytes after the aliases")
     return variables, aliases, spec, revision
