@@ -81,6 +81,12 @@ pub fn configured_model_files(config: &Config) -> Vec<(String, PathBuf)> {
                 .join(format!("{voice}.onnx"))
         });
     files.push((key.into(), voice_path));
+    if let Some(turn) = config
+        .conversation
+        .end_of_turn_model_path(&config.models.dir)
+    {
+        files.push(("conversation.end_of_turn_model".into(), turn));
+    }
     files
 }
 
