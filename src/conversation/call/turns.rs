@@ -15,6 +15,14 @@ impl Call {
             .endpointer
             .now()
             .saturating_sub(end.saturating_sub(pad));
+        if let Some(old) = self.reply.take() {
+            // The agent was still talking (no barge-in: disabled, or inside the protect
+            // window): keep what it said in the record rather than dropping it.
+            if !old.sentences.is_empty() {
+                let text = old.text();
+                self.finish_reply(old, text, true);
+            }
+        }
         let now = Instant::now();
         self.reply = Some(Reply::answer(
             id,
