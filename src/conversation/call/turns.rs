@@ -17,7 +17,8 @@ impl Call {
             .saturating_sub(end.saturating_sub(pad));
         if let Some(old) = self.reply.take() {
             // The agent was still talking (no barge-in: disabled, or inside the protect
-            // window): keep what it said in the record rather than dropping it.
+            // window): what is queued still plays; keep it in the record rather than dropping
+            // it, marked interrupted (its turn is cancelled, the rest is never generated).
             if !old.sentences.is_empty() {
                 let text = old.text();
                 self.finish_reply(old, text, true);
