@@ -128,7 +128,15 @@ impl Converse for Parrot {
     fn last_caller_text(&self) -> Option<String> {
         self.heard.last().cloned()
     }
+
+    fn forget_last_turn(&mut self) {
+        self.heard.pop();
+        FORGOTTEN.fetch_add(1, Ordering::SeqCst);
+    }
 }
+
+/// Turns forgotten by any parrot (a retracted answer's history is dropped).
+static FORGOTTEN: AtomicUsize = AtomicUsize::new(0);
 
 struct Parrots {
     delay: Duration,
@@ -319,7 +327,12 @@ async fn a_wrong_finished_verdict_is_retracted_before_the_caller_hears_it() {
     // The model wrongly says "finished" at the pause, so the first part is answered; the
     // answer takes 1.5 s to think, the caller goes on after 0.6 s: the answer is retracted
     // before any of it plays, and the merged sentence is answered instead.
+    let before = FORGOTTEN.load(Ordering::SeqCst);
     thinking_pause_call(Duration::from_millis(1500), Some(Arc::new(AlwaysFinished))).await;
+    assert!(
+        FORGOTTEN.load(Ordering::SeqCst) > before,
+        "the retracted half sentence was taken out of the conversation's history"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

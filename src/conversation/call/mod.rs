@@ -223,9 +223,13 @@ impl Call {
         match action {
             TurnAction::Transcribe { id, audio, end } => self.transcribe(id, audio, end),
             TurnAction::AskModel { id, audio } => self.ask_model(id, audio),
-            TurnAction::Discard { id } | TurnAction::Retract { id } | TurnAction::Ignore { id } => {
+            TurnAction::Retract { id } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.id == id) {
+                    turn.forget = true;
+                }
                 self.drop_turn(id)
             }
+            TurnAction::Discard { id } | TurnAction::Ignore { id } => self.drop_turn(id),
             TurnAction::Answer { id, text, reason } => {
                 tracing::debug!(id, ?reason, "end of the caller's turn: answering");
                 self.answer(id, text);

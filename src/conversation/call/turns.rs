@@ -233,6 +233,9 @@ impl Call {
                 if let Some(heard) = self.turn.as_mut().and_then(|t| t.heard.take()) {
                     conversation.replace_last_reply(&heard);
                 }
+                if self.turn.as_ref().is_some_and(|t| t.forget) {
+                    conversation.forget_last_turn();
+                }
                 self.conversation = Some(conversation);
                 self.turn = None;
                 if let (Some(summary), false) = (summary, superseded) {
