@@ -18,6 +18,7 @@ use enclave::pipeline::CallHandler;
 use enclave::records::{ModelsUsed, RecordStore, Role};
 use enclave::sim::{place_call, CallOptions};
 use enclave::transport::Server;
+use enclave::vad::{EndOfTurnError, EndOfTurnModel};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,9 +88,10 @@ impl Synthesize for ToneVoice {
     }
 }
 
-/// Repeats what it was told: "You said: …".
+/// Repeats what it was told: "You said: …", after thinking for `delay` (stops if cancelled).
 #[derive(Debug, Default)]
 struct Parrot {
+    delay: Duration,
     heard: Vec<String>,
 }
 
@@ -97,11 +99,19 @@ impl Converse for Parrot {
     fn user_turn<'a>(
         &'a mut self,
         text: &'a str,
-        _cancel: CancelHandle,
+        cancel: CancelHandle,
         mut on_event: Box<dyn FnMut(TurnEvent) + Send + 'a>,
     ) -> BoxFuture<'a, Result<TurnSummary, EngineError>> {
         Box::pin(async move {
             self.heard.push(text.to_string());
+            // Simulated generation time (an LLM's prefill), then the reply unless cancelled.
+            tokio::time::sleep(self.delay).await;
+            if cancel.is_cancelled() {
+                return Ok(TurnSummary {
+                    cancelled: true,
+                    ..Default::default()
+                });
+            }
             let reply = format!("You said: {text}");
             for word in reply.split_inclusive(' ') {
                 on_event(TurnEvent::Text(word.to_string()));
@@ -118,13 +128,39 @@ impl Converse for Parrot {
     fn last_caller_text(&self) -> Option<String> {
         self.heard.last().cloned()
     }
+
+    fn forget_last_turn(&mut self) {
+        self.heard.pop();
+        FORGOTTEN.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
-struct Parrots;
+/// Turns forgotten by any parrot (a retracted answer's history is dropped).
+static FORGOTTEN: AtomicUsize = AtomicUsize::new(0);
+
+struct Parrots {
+    delay: Duration,
+}
 
 impl StartConversation for Parrots {
     fn start(&self) -> Result<Box<dyn Converse>, EngineError> {
-        Ok(Box::new(Parrot::default()))
+        Ok(Box::new(Parrot {
+            delay: self.delay,
+            heard: Vec::new(),
+        }))
+    }
+}
+
+/// An end-of-turn model that is always sure the caller has finished (wrong at a thinking
+/// pause).
+struct AlwaysFinished;
+
+impl EndOfTurnModel for AlwaysFinished {
+    fn finished_probability(
+        &self,
+        _audio_16k: Vec<f32>,
+    ) -> BoxFuture<'static, Result<f32, EndOfTurnError>> {
+        Box::pin(async { Ok(1.0) })
     }
 }
 
@@ -138,6 +174,16 @@ struct LoopAgent {
 }
 
 async fn start(tmp: &std::path::Path, conversation: &str, asr: Arc<ScriptedAsr>) -> LoopAgent {
+    start_with(tmp, conversation, asr, Duration::ZERO, None).await
+}
+
+async fn start_with(
+    tmp: &std::path::Path,
+    conversation: &str,
+    asr: Arc<ScriptedAsr>,
+    thinking: Duration,
+    end_of_turn: Option<Arc<dyn EndOfTurnModel>>,
+) -> LoopAgent {
     // Logs for a failing test: ENCLAVE_TEST_LOG=enclave=debug cargo test …
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -154,10 +200,10 @@ async fn start(tmp: &std::path::Path, conversation: &str, asr: Arc<ScriptedAsr>)
     let engines = CallEngines {
         transcribe: asr,
         synthesize: Arc::new(ToneVoice),
-        converse: Arc::new(Parrots),
+        converse: Arc::new(Parrots { delay: thinking }),
         silero: Some(silero),
         vad_worker: None,
-        end_of_turn: None,
+        end_of_turn,
         models: ModelsUsed::default(),
     };
     let phrases =
@@ -197,8 +243,9 @@ impl LoopAgent {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() {
+/// "My order number is … 4 5 7" with a thinking pause; asserts that only the whole sentence
+/// is ever answered and recorded.
+async fn thinking_pause_call(thinking: Duration, end_of_turn: Option<Arc<dyn EndOfTurnModel>>) {
     let tmp = tempfile::tempdir().unwrap();
     // "My order number is … 4 5 7": speech, a 600 ms thinking pause (longer than the 300 ms
     // short pause, shorter than the 1 s long silence), more speech, then silence.
@@ -214,10 +261,12 @@ async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() 
         calls: AtomicUsize::new(0),
         cancels: Mutex::new(Vec::new()),
     });
-    let agent = start(
+    let agent = start_with(
         tmp.path(),
         "greeting = \"-\"\nend_of_turn_short_ms = 300\nend_of_turn_ms = 1000",
         Arc::clone(&asr),
+        thinking,
+        end_of_turn,
     )
     .await;
     let mut audio = silence(0.5);
@@ -264,6 +313,26 @@ async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() 
             report.recorded.len() as f64 / AGENT_RATE
         ),
         "the answer was heard\n{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() {
+    // No model: the first part does not end a sentence, so the agent waits; the caller goes
+    // on within the long silence and both parts are answered together.
+    thinking_pause_call(Duration::ZERO, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_finished_verdict_is_retracted_before_the_caller_hears_it() {
+    // The model wrongly says "finished" at the pause, so the first part is answered; the
+    // answer takes 1.5 s to think, the caller goes on after 0.6 s: the answer is retracted
+    // before any of it plays, and the merged sentence is answered instead.
+    let before = FORGOTTEN.load(Ordering::SeqCst);
+    thinking_pause_call(Duration::from_millis(1500), Some(Arc::new(AlwaysFinished))).await;
+    assert!(
+        FORGOTTEN.load(Ordering::SeqCst) > before,
+        "the retracted half sentence was taken out of the conversation's history"
     );
 }
 

@@ -70,6 +70,11 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
 
     /// What the caller said last (for the hand-over summary).
     fn last_caller_text(&self) -> Option<String>;
+
+    /// Forgets the last caller turn and what was generated for it: its answer was retracted
+    /// before the caller heard any of it (they went on; the merged sentence comes next).
+    /// The default keeps the history (the LLM then sees the half sentence, then the whole).
+    fn forget_last_turn(&mut self) {}
 }
 
 /// Makes each call's [`Converse`].

@@ -87,6 +87,8 @@ pub(crate) struct TurnTask {
     /// What the caller heard of this turn's reply before a barge-in, to be put into the
     /// history in place of the full reply once the conversation comes back.
     pub(crate) heard: Option<String>,
+    /// Its answer was retracted unheard: the history forgets the turn once it comes back.
+    pub(crate) forget: bool,
 }
 
 /// Starts a turn on utterance `id`'s `audio` (16 kHz), transcribed within `asr_budget`.
@@ -127,6 +129,7 @@ pub(crate) fn spawn(
         go: Some(go_tx),
         superseded: false,
         heard: None,
+        forget: false,
     }
 }
 

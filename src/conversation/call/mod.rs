@@ -229,9 +229,13 @@ impl Call {
         match action {
             TurnAction::Transcribe { id, audio, end } => self.transcribe(id, audio, end),
             TurnAction::AskModel { id, audio } => self.ask_model(id, audio),
-            TurnAction::Discard { id } | TurnAction::Retract { id } | TurnAction::Ignore { id } => {
+            TurnAction::Retract { id } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.id == id) {
+                    turn.forget = true;
+                }
                 self.drop_turn(id)
             }
+            TurnAction::Discard { id } | TurnAction::Ignore { id } => self.drop_turn(id),
             TurnAction::Answer { id, text, reason } => {
                 tracing::debug!(id, ?reason, "end of the caller's turn: answering");
                 self.answer(id, text);
@@ -316,32 +320,15 @@ impl Call {
         let cut = self.out.clear();
         self.barge.agent_stopped();
         self.shared.metrics.barge_in();
-        if let Some(turn) = &mut self.turn {
+        // The turn whose answer was playing stops; a turn still waiting for its answer
+        // decision belongs to turn-taking (the caller's new speech merges into it).
+        if let Some(turn) = self.turn.as_mut().filter(|t| t.go.is_none()) {
             turn.cancel.cancel();
             turn.superseded = true;
         }
         info!(cut_items = cut.len(), "barge-in: agent stopped");
-        if let Some(reply) = self.reply.take() {
-            let progress = self.out.progress().borrow().clone();
-            let sentences: Vec<(String, usize, usize)> = reply
-                .sentences
-                .iter()
-                .map(|(id, text)| {
-                    let (sent, total) = cut
-                        .iter()
-                        .find(|c| c.id == *id)
-                        .map(|c| (c.sent_samples, c.total_samples))
-                        .or_else(|| {
-                            progress
-                                .items
-                                .get(id)
-                                .map(|p| (p.sent_samples, p.total_samples))
-                        })
-                        .unwrap_or((0, 1));
-                    (text.clone(), sent, total)
-                })
-                .collect();
-            let heard = played_text(&sentences);
+        if let Some(reply) = self.reply.take_if(|r| !r.sentences.is_empty()) {
+            let heard = self.heard_of(&reply, &cut);
             if let Some(conv) = self.conversation.as_mut() {
                 conv.replace_last_reply(&heard);
             } else if let Some(turn) = &mut self.turn {
@@ -352,6 +339,30 @@ impl Call {
             }
             self.finish_reply(reply, heard, true);
         }
+    }
+
+    /// What the caller heard of `reply`: whole sentences played, the part of the one cut.
+    fn heard_of(&self, reply: &Reply, cut: &[crate::pipeline::CutItem]) -> String {
+        let progress = self.out.progress().borrow().clone();
+        let sentences: Vec<(String, usize, usize)> = reply
+            .sentences
+            .iter()
+            .map(|(id, text)| {
+                let (sent, total) = cut
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map(|c| (c.sent_samples, c.total_samples))
+                    .or_else(|| {
+                        progress
+                            .items
+                            .get(id)
+                            .map(|p| (p.sent_samples, p.total_samples))
+                    })
+                    .unwrap_or((0, 1));
+                (text.clone(), sent, total)
+            })
+            .collect();
+        played_text(&sentences)
     }
 }
 

@@ -15,6 +15,15 @@ impl Call {
             .endpointer
             .now()
             .saturating_sub(end.saturating_sub(pad));
+        if let Some(old) = self.reply.take() {
+            // The agent was still talking (no barge-in: disabled, or inside the protect
+            // window): what is queued still plays; keep it in the record rather than dropping
+            // it, marked interrupted (its turn is cancelled, the rest is never generated).
+            if !old.sentences.is_empty() {
+                let text = old.text();
+                self.finish_reply(old, text, true);
+            }
+        }
         let now = Instant::now();
         self.reply = Some(Reply::answer(
             id,
@@ -223,6 +232,9 @@ impl Call {
                 let mut conversation = conversation;
                 if let Some(heard) = self.turn.as_mut().and_then(|t| t.heard.take()) {
                     conversation.replace_last_reply(&heard);
+                }
+                if self.turn.as_ref().is_some_and(|t| t.forget) {
+                    conversation.forget_last_turn();
                 }
                 self.conversation = Some(conversation);
                 self.turn = None;
