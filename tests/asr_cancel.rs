@@ -37,7 +37,7 @@ fn cancelled_long_transcription_returns_promptly_and_frees_its_job() {
         ..AsrConfig::default()
     };
     let engine = AsrEngine::load(&cfg, None).unwrap();
-    let audio = long_speech(120);
+    let audio = long_speech(90);
     let opts = engine.default_options();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -52,7 +52,11 @@ fn cancelled_long_transcription_returns_promptly_and_frees_its_job() {
         .unwrap();
     let full_time = t.elapsed();
     assert!(!full.segments.is_empty() || !full.dropped.is_empty());
-    assert_eq!(active(Engine::Asr), 0, "a finished job must not stay counted");
+    assert_eq!(
+        active(Engine::Asr),
+        0,
+        "a finished job must not stay counted"
+    );
 
     // Cancelled once the job is running inside the blocking closure.
     let cancel = CancelHandle::new();
@@ -87,12 +91,15 @@ fn cancelled_long_transcription_returns_promptly_and_frees_its_job() {
     // Cancelled before it starts: no engine work at all.
     let pre = CancelHandle::new();
     pre.cancel();
-    let r = rt.block_on(engine.transcribe_cancellable(audio[..16_000 * 5].to_vec(), opts.clone(), pre));
+    let r =
+        rt.block_on(engine.transcribe_cancellable(audio[..16_000 * 5].to_vec(), opts.clone(), pre));
     assert!(matches!(r, Err(AsrError::Cancelled)), "{r:?}");
     assert_eq!(active(Engine::Asr), 0);
 
     // The engine still works after an aborted decode (the aborted state was not pooled).
-    let again = engine.transcribe_blocking(&audio[..16_000 * 11], &opts).unwrap();
+    let again = engine
+        .transcribe_blocking(&audio[..16_000 * 11], &opts)
+        .unwrap();
     assert!(again.audio_seconds > 10.0);
     assert_eq!(active(Engine::Asr), 0);
 }

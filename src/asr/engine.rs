@@ -1,7 +1,8 @@
 //! The Whisper engine: one shared model, a state per transcription, a bounded worker pool.
 
 use super::filter::{
-    is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig, SegmentEvidence,
+    is_implausibly_short, is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig,
+    SegmentEvidence,
 };
 use super::model_file::{validate_whisper_file, WhisperFileInfo};
 use super::timing::{install, StageMarks};
@@ -420,8 +421,24 @@ impl AsrEngine {
                 &opts.filter,
             );
             let verdict = verdict.or_else(|| {
-                let kept: Vec<&str> = transcript.segments.iter().map(|s| s.text.as_str()).collect();
-                is_repeated_segment(&kept, &segment.text).then_some(DropReason::RepeatedSegment)
+                let kept: Vec<&str> = transcript
+                    .segments
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect();
+                if is_repeated_segment(&kept, &segment.text) {
+                    Some(DropReason::RepeatedSegment)
+                } else if is_implausibly_short(
+                    !kept.is_empty(),
+                    segment.start,
+                    segment.end,
+                    &segment.text,
+                    segment.avg_logprob,
+                ) {
+                    Some(DropReason::ImplausiblyShort)
+                } else {
+                    None
+                }
             });
             match verdict {
                 None => transcript.segments.push(segment),

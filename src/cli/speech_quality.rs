@@ -2,8 +2,8 @@
 //! next to faster-whisper on the same weights, the same audio and the same thread count, at
 //! 16 kHz and through the telephone path (8 kHz slin, G.711 μ-law).
 
-use super::read_wav_16k;
 use super::bench::p50_p95;
+use super::read_wav_16k;
 use crate::asr::{AsrEngine, DropReason};
 use crate::audio::pcm::{f32_slice_to_i16, i16_slice_to_f32};
 use crate::audio::resample::{resample, StreamResampler};
@@ -85,6 +85,25 @@ struct Row {
     worst: String,
 }
 
+impl Row {
+    /// One progress line: configuration, WER, p50/p95, RTF.
+    fn line(&self) -> String {
+        let (p50, p95) = p50_p95(&self.times_ms);
+        let rtf = self.times_ms.iter().sum::<f64>() / 1000.0 / self.audio_s.max(1e-9);
+        format!(
+            "{} t{} {} beam {} dyn {}: WER {:.1}% ({}/{}), p50 {p50:.0} ms, p95 {p95:.0} ms, RTF {rtf:.3}",
+            self.engine,
+            self.threads,
+            self.path,
+            self.beam,
+            self.dynamic,
+            100.0 * self.wer.rate(),
+            self.wer.errors(),
+            self.wer.reference_words
+        )
+    }
+}
+
 fn env_dir(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
@@ -145,8 +164,25 @@ pub fn canonical_spelling(text: &str) -> String {
 /// English words of `n` below a million ("twenty one", "three hundred five").
 fn number_words(n: u32) -> String {
     const ONES: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
         "nineteen",
     ];
     const TENS: [&str; 10] = [
@@ -214,7 +250,12 @@ fn ulaw_round_trip(slin8: &[i16], work: &Path, name: &str) -> anyhow::Result<Vec
     write_i16(&a, slin8, 8_000, 1)?;
     for (args, what) in [
         (
-            vec![a.as_os_str(), "-e".as_ref(), "u-law".as_ref(), b.as_os_str()],
+            vec![
+                a.as_os_str(),
+                "-e".as_ref(),
+                "u-law".as_ref(),
+                b.as_os_str(),
+            ],
             "encode",
         ),
         (
@@ -233,9 +274,10 @@ fn ulaw_round_trip(slin8: &[i16], work: &Path, name: &str) -> anyhow::Result<Vec
         let status = Command::new("sox")
             .arg("-D")
             .args(&args)
-            .status().with_context(|| {
-            "cannot run sox for the G.711 μ-law path: install it (`apt-get install sox`)"
-        })?;
+            .status()
+            .with_context(|| {
+                "cannot run sox for the G.711 μ-law path: install it (`apt-get install sox`)"
+            })?;
         if !status.success() {
             bail!("sox failed to {what} μ-law ({status})");
         }
@@ -427,11 +469,7 @@ fn run_ours(
                     }
                     row.wer = row.wer + w;
                 }
-                eprintln!(
-                    "  done: {} t{threads} {path} beam {beam} dyn {dynamic}: WER {:.1}%",
-                    row.engine,
-                    100.0 * row.wer.rate()
-                );
+                eprintln!("  done: {}", row.line());
                 rows.push(row);
             }
         }
@@ -445,9 +483,10 @@ fn run_peer(
     clips: &[Clip],
     path_files: &[(String, Vec<PathBuf>)],
 ) -> anyhow::Result<Vec<Row>> {
-    let python = args.python.clone().unwrap_or_else(|| {
-        env_dir("ENCLAVE_VENV", ".cache/enclave/venv").join("bin/python")
-    });
+    let python = args
+        .python
+        .clone()
+        .unwrap_or_else(|| env_dir("ENCLAVE_VENV", ".cache/enclave/venv").join("bin/python"));
     let fw_model = args
         .fw_model
         .clone()
@@ -501,7 +540,9 @@ fn run_peer(
                     let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
                         continue;
                     };
-                    let clip = clips.get(n).context("the peer printed more results than clips")?;
+                    let clip = clips
+                        .get(n)
+                        .context("the peer printed more results than clips")?;
                     n += 1;
                     for ms in v["ms"].as_array().into_iter().flatten() {
                         row.times_ms.push(ms.as_f64().unwrap_or(0.0));
@@ -532,9 +573,8 @@ fn run_peer(
                     );
                 }
                 eprintln!(
-                    "  done: {} t{threads} {path} beam {beam}: WER {:.1}% ({:.0} s)",
-                    row.engine,
-                    100.0 * row.wer.rate(),
+                    "  done: {} (peer process {:.0} s)",
+                    row.line(),
                     t.elapsed().as_secs_f64()
                 );
                 rows.push(row);
@@ -549,7 +589,8 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn new() -> anyhow::Result<WorkDir> {
-        let dir = std::env::temp_dir().join(format!("enclave-quality-asr-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("enclave-quality-asr-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(WorkDir(dir))
     }
@@ -616,7 +657,10 @@ mod tests {
 
     #[test]
     fn spelling_is_canonical_on_both_sides() {
-        assert_eq!(canonical_spelling("Go forward 10 meters."), "Go forward ten meters.");
+        assert_eq!(
+            canonical_spelling("Go forward 10 meters."),
+            "Go forward ten meters."
+        );
         assert_eq!(canonical_spelling("4 Queen"), "four Queen");
         assert_eq!(number_words(0), "zero");
         assert_eq!(number_words(21), "twenty one");
@@ -633,7 +677,11 @@ mod tests {
             .map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 16_000.0).sin())
             .collect();
         let back = transport_upsample(&to_slin8(&tone).unwrap()).unwrap();
-        assert!((back.len() as i64 - tone.len() as i64).abs() <= 2, "{}", back.len());
+        assert!(
+            (back.len() as i64 - tone.len() as i64).abs() <= 2,
+            "{}",
+            back.len()
+        );
         let rms = |v: &[f32]| (v.iter().map(|s| s * s).sum::<f32>() / v.len() as f32).sqrt();
         let (a, b) = (rms(&tone[800..15_000]), rms(&back[800..15_000]));
         assert!((a - b).abs() < 0.02 * a, "{a} vs {b}");
