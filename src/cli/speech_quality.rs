@@ -200,7 +200,7 @@ fn number_words(n: u32) -> String {
         let r = n % 100;
         if r >= 20 {
             out.push(TENS[(r / 10) as usize]);
-            if r % 10 > 0 {
+            if !r.is_multiple_of(10) {
                 out.push(ONES[(r % 10) as usize]);
             }
         } else if r > 0 || n == 0 {
@@ -211,7 +211,7 @@ fn number_words(n: u32) -> String {
     if n >= 1000 {
         below_thousand(n / 1000, &mut out);
         out.push("thousand");
-        if n % 1000 > 0 {
+        if !n.is_multiple_of(1000) {
             below_thousand(n % 1000, &mut out);
         }
     } else {
@@ -637,10 +637,10 @@ fn short(name: &str) -> String {
 
 fn render(rows: &[Row], total_audio: f64) -> String {
     let mut s = String::new();
-    s.push_str(&format!(
+    s.push_str(
         "| engine | threads | audio | beam | dyn ctx | WER % | errors/words | p50 ms | p95 ms | RTF | CPU p50 ms | CPU p95 ms | CPU RTF | repeats dropped |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    ));
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in rows {
         let (p50, p95) = p50_p95(&r.times_ms);
         let rtf = r.times_ms.iter().sum::<f64>() / 1000.0 / r.audio_s.max(1e-9);
