@@ -46,6 +46,10 @@ pub struct TranscribeOptions {
     pub max_tokens: usize,
     /// Run the encoder on the input's length (+1 s) instead of a full 30 s window.
     pub dynamic_audio_ctx: bool,
+    /// Decode without timestamp tokens: one pass per window, so whisper.cpp cannot seek back
+    /// into speech it already decoded (the loop of a short window); segment times then span
+    /// the window.
+    pub no_timestamps: bool,
     /// Trim non-speech with Silero before decoding (needs the engine to have a VAD model).
     pub vad_trim: bool,
     /// Samples kept around the trimmed speech.
@@ -71,6 +75,7 @@ impl TranscribeOptions {
             initial_prompt: cfg.initial_prompt.clone(),
             max_tokens: cfg.max_tokens,
             dynamic_audio_ctx: cfg.dynamic_audio_ctx,
+            no_timestamps: false,
             vad_trim: cfg.vad_trim,
             vad_trim_padding: cfg.vad_trim_padding_ms as usize * SAMPLE_RATE as usize / 1000,
             vad_threshold: 0.5,
@@ -299,6 +304,9 @@ impl AsrEngine {
         p.set_no_speech_thold(opts.no_speech_threshold);
         if opts.dynamic_audio_ctx {
             p.set_audio_ctx(dynamic_audio_ctx(n_samples, self.ctx.n_audio_ctx()));
+        }
+        if opts.no_timestamps {
+            p.set_no_timestamps(true);
         }
         if opts.max_tokens > 0 {
             p.set_max_tokens(opts.max_tokens as i32);

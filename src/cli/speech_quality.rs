@@ -56,6 +56,9 @@ pub struct QualityAsrArgs {
     /// Switch the repeated-segment rule of the hallucination filter off (to show what it catches).
     #[arg(long)]
     pub no_repeat_filter: bool,
+    /// Decode without timestamp tokens (one pass per window; an experiment against the loop).
+    #[arg(long)]
+    pub no_timestamps: bool,
     /// Print each clip's hypothesis.
     #[arg(long)]
     pub verbose: bool,
@@ -410,6 +413,7 @@ fn run_ours(
             for dynamic in &args.dynamic_ctx {
                 let mut opts = engine.default_options();
                 opts.beam_size = beam.max(1);
+                opts.no_timestamps = args.no_timestamps;
                 opts.dynamic_audio_ctx = match dynamic.as_str() {
                     "on" => true,
                     "off" => false,
