@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """faster-whisper peer for `agent bench quality-asr`: transcribes the same WAV files with the same
-CTranslate2 weights and prints one JSON object per line: {"file", "text", "ms"}.
+CTranslate2 weights and prints one JSON object per line: {"file", "text", "ms", "cpu_ms"}
+(wall time and the process's CPU time, all threads, per run).
 
 Reads tab-separated `path` lines on stdin. Settings mirror ours: fixed language, no context
 carried between files, no temperature fallback, no VAD (the bench feeds both engines the same
@@ -41,21 +42,22 @@ def main():
         audio = read_wav(path)
 
         def run():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             segments, _ = model.transcribe(audio, language=a.language, beam_size=a.beam,
                                            best_of=1, temperature=0.0,
                                            condition_on_previous_text=False, vad_filter=False)
             text = " ".join(s.text.strip() for s in segments)
-            return text, (time.perf_counter() - t0) * 1000
+            return text, (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
 
         if not warmed:
             run()
             warmed = True
-        times = []
+        times, cpu = [], []
         for _ in range(max(1, a.runs)):
-            text, ms = run()
+            text, ms, cpu_ms = run()
             times.append(ms)
-        print(json.dumps({"file": path, "text": text, "ms": times}), flush=True)
+            cpu.append(cpu_ms)
+        print(json.dumps({"file": path, "text": text, "ms": times, "cpu_ms": cpu}), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ fn cancelled_long_transcription_returns_promptly_and_frees_its_job() {
         ..AsrConfig::default()
     };
     let engine = AsrEngine::load(&cfg, None).unwrap();
-    let audio = long_speech(120);
+    let audio = long_speech(90);
     let opts = engine.default_options();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,7 +1,8 @@
 //! The Whisper engine: one shared model, a state per transcription, a bounded worker pool.
 
 use super::filter::{
-    is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig, SegmentEvidence,
+    is_implausibly_short, is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig,
+    SegmentEvidence,
 };
 use super::model_file::{validate_whisper_file, WhisperFileInfo};
 use super::timing::{install, StageMarks};
@@ -45,6 +46,10 @@ pub struct TranscribeOptions {
     pub max_tokens: usize,
     /// Run the encoder on the input's length (+1 s) instead of a full 30 s window.
     pub dynamic_audio_ctx: bool,
+    /// Decode without timestamp tokens: one pass per window, so whisper.cpp cannot seek back
+    /// into speech it already decoded (the loop of a short window); segment times then span
+    /// the window.
+    pub no_timestamps: bool,
     /// Trim non-speech with Silero before decoding (needs the engine to have a VAD model).
     pub vad_trim: bool,
     /// Samples kept around the trimmed speech.
@@ -70,6 +75,7 @@ impl TranscribeOptions {
             initial_prompt: cfg.initial_prompt.clone(),
             max_tokens: cfg.max_tokens,
             dynamic_audio_ctx: cfg.dynamic_audio_ctx,
+            no_timestamps: false,
             vad_trim: cfg.vad_trim,
             vad_trim_padding: cfg.vad_trim_padding_ms as usize * SAMPLE_RATE as usize / 1000,
             vad_threshold: 0.5,
@@ -299,6 +305,9 @@ impl AsrEngine {
         if opts.dynamic_audio_ctx {
             p.set_audio_ctx(dynamic_audio_ctx(n_samples, self.ctx.n_audio_ctx()));
         }
+        if opts.no_timestamps {
+            p.set_no_timestamps(true);
+        }
         if opts.max_tokens > 0 {
             p.set_max_tokens(opts.max_tokens as i32);
         }
@@ -425,7 +434,19 @@ impl AsrEngine {
                     .iter()
                     .map(|s| s.text.as_str())
                     .collect();
-                is_repeated_segment(&kept, &segment.text).then_some(DropReason::RepeatedSegment)
+                if is_repeated_segment(&kept, &segment.text) {
+                    Some(DropReason::RepeatedSegment)
+                } else if is_implausibly_short(
+                    !kept.is_empty(),
+                    segment.start,
+                    segment.end,
+                    &segment.text,
+                    segment.avg_logprob,
+                ) {
+                    Some(DropReason::ImplausiblyShort)
+                } else {
+                    None
+                }
             });
             match verdict {
                 None => transcript.segments.push(segment),

@@ -67,6 +67,9 @@ pub enum DropReason {
     /// The segment repeats text an earlier kept segment already has (a loop across
     /// segments: with a short encoder window Whisper re-reads the same sentence per segment).
     RepeatedSegment,
+    /// A doubtful segment after real speech with less audio than its words need (Whisper
+    /// decoding the silence at the end of a short encoder window: "… himself. Thank you.").
+    ImplausiblyShort,
 }
 
 /// Phrases Whisper produces on silence/noise (normalised: lowercase, letters and spaces only).
@@ -153,6 +156,28 @@ pub fn is_repeated_segment(kept: &[&str], text: &str) -> bool {
         let distance = edit_distance(&prev, &words);
         distance * 5 < prev.len().max(words.len())
     })
+}
+
+/// Least audio a spoken word takes; faster is not speech but text decoded from padding.
+const MIN_SECONDS_PER_WORD: f64 = 0.08;
+/// Average token log-probability under which a too-short trailing segment counts as doubtful.
+const SHORT_SEGMENT_MAX_LOGPROB: f32 = -0.7;
+
+/// True if a segment that follows kept speech is too short for its words (under 80 ms of audio
+/// per word) and decoded with doubt (average log-probability below −0.7). Whisper places such
+/// segments at the very end of the audio when its encoder window has silence after the speech.
+pub fn is_implausibly_short(
+    follows_speech: bool,
+    start: f64,
+    end: f64,
+    text: &str,
+    avg_logprob: f32,
+) -> bool {
+    let words = normalise(text).split(' ').filter(|w| !w.is_empty()).count();
+    follows_speech
+        && words > 0
+        && (end - start) < MIN_SECONDS_PER_WORD * words as f64
+        && avg_logprob < SHORT_SEGMENT_MAX_LOGPROB
 }
 
 /// Word-level Levenshtein distance.
@@ -315,6 +340,16 @@ mod tests {
         ));
         assert!(!is_repeated_segment(&[" No.", " no"], " No, no."));
         assert!(!is_repeated_segment(&[], first));
+    }
+
+    #[test]
+    fn drops_trailing_text_decoded_from_silence() {
+        // Measured: librivox clip 0930 at 8 kHz with dynamic_audio_ctx, 3.16 → 3.29 s, −1.1.
+        assert!(is_implausibly_short(true, 3.16, 3.29, " Thank you.", -1.1));
+        // A confident short answer, the only segment, or one with time for its words stays.
+        assert!(!is_implausibly_short(true, 3.16, 3.29, " Thank you.", -0.3));
+        assert!(!is_implausibly_short(false, 0.0, 0.1, " Yes.", -1.1));
+        assert!(!is_implausibly_short(true, 3.0, 3.6, " Thank you.", -1.1));
     }
 
     #[test]

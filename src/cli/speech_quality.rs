@@ -56,6 +56,9 @@ pub struct QualityAsrArgs {
     /// Switch the repeated-segment rule of the hallucination filter off (to show what it catches).
     #[arg(long)]
     pub no_repeat_filter: bool,
+    /// Decode without timestamp tokens (one pass per window; an experiment against the loop).
+    #[arg(long)]
+    pub no_timestamps: bool,
     /// Print each clip's hypothesis.
     #[arg(long)]
     pub verbose: bool,
@@ -80,9 +83,32 @@ struct Row {
     dynamic: &'static str,
     wer: WerStats,
     times_ms: Vec<f64>,
+    /// Process CPU time per transcription (all threads): stable on a shared, loaded CPU where
+    /// wall time is not.
+    cpu_ms: Vec<f64>,
     audio_s: f64,
     repeats_dropped: usize,
     worst: String,
+}
+
+impl Row {
+    /// One progress line: configuration, WER, p50/p95, RTF.
+    fn line(&self) -> String {
+        let (p50, p95) = p50_p95(&self.times_ms);
+        let (c50, _) = p50_p95(&self.cpu_ms);
+        let rtf = self.times_ms.iter().sum::<f64>() / 1000.0 / self.audio_s.max(1e-9);
+        format!(
+            "{} t{} {} beam {} dyn {}: WER {:.1}% ({}/{}), p50 {p50:.0} ms, p95 {p95:.0} ms, RTF {rtf:.3}, CPU p50 {c50:.0} ms",
+            self.engine,
+            self.threads,
+            self.path,
+            self.beam,
+            self.dynamic,
+            100.0 * self.wer.rate(),
+            self.wer.errors(),
+            self.wer.reference_words
+        )
+    }
 }
 
 fn env_dir(var: &str, default: &str) -> PathBuf {
@@ -177,7 +203,7 @@ fn number_words(n: u32) -> String {
         let r = n % 100;
         if r >= 20 {
             out.push(TENS[(r / 10) as usize]);
-            if r % 10 > 0 {
+            if !r.is_multiple_of(10) {
                 out.push(ONES[(r % 10) as usize]);
             }
         } else if r > 0 || n == 0 {
@@ -188,7 +214,7 @@ fn number_words(n: u32) -> String {
     if n >= 1000 {
         below_thousand(n / 1000, &mut out);
         out.push("thousand");
-        if n % 1000 > 0 {
+        if !n.is_multiple_of(1000) {
             below_thousand(n % 1000, &mut out);
         }
     } else {
@@ -342,7 +368,7 @@ pub fn bench_quality_asr(cfg: &AsrConfig, args: QualityAsrArgs) -> anyhow::Resul
         for model in &models {
             rows.extend(run_ours(cfg, &args, model, threads, &clips, &path_files)?);
         }
-        if !args.fw_compute.is_empty() {
+        if args.fw_compute.iter().any(|c| !c.is_empty()) {
             rows.extend(run_peer(&args, threads, &clips, &path_files)?);
         }
     }
@@ -387,6 +413,7 @@ fn run_ours(
             for dynamic in &args.dynamic_ctx {
                 let mut opts = engine.default_options();
                 opts.beam_size = beam.max(1);
+                opts.no_timestamps = args.no_timestamps;
                 opts.dynamic_audio_ctx = match dynamic.as_str() {
                     "on" => true,
                     "off" => false,
@@ -401,6 +428,7 @@ fn run_ours(
                     dynamic: if opts.dynamic_audio_ctx { "on" } else { "off" },
                     wer: WerStats::default(),
                     times_ms: Vec::new(),
+                    cpu_ms: Vec::new(),
                     audio_s: 0.0,
                     repeats_dropped: 0,
                     worst: String::new(),
@@ -409,7 +437,9 @@ fn run_ours(
                 for (clip, a) in clips.iter().zip(&audio) {
                     let mut text = String::new();
                     for _ in 0..args.runs.max(1) {
+                        let cpu = process_cpu_ms();
                         let tr = engine.transcribe_blocking(a, &opts)?;
+                        row.cpu_ms.push(process_cpu_ms() - cpu);
                         row.times_ms.push(tr.timings.total_ms);
                         row.audio_s += clip.seconds;
                         let repeats: Vec<_> = tr
@@ -450,11 +480,7 @@ fn run_ours(
                     }
                     row.wer = row.wer + w;
                 }
-                eprintln!(
-                    "  done: {} t{threads} {path} beam {beam} dyn {dynamic}: WER {:.1}%",
-                    row.engine,
-                    100.0 * row.wer.rate()
-                );
+                eprintln!("  done: {}", row.line());
                 rows.push(row);
             }
         }
@@ -478,7 +504,7 @@ fn run_peer(
         .unwrap_or_else(|| real_dir().join("whisper/faster-whisper-base"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fw_peer.py");
     let mut rows = Vec::new();
-    for compute in &args.fw_compute {
+    for compute in args.fw_compute.iter().filter(|c| !c.is_empty()) {
         for (path, files) in path_files {
             for &beam in &args.beams {
                 let t = Instant::now();
@@ -513,6 +539,7 @@ fn run_peer(
                     dynamic: "-",
                     wer: WerStats::default(),
                     times_ms: Vec::new(),
+                    cpu_ms: Vec::new(),
                     audio_s: 0.0,
                     repeats_dropped: 0,
                     worst: String::new(),
@@ -532,6 +559,9 @@ fn run_peer(
                     for ms in v["ms"].as_array().into_iter().flatten() {
                         row.times_ms.push(ms.as_f64().unwrap_or(0.0));
                         row.audio_s += clip.seconds;
+                    }
+                    for ms in v["cpu_ms"].as_array().into_iter().flatten() {
+                        row.cpu_ms.push(ms.as_f64().unwrap_or(0.0));
                     }
                     let w = wer(&clip.reference, text);
                     if w.rate() > worst {
@@ -558,9 +588,8 @@ fn run_peer(
                     );
                 }
                 eprintln!(
-                    "  done: {} t{threads} {path} beam {beam}: WER {:.1}% ({:.0} s)",
-                    row.engine,
-                    100.0 * row.wer.rate(),
+                    "  done: {} (peer process {:.0} s)",
+                    row.line(),
                     t.elapsed().as_secs_f64()
                 );
                 rows.push(row);
@@ -568,6 +597,17 @@ fn run_peer(
         }
     }
     Ok(rows)
+}
+
+/// CPU time this process has used so far (all threads), milliseconds.
+fn process_cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass; no other effects.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// A scratch directory for the prepared audio, removed on drop.
@@ -601,15 +641,17 @@ fn short(name: &str) -> String {
 
 fn render(rows: &[Row], total_audio: f64) -> String {
     let mut s = String::new();
-    s.push_str(&format!(
-        "| engine | threads | audio | beam | dyn ctx | WER % | errors/words | p50 ms | p95 ms | RTF | repeats dropped |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n"
-    ));
+    s.push_str(
+        "| engine | threads | audio | beam | dyn ctx | WER % | errors/words | p50 ms | p95 ms | RTF | CPU p50 ms | CPU p95 ms | CPU RTF | repeats dropped |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in rows {
         let (p50, p95) = p50_p95(&r.times_ms);
         let rtf = r.times_ms.iter().sum::<f64>() / 1000.0 / r.audio_s.max(1e-9);
+        let (c50, c95) = p50_p95(&r.cpu_ms);
+        let crtf = r.cpu_ms.iter().sum::<f64>() / 1000.0 / r.audio_s.max(1e-9);
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {}/{} | {:.0} | {:.0} | {:.3} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {}/{} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} | {:.3} | {} |\n",
             r.engine,
             r.threads,
             r.path,
@@ -621,11 +663,14 @@ fn render(rows: &[Row], total_audio: f64) -> String {
             p50,
             p95,
             rtf,
+            c50,
+            c95,
+            crtf,
             r.repeats_dropped
         ));
     }
     s.push_str(&format!(
-        "\n{total_audio:.1} s of audio per configuration; WER after canonical spelling (digits as words, Mr. = mister) on both sides; times are per clip (whole transcription, mel included; ours without the VAD trim, like the peer).\n"
+        "\n{total_audio:.1} s of audio per configuration; WER after canonical spelling (digits as words, Mr. = mister) on both sides; times are per clip (whole transcription, mel included; ours without the VAD trim, like the peer); wall time on a shared CPU varies with the load, CPU time (the process's, all threads) much less.\n"
     ));
     s.push_str("Worst clip per row:\n");
     for r in rows {

@@ -62,6 +62,8 @@ best_of = 1
 temperature_inc = 0.0
 max_tokens = 12
 vad_trim = false
+# Random weights: with the short (dynamic) encoder window the test model decodes no text at all.
+dynamic_audio_ctx = false
 drop_no_speech_prob = 1.0
 drop_avg_logprob = -100.0
 no_speech_threshold = 1.0
