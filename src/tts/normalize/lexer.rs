@@ -93,7 +93,11 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
                 if cur.at(end).is_some_and(char::is_alphanumeric) {
                     out.push(' ');
                 }
-                after_day = matches!(tok, NumericToken::DayOfMonth(_));
+                // `November 28, 2026`, `March 1st, 2024`: a year may follow.
+                after_day = matches!(tok, NumericToken::DayOfMonth(_))
+                    || (matches!(tok, NumericToken::Ordinal { .. })
+                        && lang == Language::English
+                        && en::month_number(&prev_word).is_some());
                 prev_word.clear();
                 i = end;
                 continue;
@@ -259,6 +263,17 @@ fn parse_numeric(
     let bare = matches!(&tok, NumericToken::Number { amount, scale: None } if amount.frac.is_none());
     if bare && end == int_end && int_text.len() >= 5 {
         return Some((NumericToken::Digits(int_text), int_end));
+    }
+    // A bare four-digit number that is no year and no round quantity (`ending in 4417`,
+    // `Box 7731`) is a code as well; `1990`, `2500`, `3000` stay numbers.
+    if let NumericToken::Number { amount, scale: None } = &tok {
+        let code_like = amount.frac.is_none()
+            && int_text.len() == 4
+            && amount.int >= 2100
+            && amount.int % 100 != 0;
+        if code_like && end == int_end {
+            return Some((NumericToken::Digits(int_text), int_end));
+        }
     }
     Some((tok, end))
 }
