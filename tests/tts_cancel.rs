@@ -42,7 +42,10 @@ fn cancelled_synthesis_stops_and_releases_its_job() {
     // sentences are never synthesised.
     let cancel = CancelHandle::new();
     let mut stream = tts
-        .synthesize_stream_cancellable("One sentence. Two sentences. Three sentences.", cancel.clone())
+        .synthesize_stream_cancellable(
+            "One sentence. Two sentences. Three sentences.",
+            cancel.clone(),
+        )
         .unwrap();
     assert!(stream.next().unwrap().is_ok());
     cancel.cancel();
@@ -77,20 +80,28 @@ fn cancelled_synthesis_stops_and_releases_its_job() {
     cancel.cancel();
     let (done, cancelled) = worker.join().unwrap();
     assert!(cancelled, "the stream ended with Cancelled");
-    assert!(done < whole_text_pieces, "{done} of {whole_text_pieces} pieces");
+    assert!(
+        done < whole_text_pieces,
+        "{done} of {whole_text_pieces} pieces"
+    );
     assert_eq!(active(Engine::Tts), 0, "no synthesis job left running");
 }
 
 #[test]
 fn first_clause_split_needs_room_on_both_sides() {
     assert_eq!(
-        split_first_clause("Your appointment is confirmed for Tuesday, and a reminder will follow."),
+        split_first_clause(
+            "Your appointment is confirmed for Tuesday, and a reminder will follow."
+        ),
         Some((
             "Your appointment is confirmed for Tuesday,".to_string(),
             "and a reminder will follow.".to_string()
         ))
     );
-    assert_eq!(split_first_clause("Yes, that is right and it is done."), None);
+    assert_eq!(
+        split_first_clause("Yes, that is right and it is done."),
+        None
+    );
     assert_eq!(
         split_first_clause("The total comes to 1,250 dollars and fifty cents today."),
         None

@@ -348,7 +348,10 @@ fn english_phone_agent_reads_codes_dates_and_addresses() {
                 "1-800-555-0199",
                 "one, eight zero zero, five five five, zero one nine nine",
             ),
-            ("5550123456", "five five five, zero one two, three four five six"),
+            (
+                "5550123456",
+                "five five five, zero one two, three four five six",
+            ),
             ("ZIP 94105", "zip nine four one, zero five"),
             ("on 11/28", "on November twenty-eighth"),
             ("on 1/5", "on January fifth"),
@@ -369,10 +372,7 @@ fn english_phone_agent_reads_codes_dates_and_addresses() {
             ),
             ("ticket 2049-77", "ticket two zero four nine, seven seven"),
             ("COVID-19 rules", "COVID nineteen rules"),
-            (
-                "john.doe@example.com",
-                "john dot doe at example dot com",
-            ),
+            ("john.doe@example.com", "john dot doe at example dot com"),
             (
                 "Write to j_smith42@mail.shop.co.uk.",
                 "Write to J underscore smith four two at mail dot shop dot co dot U-K.",

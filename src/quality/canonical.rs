@@ -335,9 +335,8 @@ fn split_codes(input: &str) -> String {
         let has_letter = word.chars().any(|c| c.is_ascii_alphabetic());
         let letters = word.chars().count();
         let meridiem = word.eq_ignore_ascii_case("am") || word.eq_ignore_ascii_case("pm");
-        let caps = (2..=4).contains(&letters)
-            && word.chars().all(|c| c.is_ascii_uppercase())
-            && !meridiem;
+        let caps =
+            (2..=4).contains(&letters) && word.chars().all(|c| c.is_ascii_uppercase()) && !meridiem;
         if (has_digit && has_letter) || caps {
             for c in word.chars() {
                 out.push(' ');
@@ -491,7 +490,7 @@ fn number_words_to_numbers(words: &[String]) -> Vec<String> {
         }
         let joins = match (acc.last, kind) {
             (None, _) => false,
-            (Some(Kind::Tens), Kind::Unit) => acc.group % 10 == 0 && v > 0,
+            (Some(Kind::Tens), Kind::Unit) => acc.group.is_multiple_of(10) && v > 0,
             (Some(Kind::Hundred | Kind::Scale), Kind::Unit | Kind::Teen | Kind::Tens) => true,
             (Some(Kind::Unit | Kind::Teen | Kind::Tens), Kind::Hundred) => true,
             (Some(Kind::Unit | Kind::Teen | Kind::Tens | Kind::Hundred), Kind::Scale) => true,
@@ -535,23 +534,26 @@ mod tests {
                 "your balance is one thousand two hundred fifty dollars and fifty cents",
             ),
             ("on 11/28/2026", "on November 28th, 2026"),
-            ("on 11/28/2026", "on november twenty-eighth twenty twenty-six"),
+            (
+                "on 11/28/2026",
+                "on november twenty-eighth twenty twenty-six",
+            ),
             ("2026-11-28", "November 28, 2026"),
             ("Call 555-0123.", "Call five five five, zero one two three."),
             ("order AB-12345", "order A B 1 2 3 4 5"),
             ("order #A7X93", "order number A seven X nine three"),
             ("code K9Z4Q", "code k 9 z 4 q"),
-            (
-                "john.doe@example.com",
-                "John dot doe at example dot com",
-            ),
+            ("john.doe@example.com", "John dot doe at example dot com"),
             ("at 3:15 PM", "at three fifteen p.m."),
             ("at 10:00 a.m.", "at ten o'clock AM"),
             ("15%", "fifteen percent"),
             ("2.5 kg", "two point five kilograms"),
             ("25°C", "twenty five degrees Celsius"),
             ("Dr. Smith", "Doctor Smith"),
-            ("+1 (555) 012-3456", "plus one five five five oh one two three four five six"),
+            (
+                "+1 (555) 012-3456",
+                "plus one five five five oh one two three four five six",
+            ),
         ];
         for (a, b) in same {
             assert_eq!(c(a), c(b), "{a:?} vs {b:?}");

@@ -185,9 +185,15 @@ fn telephone(src: &Path, out8: &Path, out_ulaw: &Path) -> anyhow::Result<()> {
     let ulaw = out_ulaw.with_extension("ul.wav");
     for (from, to, enc) in [
         (out8, ulaw.as_path(), &["-e", "u-law"][..]),
-        (ulaw.as_path(), out_ulaw, &["-e", "signed-integer", "-b", "16"][..]),
+        (
+            ulaw.as_path(),
+            out_ulaw,
+            &["-e", "signed-integer", "-b", "16"][..],
+        ),
     ] {
+        // -D: no dither, so both systems' audio goes through the exact G.711 mapping.
         let status = Command::new("sox")
+            .args(["-q", "-D"])
             .arg(from)
             .args(enc)
             .arg(to)
@@ -233,7 +239,14 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
     let out = args.out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("enclave-quality-tts-{}", std::process::id()))
     });
-    let dirs = ["ours_22k", "piper_22k", "ours_8k", "piper_8k", "ours_ulaw", "piper_ulaw"];
+    let dirs = [
+        "ours_22k",
+        "piper_22k",
+        "ours_8k",
+        "piper_8k",
+        "ours_ulaw",
+        "piper_ulaw",
+    ];
     for d in dirs {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("cannot create {}", out.join(d).display()))?;
@@ -262,7 +275,10 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
     let piper = run_python(
         &python,
         PIPER_SCRIPT,
-        &[&tts.voice().path.to_string_lossy(), &piper_dir.to_string_lossy()],
+        &[
+            &tts.voice().path.to_string_lossy(),
+            &piper_dir.to_string_lossy(),
+        ],
         &serde_json::to_string(&texts)?,
     )?;
     let piper_times: Vec<f64> = serde_json::from_value(piper["times"].clone())?;

@@ -56,7 +56,8 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
     while i < cs.len() {
         let c = cs[i];
         let prev_alnum = i > 0 && cs[i - 1].is_alphanumeric();
-        let word_start = !prev_alnum && !matches!(i.checked_sub(1).map(|k| cs[k]), Some('.' | '@' | '_'));
+        let word_start =
+            !prev_alnum && !matches!(i.checked_sub(1).map(|k| cs[k]), Some('.' | '@' | '_'));
         if c.is_alphanumeric() && word_start {
             let spelled = ids::email(&cs, i, lang).or_else(|| ids::domain(&cs, i, lang));
             if let Some((words, end)) = spelled {
@@ -250,7 +251,13 @@ fn parse_numeric(
         // `1990-2000` is a range of years, not a code.
         let range = groups.len() == 2 && groups.iter().all(|g| g.len() == 4);
         if groups.iter().map(String::len).sum::<usize>() >= 5 && !range && !cur.letter(end) {
-            return Some((NumericToken::Phone { plus: false, groups }, end));
+            return Some((
+                NumericToken::Phone {
+                    plus: false,
+                    groups,
+                },
+                end,
+            ));
         }
     }
     let (amount, end) = match parse_amount(cur, i, lang) {
@@ -260,17 +267,22 @@ fn parse_numeric(
     let (tok, end) = parse_suffix(cur, amount, end, lang, prev_word, after_day)?;
     // A bare run of 5+ digits (no separators, no unit or currency) is a code, a ZIP, an
     // account number: read digit by digit, never as "twelve thousand…".
-    let bare = matches!(&tok, NumericToken::Number { amount, scale: None } if amount.frac.is_none());
+    let bare =
+        matches!(&tok, NumericToken::Number { amount, scale: None } if amount.frac.is_none());
     if bare && end == int_end && int_text.len() >= 5 {
         return Some((NumericToken::Digits(int_text), int_end));
     }
     // A bare four-digit number that is no year and no round quantity (`ending in 4417`,
     // `Box 7731`) is a code as well; `1990`, `2500`, `3000` stay numbers.
-    if let NumericToken::Number { amount, scale: None } = &tok {
+    if let NumericToken::Number {
+        amount,
+        scale: None,
+    } = &tok
+    {
         let code_like = amount.frac.is_none()
             && int_text.len() == 4
             && amount.int >= 2100
-            && amount.int % 100 != 0;
+            && !amount.int.is_multiple_of(100);
         if code_like && end == int_end {
             return Some((NumericToken::Digits(int_text), int_end));
         }
@@ -331,9 +343,10 @@ fn meridiem_after(
     }
     let hour_like = match tok {
         NumericToken::Time { hour, .. } => (1..=12).contains(hour),
-        NumericToken::Number { amount, scale: None } => {
-            amount.frac.is_none() && (1..=12).contains(&amount.int)
-        }
+        NumericToken::Number {
+            amount,
+            scale: None,
+        } => amount.frac.is_none() && (1..=12).contains(&amount.int),
         _ => false,
     };
     if !hour_like {
@@ -348,7 +361,8 @@ fn meridiem_after(
     let second = cur.at(start + 1).map(|c| c.to_ascii_lowercase());
     let e = if second == Some('m') {
         start + 2
-    } else if second == Some('.') && cur.at(start + 2).map(|c| c.to_ascii_lowercase()) == Some('m') {
+    } else if second == Some('.') && cur.at(start + 2).map(|c| c.to_ascii_lowercase()) == Some('m')
+    {
         if cur.at(start + 3) == Some('.') && !ends_sentence_after(cur, start + 4) {
             start + 4
         } else {
@@ -433,8 +447,7 @@ fn parse_suffix(
                     return Some((NumericToken::DayOfMonth(amount.int as u32), end));
                 }
                 // `28 ноября 2026`: the year after a month is an ordinal in the genitive.
-                if (1000..=2999).contains(&amount.int) && ru::month_genitive(prev_word).is_some()
-                {
+                if (1000..=2999).contains(&amount.int) && ru::month_genitive(prev_word).is_some() {
                     return Some((
                         NumericToken::Year {
                             n: amount.int,
