@@ -104,8 +104,10 @@ pub struct VoiceOptions {
 }
 
 /// Default of [`VoiceOptions::graph_optimization`]: level 1 (constant folding, redundant node
-/// removal). Measured on en_US-joe-medium, 2-core box: loading a session took 6.1–6.6 s at
-/// ORT's default (all) and a fraction of that at level 1, with the same synthesis speed.
+/// removal). Measured on en_US-joe-medium (2-core box, loaded): with ONNX Runtime 1.32 a
+/// session loads in 1.9–2.2 s at level 1 against 3.3 s at ORT's default (all), with the same
+/// synthesis speed; ONNX Runtime 1.31.1 spends 10–13 s at any level (a slower runtime, not
+/// the options).
 pub const DEFAULT_GRAPH_OPTIMIZATION: u8 = 1;
 
 impl Default for VoiceOptions {
@@ -265,6 +267,7 @@ impl Voice {
         };
         let mut sessions = Vec::new();
         for _ in 0..opts.sessions.max(1) {
+            // $ENCLAVE_TTS_GRAPH_OPT (0–3) overrides the level, for load-time measurements.
             let level = std::env::var("ENCLAVE_TTS_GRAPH_OPT")
                 .ok()
                 .and_then(|v| v.parse().ok())
