@@ -394,6 +394,11 @@ fn english_phone_agent_reads_codes_dates_and_addresses() {
             ("your ID is", "your I-D is"),
             ("Dec. 3", "December third"),
             ("call ext. 204", "call extension two hundred four"),
+            ("on St. Mary's Rd.", "on Saint Mary's Road."),
+            ("card ending in 4417", "card ending in four four one seven"),
+            ("2500 people", "two thousand five hundred people"),
+            ("March 1st, 2024", "March first, twenty twenty-four"),
+            ("the IT team", "the I-T team"),
         ],
     );
 }

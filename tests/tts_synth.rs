@@ -344,6 +344,7 @@ fn concurrent_calls_share_one_voice() {
         &VoiceOptions {
             sessions: 2,
             intra_threads: 1,
+            ..VoiceOptions::default()
         },
     )
     .unwrap();

@@ -31,6 +31,10 @@ pub struct SayArgs {
     /// Print each sentence's normalised text, phonemes and ids.
     #[arg(long)]
     pub phonemes: bool,
+    /// Cut a first sentence longer than this at its first clause, so the first audio comes
+    /// sooner; 0 synthesises whole sentences.
+    #[arg(long, default_value_t = crate::tts::engine::DEFAULT_FIRST_PIECE_CHARS)]
+    pub first_piece_chars: usize,
 }
 
 /// Loads a voice by path or name with the `[tts]` settings.
@@ -63,7 +67,8 @@ pub fn say(config: Option<&Path>, args: SayArgs) -> anyhow::Result<()> {
         }
     });
     let load_start = Instant::now();
-    let tts = load_engine(&config, &voice_name, args.speaker, args.length_scale)?;
+    let tts = load_engine(&config, &voice_name, args.speaker, args.length_scale)?
+        .with_first_piece_chars(args.first_piece_chars);
     let load_secs = load_start.elapsed().as_secs_f64();
     let voice_rate = tts.sample_rate();
     let out_rate = args.rate.unwrap_or(voice_rate);
@@ -71,7 +76,7 @@ pub fn say(config: Option<&Path>, args: SayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot resample {voice_rate} Hz to {out_rate} Hz"))?;
 
     if args.phonemes {
-        for sentence in tts.sentences(&args.text)? {
+        for sentence in tts.pieces(&args.text)? {
             println!("text:     {sentence}");
             for part in tts.phonemize(&sentence)? {
                 println!("phonemes: {}", part.phonemes);

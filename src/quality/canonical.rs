@@ -250,6 +250,20 @@ fn rewrite_written_forms(input: &str) -> String {
                 i = e1 + 3;
                 continue;
             }
+            // `3.15 pm` (a time written with a dot) → "3 15 pm".
+            if e1 - i <= 2 && cs.get(e1) == Some(&'.') && digits_end(&cs, e1 + 1) == e1 + 3 {
+                let after: String = cs[e1 + 3..].iter().take(5).collect::<String>();
+                let after = after.trim_start().to_lowercase();
+                if ["am", "pm", "a.m", "p.m"]
+                    .iter()
+                    .any(|m| after.starts_with(m))
+                {
+                    let (h, m) = (text(&cs, i, e1), text(&cs, e1 + 1, e1 + 3));
+                    out.push_str(&format!(" {h} {m} "));
+                    i = e1 + 3;
+                    continue;
+                }
+            }
             // Ordinal suffix: `28th` → 28.
             let suffix: String = cs[e1..cs.len().min(e1 + 2)]
                 .iter()
@@ -334,9 +348,22 @@ fn split_codes(input: &str) -> String {
         let has_digit = word.chars().any(|c| c.is_ascii_digit());
         let has_letter = word.chars().any(|c| c.is_ascii_alphabetic());
         let letters = word.chars().count();
-        let meridiem = word.eq_ignore_ascii_case("am") || word.eq_ignore_ascii_case("pm");
+        let lower = word.to_ascii_lowercase();
+        // Capitals said as a word (PIN, ZIP) or a unit (MG, KG) are not spelled codes.
+        let said =
+            matches!(lower.as_str(), "am" | "pm" | "pin" | "zip") || synonym(&lower).is_some();
         let caps =
-            (2..=4).contains(&letters) && word.chars().all(|c| c.is_ascii_uppercase()) && !meridiem;
+            (2..=4).contains(&letters) && word.chars().all(|c| c.is_ascii_uppercase()) && !said;
+        // `9am`, `10pm`: a time and its meridiem, not a code.
+        let meridiem_suffix = has_digit
+            && (lower.ends_with("am") || lower.ends_with("pm"))
+            && lower[..lower.len() - 2].chars().all(|c| c.is_ascii_digit());
+        if meridiem_suffix {
+            let (h, m) = lower.split_at(lower.len() - 2);
+            out.push_str(&format!(" {h} {m} "));
+            word.clear();
+            return;
+        }
         if (has_digit && has_letter) || caps {
             for c in word.chars() {
                 out.push(' ');
@@ -490,7 +517,7 @@ fn number_words_to_numbers(words: &[String]) -> Vec<String> {
         }
         let joins = match (acc.last, kind) {
             (None, _) => false,
-            (Some(Kind::Tens), Kind::Unit) => acc.group % 10 == 0 && v > 0,
+            (Some(Kind::Tens), Kind::Unit) => acc.group.is_multiple_of(10) && v > 0,
             (Some(Kind::Hundred | Kind::Scale), Kind::Unit | Kind::Teen | Kind::Tens) => true,
             (Some(Kind::Unit | Kind::Teen | Kind::Tens), Kind::Hundred) => true,
             (Some(Kind::Unit | Kind::Teen | Kind::Tens | Kind::Hundred), Kind::Scale) => true,
@@ -545,6 +572,9 @@ mod tests {
             ("code K9Z4Q", "code k 9 z 4 q"),
             ("john.doe@example.com", "John dot doe at example dot com"),
             ("at 3:15 PM", "at three fifteen p.m."),
+            ("at 3:15 PM", "at 3.15 pm"),
+            ("at 9 am", "at 9am"),
+            ("your PIN and 500 mg", "your pin and 500 MG"),
             ("at 10:00 a.m.", "at ten o'clock AM"),
             ("15%", "fifteen percent"),
             ("2.5 kg", "two point five kilograms"),

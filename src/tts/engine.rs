@@ -166,6 +166,12 @@ impl Tts {
         })
     }
 
+    /// The same engine with another [`SynthOptions::first_piece_chars`] (0: whole sentences).
+    pub fn with_first_piece_chars(mut self, chars: usize) -> Tts {
+        self.first_piece_chars = chars;
+        self
+    }
+
     /// The voice.
     pub fn voice(&self) -> &Arc<Voice> {
         &self.voice

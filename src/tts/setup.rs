@@ -61,6 +61,7 @@ pub fn engine(
     let opts = VoiceOptions {
         sessions: t.sessions,
         intra_threads: t.intra_threads,
+        ..VoiceOptions::default()
     };
     let voice = Voice::load(&path, &opts)?;
     let synth = SynthOptions {

@@ -44,6 +44,10 @@ pub struct BenchQualityTtsArgs {
     /// Where the audio and transcripts are kept (default: a fresh directory under /tmp).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Score the transcripts of an earlier run again (its `transcripts.tsv`), without
+    /// synthesising or transcribing: for a changed canonicaliser. Prints no timings.
+    #[arg(long)]
+    pub rescore: Option<PathBuf>,
 }
 
 /// One sentence of the set.
@@ -191,7 +195,9 @@ fn telephone(src: &Path, out8: &Path, out_ulaw: &Path) -> anyhow::Result<()> {
             &["-e", "signed-integer", "-b", "16"][..],
         ),
     ] {
+        // -D: no dither, so both systems' audio goes through the exact G.711 mapping.
         let status = Command::new("sox")
+            .args(["-q", "-D"])
             .arg(from)
             .args(enc)
             .arg(to)
@@ -205,8 +211,135 @@ fn telephone(src: &Path, out8: &Path, out_ulaw: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+const VARIANTS: [&str; 6] = [
+    "ours_22k",
+    "piper_22k",
+    "ours_8k",
+    "piper_8k",
+    "ours_ulaw",
+    "piper_ulaw",
+];
+
+/// WER per category, in total (canonical) and in total (plain), per variant.
+type Scores = (
+    BTreeMap<String, Vec<WerStats>>,
+    Vec<WerStats>,
+    Vec<WerStats>,
+);
+
+/// Per-category and total WER of every variant; writes `transcripts.tsv` into `out` when given.
+fn score(sentences: &[Sentence], hyps: &[String], out: Option<&Path>) -> anyhow::Result<Scores> {
+    let n = sentences.len();
+    let mut table: BTreeMap<String, Vec<WerStats>> = BTreeMap::new();
+    let mut total = vec![WerStats::default(); VARIANTS.len()];
+    let mut plain = vec![WerStats::default(); VARIANTS.len()];
+    let mut log = String::from("variant\tcategory\treference\ttranscript\tcanonical_errors\n");
+    for (v, d) in VARIANTS.iter().enumerate() {
+        for (i, s) in sentences.iter().enumerate() {
+            let hyp = &hyps[v * n + i];
+            let w = canonical_wer(&s.text, hyp);
+            let row = table
+                .entry(s.category.clone())
+                .or_insert_with(|| vec![WerStats::default(); VARIANTS.len()]);
+            row[v] = row[v] + w;
+            total[v] = total[v] + w;
+            plain[v] = plain[v] + word_error_rate(&s.text, hyp);
+            log.push_str(&format!(
+                "{d}\t{}\t{}\t{hyp}\t{}\n",
+                s.category,
+                s.text,
+                w.errors()
+            ));
+        }
+    }
+    if let Some(out) = out {
+        std::fs::write(out.join("transcripts.tsv"), log)?;
+    }
+    Ok((table, total, plain))
+}
+
+fn print_table(
+    sentences: &[Sentence],
+    table: &BTreeMap<String, Vec<WerStats>>,
+    total: &[WerStats],
+    plain: &[WerStats],
+) {
+    println!(
+        "WER % (canonical: numbers, dates, codes, symbols written either way count as the same words)"
+    );
+    println!(
+        "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "category", "n", "ours 22k", "piper 22k", "ours 8k", "piper 8k", "ours μlaw", "piper μlaw"
+    );
+    let fmt = |w: &WerStats| format!("{:.1}", w.rate() * 100.0);
+    let line = |name: &str, count: usize, row: &[WerStats]| {
+        println!(
+            "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            name,
+            count,
+            fmt(&row[0]),
+            fmt(&row[1]),
+            fmt(&row[2]),
+            fmt(&row[3]),
+            fmt(&row[4]),
+            fmt(&row[5])
+        )
+    };
+    for (cat, row) in table {
+        let count = sentences.iter().filter(|s| &s.category == cat).count();
+        line(cat, count, row);
+    }
+    line("ALL", sentences.len(), total);
+    line("ALL (plain)", sentences.len(), plain);
+}
+
+/// `--rescore`: the sentences and transcripts of an earlier run, scored again.
+fn rescore(path: &Path) -> anyhow::Result<()> {
+    let body = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (a run's transcripts.tsv)", path.display()))?;
+    let mut by_variant: BTreeMap<String, Vec<(Sentence, String)>> = BTreeMap::new();
+    for line in body.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 4 {
+            bail!("{}: bad line {line:?}", path.display());
+        }
+        by_variant.entry(f[0].to_string()).or_default().push((
+            Sentence {
+                category: f[1].to_string(),
+                text: f[2].to_string(),
+            },
+            f[3].to_string(),
+        ));
+    }
+    let first = by_variant
+        .get(VARIANTS[0])
+        .context("no ours_22k rows in the transcripts")?;
+    let sentences: Vec<Sentence> = first.iter().map(|(s, _)| s.clone()).collect();
+    let mut hyps = Vec::new();
+    for v in VARIANTS {
+        let rows = by_variant
+            .get(v)
+            .with_context(|| format!("no {v} rows in the transcripts"))?;
+        if rows.len() != sentences.len() {
+            bail!("{v}: {} rows for {} sentences", rows.len(), sentences.len());
+        }
+        hyps.extend(rows.iter().map(|(_, h)| h.clone()));
+    }
+    let (table, total, plain) = score(&sentences, &hyps, None)?;
+    println!(
+        "TTS intelligibility, rescored from {} ({} sentences; timings: see the original run)",
+        path.display(),
+        sentences.len()
+    );
+    print_table(&sentences, &table, &total, &plain);
+    Ok(())
+}
+
 /// Runs the benchmark and prints the table.
 pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.rescore {
+        return rescore(path);
+    }
     let mut config = super::super::load_config(config)?;
     config.tts.cache_mb = 0; // every sentence is synthesised, none looked up
     let mut sentences = read_sentences(&args.sentences)?;
@@ -297,7 +430,7 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
             telephone(&src, &p8, &pu)?;
         }
     }
-    for d in dirs {
+    for d in VARIANTS {
         for i in 0..sentences.len() {
             paths.push(out.join(format!("{d}/{i:03}.wav")).display().to_string());
         }
@@ -323,82 +456,15 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
         bail!("{} transcripts for {} files", hyps.len(), paths.len());
     }
 
-    // Scores: per variant and category.
-    let n = sentences.len();
-    let mut table: BTreeMap<String, Vec<WerStats>> = BTreeMap::new();
-    let mut total = vec![WerStats::default(); dirs.len()];
-    let mut plain = vec![WerStats::default(); dirs.len()];
-    let mut log = String::from("variant\tcategory\treference\ttranscript\tcanonical_errors\n");
-    for (v, d) in dirs.iter().enumerate() {
-        for (i, s) in sentences.iter().enumerate() {
-            let hyp = &hyps[v * n + i];
-            let w = canonical_wer(&s.text, hyp);
-            let row = table
-                .entry(s.category.clone())
-                .or_insert_with(|| vec![WerStats::default(); dirs.len()]);
-            row[v] = row[v] + w;
-            total[v] = total[v] + w;
-            plain[v] = plain[v] + word_error_rate(&s.text, hyp);
-            log.push_str(&format!(
-                "{d}\t{}\t{}\t{hyp}\t{}\n",
-                s.category,
-                s.text,
-                w.errors()
-            ));
-        }
-    }
-    std::fs::write(out.join("transcripts.tsv"), log)?;
-
+    let (table, total, plain) = score(&sentences, &hyps, Some(&out))?;
     println!(
-        "TTS intelligibility: {n} sentences, voice {}, transcribed by faster-whisper ({}, beam {}, int8)",
+        "TTS intelligibility: {} sentences, voice {}, transcribed by faster-whisper ({}, beam {}, int8)",
+        sentences.len(),
         tts.voice().path.display(),
         whisper.display(),
         args.beam
     );
-    println!(
-        "WER % (canonical: numbers, dates, codes, symbols written either way count as the same words)"
-    );
-    println!(
-        "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "category", "n", "ours 22k", "piper 22k", "ours 8k", "piper 8k", "ours μlaw", "piper μlaw"
-    );
-    let fmt = |w: &WerStats| format!("{:.1}", w.rate() * 100.0);
-    for (cat, row) in &table {
-        let count = sentences.iter().filter(|s| &s.category == cat).count();
-        println!(
-            "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            cat,
-            count,
-            fmt(&row[0]),
-            fmt(&row[1]),
-            fmt(&row[2]),
-            fmt(&row[3]),
-            fmt(&row[4]),
-            fmt(&row[5])
-        );
-    }
-    println!(
-        "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ALL",
-        n,
-        fmt(&total[0]),
-        fmt(&total[1]),
-        fmt(&total[2]),
-        fmt(&total[3]),
-        fmt(&total[4]),
-        fmt(&total[5])
-    );
-    println!(
-        "{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ALL (plain)",
-        n,
-        fmt(&plain[0]),
-        fmt(&plain[1]),
-        fmt(&plain[2]),
-        fmt(&plain[3]),
-        fmt(&plain[4]),
-        fmt(&plain[5])
-    );
+    print_table(&sentences, &table, &total, &plain);
     let rtf = |t: &[f64], a: &[f64]| -> Vec<f64> { t.iter().zip(a).map(|(t, a)| t / a).collect() };
     let (our_rtf, piper_rtf) = (rtf(&our_times, &our_audio), rtf(&piper_times, &piper_audio));
     let our_sum: f64 = our_times.iter().sum();

@@ -376,6 +376,7 @@ const ABBREVIATIONS: &[(&str, &str, bool)] = &[
     ("p.m.", "P-M", true),
     // Letter acronyms espeak-ng would read as a word ("ID" → /ɪd/).
     ("ID", "I-D", false),
+    ("IT", "I-T", false),
     ("IDs", "I-Ds", false),
     ("PIN", "pin", false),
     ("SSN", "S-S-N", false),
@@ -401,12 +402,12 @@ pub(crate) fn abbreviation(cs: &[char], i: usize, prev_word: &str) -> Option<(St
         }
         cs.get(j).copied()
     };
-    if starts("No.") && next_word_start(3).is_some_and(|c| c.is_ascii_digit()) {
+    if starts("No.") && next_word_start(i + 3).is_some_and(|c| c.is_ascii_digit()) {
         return Some(("number".into(), i + 3));
     }
     if starts("St.") {
         // "St. Louis" is a saint; "Baker St." is a street.
-        let next = next_word_start(3);
+        let next = next_word_start(i + 3);
         let prev_is_name = prev_word.chars().next().is_some_and(char::is_alphabetic)
             && i >= 2
             && cs[..i - 1]

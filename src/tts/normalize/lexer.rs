@@ -4,6 +4,9 @@
 pub(crate) use super::token::Context;
 pub use super::token::{Amount, Currency, NumericToken, Scale};
 use super::{en, ids, ru, Language};
+use datetime::{meridiem_after, parse_date, parse_day_month, parse_iso_date, parse_time};
+
+mod datetime;
 
 const MAX_INT_DIGITS: usize = 12;
 
@@ -94,7 +97,11 @@ pub(crate) fn verbalize(text: &str, lang: Language) -> String {
                 if cur.at(end).is_some_and(char::is_alphanumeric) {
                     out.push(' ');
                 }
-                after_day = matches!(tok, NumericToken::DayOfMonth(_));
+                // `November 28, 2026`, `March 1st, 2024`: a year may follow.
+                after_day = matches!(tok, NumericToken::DayOfMonth(_))
+                    || (matches!(tok, NumericToken::Ordinal { .. })
+                        && lang == Language::English
+                        && en::month_number(&prev_word).is_some());
                 prev_word.clear();
                 i = end;
                 continue;
@@ -268,94 +275,22 @@ fn parse_numeric(
     if bare && end == int_end && int_text.len() >= 5 {
         return Some((NumericToken::Digits(int_text), int_end));
     }
-    Some((tok, end))
-}
-
-/// A date without a year: `11/28` (English, month first), `28.11` (Russian, both parts two
-/// digits). In English a one-digit part needs a date word before it (`on 1/5`), so that
-/// `1/2` stays a fraction.
-fn parse_day_month(
-    cur: &Cursor<'_>,
-    i: usize,
-    lang: Language,
-    prev_word: &str,
-) -> Option<(NumericToken, usize)> {
-    let (a, e1) = two_digits(cur, i, 1, 2)?;
-    let sep = cur.at(e1)?;
-    let want = match lang {
-        Language::English => '/',
-        Language::Russian => '.',
-    };
-    if sep != want {
-        return None;
-    }
-    let (b, e2) = two_digits(cur, e1 + 1, 1, 2)?;
-    if cur.at(e2) == Some(sep) && cur.digit(e2 + 1) || cur.letter(e2) {
-        return None;
-    }
-    let (day, month) = match lang {
-        Language::English => (b, a),
-        Language::Russian => (a, b),
-    };
-    let two_digit_parts = e1 - i == 2 && e2 - e1 == 3;
-    let ok = match lang {
-        Language::English => two_digit_parts || en::is_date_context(prev_word),
-        // `12.50 руб.` is money, `28.11` a date.
-        Language::Russian => {
-            two_digit_parts
-                && parse_currency_after(cur, e2, lang).is_none()
-                && parse_unit(cur, e2, lang).is_none()
-                && cur.at(e2 + 1) != Some('%')
-                && cur.at(e2) != Some('%')
-        }
-    };
-    (ok && valid_date(day, month)).then_some((NumericToken::DayMonth { day, month }, e2))
-}
-
-/// `AM`/`PM` (`a.m.`, `pm`) after a time or an hour: the words and the index after them.
-fn meridiem_after(
-    cur: &Cursor<'_>,
-    end: usize,
-    tok: &NumericToken,
-    lang: Language,
-) -> Option<(&'static str, usize)> {
-    if lang != Language::English {
-        return None;
-    }
-    let hour_like = match tok {
-        NumericToken::Time { hour, .. } => (1..=12).contains(hour),
-        NumericToken::Number {
-            amount,
-            scale: None,
-        } => amount.frac.is_none() && (1..=12).contains(&amount.int),
-        _ => false,
-    };
-    if !hour_like {
-        return None;
-    }
-    let start = if is_space(cur.at(end)) { end + 1 } else { end };
-    let first = cur.at(start)?.to_ascii_lowercase();
-    if first != 'a' && first != 'p' {
-        return None;
-    }
-    let words = if first == 'a' { "A-M" } else { "P-M" };
-    let second = cur.at(start + 1).map(|c| c.to_ascii_lowercase());
-    let e = if second == Some('m') {
-        start + 2
-    } else if second == Some('.') && cur.at(start + 2).map(|c| c.to_ascii_lowercase()) == Some('m')
+    // A bare four-digit number that is no year and no round quantity (`ending in 4417`,
+    // `Box 7731`) is a code as well; `1990`, `2500`, `3000` stay numbers.
+    if let NumericToken::Number {
+        amount,
+        scale: None,
+    } = &tok
     {
-        if cur.at(start + 3) == Some('.') && !ends_sentence_after(cur, start + 4) {
-            start + 4
-        } else {
-            start + 3
+        let code_like = amount.frac.is_none()
+            && int_text.len() == 4
+            && amount.int >= 2100
+            && !amount.int.is_multiple_of(100);
+        if code_like && end == int_end {
+            return Some((NumericToken::Digits(int_text), int_end));
         }
-    } else {
-        return None;
-    };
-    if cur.letter(e) {
-        return None;
     }
-    Some((words, e))
+    Some((tok, end))
 }
 
 /// What follows a plain number: %, ordinal suffix, scale, currency, year marker, month.
@@ -510,77 +445,6 @@ fn parse_amount(cur: &Cursor<'_>, i: usize, lang: Language) -> Option<(Amount, u
 /// (`1 2345`, `1 250,5` is fine; `8 800 555 35 35` is caught earlier as a phone).
 fn is_number_continuation(cur: &Cursor<'_>, i: usize, _lang: Language) -> bool {
     cur.digit(i) || cur.at(i) == Some(':')
-}
-
-fn two_digits(cur: &Cursor<'_>, i: usize, min: usize, max: usize) -> Option<(u32, usize)> {
-    let end = cur.digits_end(i);
-    let n = end - i;
-    if n < min || n > max {
-        return None;
-    }
-    Some((cur.text(i, end).parse().ok()?, end))
-}
-
-fn valid_date(day: u32, month: u32) -> bool {
-    (1..=31).contains(&day) && (1..=12).contains(&month)
-}
-
-/// `21.11.2026` (both), `11/21/2026` (English: month first).
-fn parse_date(cur: &Cursor<'_>, i: usize, lang: Language) -> Option<(NumericToken, usize)> {
-    let (a, e1) = two_digits(cur, i, 1, 2)?;
-    let sep = cur.at(e1)?;
-    if sep != '.' && !(sep == '/' && lang == Language::English) {
-        return None;
-    }
-    let (b, e2) = two_digits(cur, e1 + 1, 1, 2)?;
-    if cur.at(e2) != Some(sep) {
-        return None;
-    }
-    let (year, e3) = two_digits(cur, e2 + 1, 4, 4)?;
-    if cur.digit(e3) || (cur.at(e3) == Some(sep) && cur.digit(e3 + 1)) {
-        return None;
-    }
-    let (day, month) = if sep == '/' { (b, a) } else { (a, b) };
-    valid_date(day, month).then_some((NumericToken::Date { day, month, year }, e3))
-}
-
-/// `2026-11-21`.
-fn parse_iso_date(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
-    let (year, e1) = two_digits(cur, i, 4, 4)?;
-    if cur.at(e1) != Some('-') {
-        return None;
-    }
-    let (month, e2) = two_digits(cur, e1 + 1, 2, 2)?;
-    if cur.at(e2) != Some('-') {
-        return None;
-    }
-    let (day, e3) = two_digits(cur, e2 + 1, 2, 2)?;
-    if cur.digit(e3) || cur.at(e3) == Some('-') {
-        return None;
-    }
-    valid_date(day, month).then_some((NumericToken::Date { day, month, year }, e3))
-}
-
-/// `14:30`, `9:05`.
-fn parse_time(cur: &Cursor<'_>, i: usize) -> Option<(NumericToken, usize)> {
-    let (hour, e1) = two_digits(cur, i, 1, 2)?;
-    if cur.at(e1) != Some(':') {
-        return None;
-    }
-    let e2 = cur.digits_end(e1 + 1);
-    if e2 != e1 + 3 {
-        return None;
-    }
-    let minute: u32 = cur.text(e1 + 1, e2).parse().ok()?;
-    if hour > 24 || minute > 59 {
-        return None;
-    }
-    // `14:30:15`: seconds are dropped (a phone agent says the minute).
-    let mut end = e2;
-    if cur.at(end) == Some(':') && cur.digits_end(end + 1) == end + 3 {
-        end += 3;
-    }
-    Some((NumericToken::Time { hour, minute }, end))
 }
 
 /// Phone numbers: `+7 (999) 123-45-67`, `8-800-555-35-35`, `8 800 555 35 35`.
