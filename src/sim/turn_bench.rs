@@ -1,9 +1,10 @@
 //! End-of-turn benchmark (`agent bench turn`): how soon after the caller's true end each rule
 //! ends the turn, and how often it cuts in at a mid-sentence thinking pause.
 //!
-//! The pause set is spoken by a real Piper voice: each utterance is synthesised fragment by
-//! fragment (fragments end in a comma, so they carry continuation prosody) and joined with
-//! 300–1200 ms of silence at the thinking points ("my order number is … four five … seven").
+//! The pause set is spoken by a real Piper voice: each utterance is synthesised as one
+//! sentence, cut at its thinking points and re-joined with 300–1200 ms of silence there
+//! ("my order number is … four five … seven"), so the words before a pause keep the prosody
+//! of a sentence that goes on.
 //! Each clip is streamed through the real Silero endpointer in 20 ms frames, and at each
 //! short pause the rule decides as it would in a call:
 //! - **silence + punctuation** (today's rule): at `short_ms` of silence Whisper transcribes
