@@ -133,7 +133,9 @@ fn pause_set(
             // The prefix alone ends with a little release; aim slightly before its end.
             let guess = prefix.len().saturating_sub(RATE as usize / 50);
             let span = RATE as usize * 120 / 1000;
-            let lo = guess.saturating_sub(span).max(cuts.last().copied().unwrap_or(0) + 1600);
+            let lo = guess
+                .saturating_sub(span)
+                .max(cuts.last().copied().unwrap_or(0) + 1600);
             let hi = (guess + span).min(whole.len().saturating_sub(1600));
             let cut = (lo..hi.max(lo + 1))
                 .step_by(80)
@@ -234,7 +236,11 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
     if let Some(dir) = &args.save_clips {
         std::fs::create_dir_all(dir)?;
         for (i, c) in clips.iter().enumerate() {
-            crate::audio::wav::write_mono_f32(&dir.join(format!("clip{i:02}.wav")), &c.audio, RATE)?;
+            crate::audio::wav::write_mono_f32(
+                &dir.join(format!("clip{i:02}.wav")),
+                &c.audio,
+                RATE,
+            )?;
         }
     }
     let mut asr_cfg = config.asr.clone();
@@ -255,13 +261,11 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
         [s, l] => (s, l),
         _ => anyhow::bail!("--silence-ms takes SHORT,LONG"),
     };
-    let mut rules = vec![
-        Rule {
-            short_ms: s_short,
-            long_ms: s_long,
-            decider: Arc::new(Decider::Silence),
-        },
-    ];
+    let mut rules = vec![Rule {
+        short_ms: s_short,
+        long_ms: s_long,
+        decider: Arc::new(Decider::Silence),
+    }];
     if !args.no_asr {
         rules.push(Rule {
             short_ms: s_short,

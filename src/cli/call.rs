@@ -110,9 +110,9 @@ pub fn run(args: CallArgs) -> anyhow::Result<()> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
         } else {
-            let echo = r
-                .echo_db
-                .map_or("no echo".to_string(), |db| format!("echo {db} dB, {} ms", r.echo_delay_ms));
+            let echo = r.echo_db.map_or("no echo".to_string(), |db| {
+                format!("echo {db} dB, {} ms", r.echo_delay_ms)
+            });
             println!(
                 "{} calls, {echo}: {} agent utterances, barge-ins {}, interruptions {} (stopped {}), stop p50 {:.0} ms p95 {:.0} ms",
                 r.calls,

@@ -86,9 +86,7 @@ mod tests {
     use super::*;
 
     fn tone(amplitude: f32, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| amplitude * (i as f32 * 0.3).sin())
-            .collect()
+        (0..n).map(|i| amplitude * (i as f32 * 0.3).sin()).collect()
     }
 
     #[test]
