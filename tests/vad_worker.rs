@@ -178,3 +178,61 @@ async fn a_cancelled_push_loses_no_audio_and_no_event() {
     }
     assert_eq!(segs, expected);
 }
+
+/// Utterances heard when the agent plays `agent` while the caller's line carries `inbound`
+/// (both 16 kHz, frame-aligned), with or without the echo gate.
+fn utterances_with_playout(agent: &[f32], inbound: &[f32], gate: bool) -> usize {
+    let model = SileroModel::load(&fixtures().join("vad/silero_vad.onnx"), 1).unwrap();
+    let mut ep = Endpointer::new(&VadConfig::default(), Some(&model)).unwrap();
+    if gate {
+        ep.enable_echo_gate(enclave::vad::EchoGateConfig::default());
+    }
+    let mut n = 0;
+    for (k, frame) in inbound.chunks(320).enumerate() {
+        if let Some(out) = agent.get(k * 320..(k + 1) * 320) {
+            ep.played(out);
+        }
+        n += ep
+            .push(frame)
+            .unwrap()
+            .into_iter()
+            .filter(|e| matches!(e, VadEvent::EndOfUtterance { .. }))
+            .count();
+    }
+    n + ep
+        .finish()
+        .into_iter()
+        .filter(|e| matches!(e, VadEvent::EndOfUtterance { .. }))
+        .count()
+}
+
+#[test]
+fn the_echo_gate_keeps_the_agents_own_echo_out_and_lets_the_caller_in() {
+    let agent = jfk();
+    for (db, delay_ms) in [(-20.0f32, 40usize), (-20.0, 200), (-10.0, 120)] {
+        let gain = 10f32.powf(db / 20.0);
+        let delay = delay_ms * 16;
+        let mut echo = vec![0f32; delay];
+        echo.extend(agent.iter().map(|s| s * gain));
+        echo.truncate(agent.len());
+        // Silero hears the echo as speech: without the gate it opens utterances...
+        assert!(
+            utterances_with_playout(&agent, &echo, false) > 0,
+            "{db} dB {delay_ms} ms"
+        );
+        // ...with it, none.
+        assert_eq!(
+            utterances_with_playout(&agent, &echo, true),
+            0,
+            "{db} dB {delay_ms} ms"
+        );
+    }
+    // The caller talking over the agent at a normal level still gets through: the agent
+    // plays jfk reversed at half level, the caller says jfk at full level plus the echo.
+    let reversed: Vec<f32> = agent.iter().rev().map(|s| s * 0.5).collect();
+    let mut line = vec![0f32; 120 * 16];
+    line.extend(reversed.iter().map(|s| s * 0.1));
+    line.truncate(agent.len());
+    let caller: Vec<f32> = line.iter().zip(&agent).map(|(e, c)| e + c).collect();
+    assert!(utterances_with_playout(&reversed, &caller, true) > 0);
+}

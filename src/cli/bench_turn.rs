@@ -50,6 +50,12 @@ pub struct BenchTurnArgs {
     /// Print every decision.
     #[arg(long)]
     pub verbose: bool,
+    /// Leave out the Whisper punctuation rule (it costs a transcription per pause).
+    #[arg(long)]
+    pub no_asr: bool,
+    /// Write the pause-set clips as WAV files into this directory (to listen to them).
+    #[arg(long)]
+    pub save_clips: Option<PathBuf>,
     /// Write the summaries (and every clip's decisions) as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -90,7 +96,22 @@ fn trim(samples: &[f32]) -> &[f32] {
     &samples[first..last.max(first)]
 }
 
+/// RMS of the 10 ms frame starting at `i` (for finding the quietest cut point).
+fn frame_rms(samples: &[f32], i: usize) -> f32 {
+    let f = &samples[i.min(samples.len())..(i + 160).min(samples.len())];
+    if f.is_empty() {
+        return f32::MAX;
+    }
+    (f.iter().map(|s| s * s).sum::<f32>() / f.len() as f32).sqrt()
+}
+
 /// Synthesises the pause set: `variants` passes, pauses cycled through [`PAUSES_MS`].
+///
+/// Each utterance is spoken as ONE sentence (so the fragments keep the prosody of a sentence
+/// that goes on, which is what smart-turn listens to), then cut at each thinking point and
+/// the pause inserted. A cut point is the quietest 10 ms within ±120 ms of where the words
+/// before it end: the duration of those words synthesised alone (Piper's durations hardly
+/// depend on what follows).
 fn pause_set(
     config: &crate::config::Config,
     voice: &Path,
@@ -98,21 +119,38 @@ fn pause_set(
 ) -> anyhow::Result<Vec<PauseClip>> {
     let tts = crate::tts::setup::engine(config, &voice.to_string_lossy(), None, None)
         .with_context(|| format!("loading voice {}", voice.display()))?;
+    let speak = |text: &str| -> anyhow::Result<Vec<f32>> {
+        let pcm = tts.synthesize(text)?;
+        let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
+        Ok(trim(&crate::audio::resample(&f, tts.sample_rate(), RATE)?).to_vec())
+    };
     let mut fragments: Vec<Vec<Vec<f32>>> = Vec::new();
     for utterance in PAUSE_SET {
-        let mut parts = Vec::new();
-        for (i, text) in utterance.iter().enumerate() {
-            // Fragments before a thinking point end in a comma: continuation prosody.
-            let text = if i + 1 < utterance.len() && !text.ends_with(',') {
-                format!("{text},")
-            } else {
-                text.to_string()
-            };
-            let pcm = tts.synthesize(&text)?;
-            let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
-            let f16k = crate::audio::resample(&f, tts.sample_rate(), RATE)?;
-            parts.push(trim(&f16k).to_vec());
+        let whole = speak(&utterance.join(" "))?;
+        let mut cuts = Vec::new();
+        for k in 1..utterance.len() {
+            let prefix = speak(&utterance[..k].join(" "))?;
+            // The prefix alone ends with a little release; aim slightly before its end.
+            let guess = prefix.len().saturating_sub(RATE as usize / 50);
+            let span = RATE as usize * 120 / 1000;
+            let lo = guess
+                .saturating_sub(span)
+                .max(cuts.last().copied().unwrap_or(0) + 1600);
+            let hi = (guess + span).min(whole.len().saturating_sub(1600));
+            let cut = (lo..hi.max(lo + 1))
+                .step_by(80)
+                .min_by(|&a, &b| frame_rms(&whole, a).total_cmp(&frame_rms(&whole, b)))
+                .unwrap_or(guess)
+                + 80;
+            cuts.push(cut.min(whole.len()));
         }
+        let mut parts = Vec::new();
+        let mut from = 0;
+        for &c in &cuts {
+            parts.push(whole[from..c].to_vec());
+            from = c;
+        }
+        parts.push(whole[from..].to_vec());
         fragments.push(parts);
     }
     let mut clips = Vec::new();
@@ -195,6 +233,16 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
     let pauses: usize = clips.iter().map(|c| c.mid_pauses).sum();
     eprintln!("{} clips, {pauses} mid-sentence pauses", clips.len());
 
+    if let Some(dir) = &args.save_clips {
+        std::fs::create_dir_all(dir)?;
+        for (i, c) in clips.iter().enumerate() {
+            crate::audio::wav::write_mono_f32(
+                &dir.join(format!("clip{i:02}.wav")),
+                &c.audio,
+                RATE,
+            )?;
+        }
+    }
     let mut asr_cfg = config.asr.clone();
     asr_cfg.language = "en".into();
     asr_cfg.beam_size = 1;
@@ -213,18 +261,18 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
         [s, l] => (s, l),
         _ => anyhow::bail!("--silence-ms takes SHORT,LONG"),
     };
-    let mut rules = vec![
-        Rule {
-            short_ms: s_short,
-            long_ms: s_long,
-            decider: Arc::new(Decider::Silence),
-        },
-        Rule {
+    let mut rules = vec![Rule {
+        short_ms: s_short,
+        long_ms: s_long,
+        decider: Arc::new(Decider::Silence),
+    }];
+    if !args.no_asr {
+        rules.push(Rule {
             short_ms: s_short,
             long_ms: s_long,
             decider: Arc::clone(&punct),
-        },
-    ];
+        });
+    }
     for &short in &args.smart_short_ms {
         for &long in &args.smart_long_ms {
             rules.push(Rule {

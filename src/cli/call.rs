@@ -42,6 +42,16 @@ pub struct CallArgs {
     /// Seconds after connecting at which the caller's WAV starts (silence before it).
     #[arg(long, default_value_t = 0.0)]
     pub wav_at: f64,
+    /// Barge-in benchmark: place this many calls (`--parallel` at a time) and report agent
+    /// utterances, barge-ins (with `--metrics`) and the stop time of real interruptions.
+    #[arg(long)]
+    pub calls: Option<usize>,
+    /// Calls at once in the barge-in benchmark.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// The agent's metrics URL (e.g. http://127.0.0.1:9100/metrics): barge-ins it counted.
+    #[arg(long)]
+    pub metrics: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -90,6 +100,32 @@ pub fn run(args: CallArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(calls) = args.calls {
+        let r = runtime.block_on(sim::echo_bench::run(
+            opts,
+            calls,
+            args.parallel,
+            args.metrics.as_deref(),
+        ))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            let echo = r.echo_db.map_or("no echo".to_string(), |db| {
+                format!("echo {db} dB, {} ms", r.echo_delay_ms)
+            });
+            println!(
+                "{} calls, {echo}: {} agent utterances, barge-ins {}, interruptions {} (stopped {}), stop p50 {:.0} ms p95 {:.0} ms",
+                r.calls,
+                r.agent_utterances,
+                r.barge_ins.map_or("-".into(), |b| b.to_string()),
+                r.interruptions,
+                r.stopped,
+                r.stop_ms.p50,
+                r.stop_ms.p95
+            );
+        }
+        return Ok(());
+    }
     let report = runtime.block_on(sim::place_call(opts))?;
     if let Some(path) = &args.record {
         let rate = report.agent_rate_hz.unwrap_or(send_rate.hz());

@@ -79,15 +79,17 @@ impl EchoLine {
         let step = agent_rate as f64 / self.rate as f64;
         let at_in = |i: usize| samples.get(i).map_or(0.0, |&s| s as f32 / 32768.0);
         let end = start + n_out as u64;
-        let need = (end.saturating_sub(self.base)) as usize;
+        let need = end.saturating_sub(self.base) as usize;
         if self.timeline.len() < need {
             self.timeline.resize(need, 0.0);
         }
-        for j in 0..n_out {
+        // Audio that would land before the oldest kept sample is already too late to echo.
+        let skip = self.base.saturating_sub(start) as usize;
+        for j in skip..n_out {
             let x = j as f64 * step;
             let (i, frac) = (x.floor() as usize, (x - x.floor()) as f32);
             let v = at_in(i) * (1.0 - frac) + at_in(i + 1) * frac;
-            let idx = (start - self.base) as usize + j;
+            let idx = (start + j as u64 - self.base) as usize;
             self.timeline[idx] = v;
         }
         self.write_end = self.write_end.max(end);
@@ -156,6 +158,21 @@ mod tests {
             f[640..].iter().all(|s| *s == 0.0),
             "nothing after the two frames"
         );
+    }
+
+    #[test]
+    fn a_frame_arriving_after_its_echo_was_due_is_dropped_not_a_panic() {
+        let opts = EchoOptions::new(-20.0, Duration::from_millis(40)).unwrap();
+        let mut line = EchoLine::new(opts, 8000);
+        // The caller side has already sent 1 s: everything before 960 ms is forgotten.
+        let mut f = vec![0f32; 160];
+        line.mix_into(7840, &mut f);
+        // A late agent frame stamped at 900 ms lands partly before the kept window.
+        line.played(Duration::from_millis(900), &[16384i16; 160], 8000);
+        line.played(Duration::from_millis(950), &[16384i16; 800], 8000);
+        let mut f = vec![0f32; 160];
+        line.mix_into(8000, &mut f);
+        assert!(f.iter().any(|s| *s != 0.0));
     }
 
     #[test]

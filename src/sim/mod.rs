@@ -8,6 +8,7 @@
 
 pub mod bench_calls;
 pub mod echo;
+pub mod echo_bench;
 pub mod report;
 pub mod turn_bench;
 

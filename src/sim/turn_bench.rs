@@ -1,9 +1,10 @@
 //! End-of-turn benchmark (`agent bench turn`): how soon after the caller's true end each rule
 //! ends the turn, and how often it cuts in at a mid-sentence thinking pause.
 //!
-//! The pause set is spoken by a real Piper voice: each utterance is synthesised fragment by
-//! fragment (fragments end in a comma, so they carry continuation prosody) and joined with
-//! 300–1200 ms of silence at the thinking points ("my order number is … four five … seven").
+//! The pause set is spoken by a real Piper voice: each utterance is synthesised as one
+//! sentence, cut at its thinking points and re-joined with 300–1200 ms of silence there
+//! ("my order number is … four five … seven"), so the words before a pause keep the prosody
+//! of a sentence that goes on.
 //! Each clip is streamed through the real Silero endpointer in 20 ms frames, and at each
 //! short pause the rule decides as it would in a call:
 //! - **silence + punctuation** (today's rule): at `short_ms` of silence Whisper transcribes
@@ -209,14 +210,19 @@ impl ClipResult {
     }
 }
 
-/// Media time (s) at the end of the last window Silero scores as speech.
-pub fn true_end(silero: &Arc<SileroModel>, audio: &[f32], threshold: f32) -> anyhow::Result<f64> {
-    let probs = crate::vad::silero::probabilities(silero, audio)?;
-    let last = probs
-        .iter()
-        .rposition(|p| *p >= threshold)
-        .ok_or_else(|| anyhow::anyhow!("no speech in the clip"))?;
-    Ok(((last + 1) * crate::vad::silero::WINDOW) as f64 / RATE as f64)
+/// Media time (s) at which the caller's last speech ends: the end of the last utterance the
+/// endpointer confirms (at least `min_speech_ms` of speech, so a breath or click after the
+/// sentence does not count), without end padding.
+pub fn true_end(silero: &Arc<SileroModel>, audio: &[f32], vad: &VadConfig) -> anyhow::Result<f64> {
+    let cfg = VadConfig {
+        trailing_silence_ms: 100,
+        pre_roll_ms: 0,
+        ..vad.clone()
+    };
+    let segs = crate::vad::detect_segments(&cfg, Some(silero), audio)?;
+    segs.last()
+        .map(|s| s.end)
+        .ok_or_else(|| anyhow::anyhow!("no speech in the clip"))
 }
 
 /// Streams `clip` through the endpointer and applies `rule` at every short pause.
@@ -226,7 +232,7 @@ pub fn evaluate(
     vad: &VadConfig,
     silero: &Arc<SileroModel>,
 ) -> anyhow::Result<ClipResult> {
-    let true_end_s = true_end(silero, &clip.audio, vad.threshold)?;
+    let true_end_s = true_end(silero, &clip.audio, vad)?;
     let cfg = VadConfig {
         trailing_silence_ms: rule.short_ms,
         ..vad.clone()

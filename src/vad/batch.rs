@@ -157,11 +157,12 @@ where
                         q.request
                     })
                     .collect();
-                step(requests);
-                stats.step_seconds.observe_duration(started.elapsed());
+                // Counted before the step answers, so whoever got an answer sees its step.
                 stats.batch_size.observe(n as f64);
                 stats.steps_total.inc();
                 stats.requests_total.add(n as u64);
+                step(requests);
+                stats.step_seconds.observe_duration(started.elapsed());
             }
         })?;
     Ok((BatchSender { tx }, handle))

@@ -5,6 +5,7 @@
 //! [`VadWorker`] thread, and [`Endpointer::push_async`] awaits it, so the call's task never
 //! blocks the async runtime. Both give the same events for the same audio.
 
+use super::echo_gate::{EchoGate, EchoGateConfig};
 use super::segmenter::{Segmenter, SegmenterConfig, VadEvent};
 use super::silero::{SileroModel, SileroStream, WINDOW};
 use super::silero_worker::{BatchedSileroStream, VadWorker};
@@ -103,6 +104,9 @@ pub struct Endpointer {
     pending: Vec<f32>,
     /// Events produced but not yet returned (kept here so a cancelled `push_async` loses none).
     ready: Vec<VadEvent>,
+    /// Judges windows that are only the agent's own echo (see [`Endpointer::enable_echo_gate`]).
+    echo_gate: Option<EchoGate>,
+    gated: u64,
     last_probability: f32,
     windows: u64,
     skipped: u64,
@@ -153,6 +157,8 @@ impl Endpointer {
             segmenter: Segmenter::new(SegmenterConfig::from_vad(cfg)),
             pending: Vec::with_capacity(WINDOW * 2),
             ready: Vec::new(),
+            echo_gate: None,
+            gated: 0,
             last_probability: 0.0,
             windows: 0,
             skipped: 0,
@@ -166,6 +172,10 @@ impl Endpointer {
         self.pending.extend_from_slice(samples);
         let window = self.detector.window();
         while self.pending.len() >= window {
+            if self.window_is_echo(window) {
+                self.accept_window(window, 0.0, true);
+                continue;
+            }
             let in_speech = self.segmenter.in_speech();
             let (p, skipped) = self
                 .detector
@@ -185,6 +195,10 @@ impl Endpointer {
         let window = self.detector.window();
         let mut chunk = Vec::with_capacity(window);
         while self.pending.len() >= window {
+            if self.window_is_echo(window) {
+                self.accept_window(window, 0.0, true);
+                continue;
+            }
             chunk.clear();
             chunk.extend_from_slice(&self.pending[..window]);
             let in_speech = self.segmenter.in_speech();
@@ -192,6 +206,45 @@ impl Endpointer {
             self.accept_window(window, p, skipped);
         }
         Ok(std::mem::take(&mut self.ready))
+    }
+
+    /// Turns on the echo gate: windows no louder than the agent's own audio (reported with
+    /// [`Endpointer::played`]) could echo back count as silence, so the agent's voice leaking
+    /// into the caller's channel neither barges in nor opens an utterance.
+    pub fn enable_echo_gate(&mut self, cfg: EchoGateConfig) {
+        self.echo_gate = Some(EchoGate::new(cfg));
+    }
+
+    /// The playout released `samples` of the agent's audio now (on this endpointer's media
+    /// clock, [`Endpointer::now`]); a no-op without the echo gate.
+    pub fn played(&mut self, samples: &[f32]) {
+        let now = self.now();
+        if let Some(g) = &mut self.echo_gate {
+            g.played(now, samples);
+        }
+    }
+
+    /// Windows the echo gate judged to be the agent's own echo.
+    pub fn gated_windows(&self) -> u64 {
+        self.gated
+    }
+
+    fn window_is_echo(&mut self, window: usize) -> bool {
+        let Some(g) = &self.echo_gate else {
+            return false;
+        };
+        let end = self.now() + std::time::Duration::from_nanos(window as u64 * 62_500);
+        let echo = g.is_echo(end, &self.pending[..window]);
+        if echo {
+            self.gated += 1;
+            // The detector's context moves on as for a pre-filtered window.
+            match &mut self.detector {
+                Detector::Silero { stream, .. } => stream.skip_window(&self.pending[..window]),
+                Detector::Batched { stream, .. } => stream.skip_window(&self.pending[..window]),
+                Detector::Webrtc(_) => {}
+            }
+        }
+        echo
     }
 
     /// The first `window` pending samples had probability `p`: segment them and drop them.

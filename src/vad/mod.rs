@@ -7,6 +7,7 @@
 //! windows, and [`SmartTurn`] (the semantic end-of-turn model) on its own batched worker.
 
 pub mod batch;
+pub mod echo_gate;
 pub mod end_of_turn;
 pub mod endpointer;
 pub mod segmenter;
@@ -15,6 +16,7 @@ pub mod silero_worker;
 pub mod smart_turn;
 pub mod webrtc;
 
+pub use echo_gate::{EchoGate, EchoGateConfig};
 pub use end_of_turn::{EndOfTurnError, EndOfTurnModel};
 pub use endpointer::{detect_segments, Endpointer, SpeechSegment};
 pub use segmenter::{Segmenter, SegmenterConfig, VadEvent};
