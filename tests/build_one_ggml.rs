@@ -171,8 +171,14 @@ fn exactly_one_link_input_defines_ggml() {
         ggml_defs[0].starts_with("llama-cpp-sys-2"),
         "the one ggml must be llama-cpp-sys-2's: {ggml_defs:?}"
     );
-    assert!(whisper, "no link input defines whisper's entry point: {inputs:?}");
-    assert!(llama, "no link input defines llama's entry point: {inputs:?}");
+    assert!(
+        whisper,
+        "no link input defines whisper's entry point: {inputs:?}"
+    );
+    assert!(
+        llama,
+        "no link input defines llama's entry point: {inputs:?}"
+    );
 }
 
 fn find_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {

@@ -160,7 +160,8 @@ fn the_agent_sends_nothing_beyond_loopback() {
     conversation_support::synth_dir();
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let script = r#"ip link set lo up && exec "$0" --exact egress_child --nocapture --test-threads=1"#;
+    let script =
+        r#"ip link set lo up && exec "$0" --exact egress_child --nocapture --test-threads=1"#;
     let run = |flags: &str| {
         Command::new("unshare")
             .args([flags, "--", "sh", "-c", script])
@@ -227,7 +228,11 @@ async fn egress_child() {
         .skip(2)
         .filter_map(|l| l.split(':').next().map(|n| n.trim().to_string()))
         .collect();
-    assert_eq!(interfaces, vec!["lo".to_string()], "not in a loopback-only namespace");
+    assert_eq!(
+        interfaces,
+        vec!["lo".to_string()],
+        "not in a loopback-only namespace"
+    );
     let agent = env!("CARGO_BIN_EXE_agent");
     let work = tempfile::tempdir().unwrap();
 
@@ -260,7 +265,11 @@ async fn egress_child() {
         "download-models failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(mirror.seen().len() >= 4, "the mirror served {:?}", mirror.seen());
+    assert!(
+        mirror.seen().len() >= 4,
+        "the mirror served {:?}",
+        mirror.seen()
+    );
 
     // 2. A conversation call whose LLM must call an HTTP tool on loopback.
     let tool_server = models_support::TestServer::start().await;
@@ -354,11 +363,8 @@ parameters = {{ type = "object", properties = {{ order_id = {{ type = "string", 
     let _ = call.await;
 
     // Stop the agent (strace's child) with SIGTERM; strace exits with it.
-    let children = std::fs::read_to_string(format!(
-        "/proc/{0}/task/{0}/children",
-        strace.id()
-    ))
-    .unwrap_or_default();
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id()))
+        .unwrap_or_default();
     for pid in children.split_whitespace() {
         // SAFETY: kill(2) on the agent process this test started (strace's child).
         unsafe {

@@ -459,7 +459,8 @@ async fn connections_over_the_limit_are_refused_and_counted() {
     .await
     .unwrap();
     let addr = server.local_addr();
-    let before = enclave::metrics::limits::hits(enclave::metrics::limits::Limit::MetricsConnections);
+    let before =
+        enclave::metrics::limits::hits(enclave::metrics::limits::Limit::MetricsConnections);
     // Two idle connections hold both slots (a client that never sends a request).
     let idle1 = TcpStream::connect(addr).await.unwrap();
     let idle2 = TcpStream::connect(addr).await.unwrap();
@@ -496,7 +497,13 @@ async fn connections_over_the_limit_are_refused_and_counted() {
     .expect("a scrape is served once a slot is free");
     let (_, body) = body.split_once("\r\n\r\n").unwrap();
     let (samples, _) = parse_exposition(body);
-    assert!(value(&samples, "enclave_limit_hits_total", &[("limit", "metrics_connections")]) >= 1.0);
+    assert!(
+        value(
+            &samples,
+            "enclave_limit_hits_total",
+            &[("limit", "metrics_connections")]
+        ) >= 1.0
+    );
     assert_eq!(
         value(&samples, "enclave_engine_jobs_active", &[("engine", "asr")]),
         enclave::metrics::jobs::active(enclave::metrics::jobs::Engine::Asr) as f64

@@ -33,6 +33,8 @@ impl Drop for Agent {
     }
 }
 
+// The child is waited for by `Agent`'s Drop; a panic before that kills the test process.
+#[allow(clippy::zombie_processes)]
 fn spawn_agent(config: &Path) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_agent"))
         .args(["--log-json", "--log", "info", "serve", "--config"])
@@ -281,8 +283,9 @@ async fn sigkill_loses_no_turn_whose_audio_had_finished_playing() {
         // every second of audio).
         let wav = tmp.path().join("recordings").join(format!("{uuid}.wav"));
         if wav.exists() {
-            let reader = hound::WavReader::open(&wav)
-                .unwrap_or_else(|e| panic!("round {round}: recording unreadable after SIGKILL: {e}"));
+            let reader = hound::WavReader::open(&wav).unwrap_or_else(|e| {
+                panic!("round {round}: recording unreadable after SIGKILL: {e}")
+            });
             assert_eq!(reader.spec().channels, 2);
         }
     }

@@ -31,9 +31,7 @@ impl CallHandler for ClearAt {
     ) -> BoxFuture<'static, CallOutcome> {
         let cleared = Arc::clone(&self.cleared);
         async move {
-            let tone: Vec<f32> = (0..24_000)
-                .map(|i| 0.3 * (i as f32 * 0.2).sin())
-                .collect();
+            let tone: Vec<f32> = (0..24_000).map(|i| 0.3 * (i as f32 * 0.2).sin()).collect();
             out.play(tone, 8000).unwrap();
             while let Some(ev) = events.recv().await {
                 if let CallEvent::Audio(chunk) = ev {

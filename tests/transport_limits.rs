@@ -143,7 +143,8 @@ async fn a_caller_faster_than_real_time_is_trimmed_to_real_time() {
     let sent = Duration::from_millis(20 * 1000);
     // What the flood got through: real time plus the allowance (plus the healthy call's 3 s,
     // counted by the same handler) — nowhere near the 20 s sent.
-    let bound = wall + Duration::from_millis(300) + Duration::from_secs(3) + Duration::from_millis(200);
+    let bound =
+        wall + Duration::from_millis(300) + Duration::from_secs(3) + Duration::from_millis(200);
     assert!(
         got <= bound,
         "handler got {got:?} of caller audio in {wall:?} (sent {sent:?}); bound {bound:?}"

@@ -150,7 +150,10 @@ async fn two_hundred_concurrent_calls_with_random_hangups_leak_nothing() {
         .expect("all call tasks ended");
     assert_eq!(server.stats.active_calls(), 0);
     let (total, refused) = (server.stats.total_calls(), server.stats.refused_calls());
-    println!("calls accepted {total}, refused {refused}, peak {}", server.stats.peak_calls());
+    println!(
+        "calls accepted {total}, refused {refused}, peak {}",
+        server.stats.peak_calls()
+    );
     assert!(refused > 0, "the call limit was never reached");
     assert_eq!(total + refused, 200);
     assert!(

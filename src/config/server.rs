@@ -97,7 +97,10 @@ impl ServerConfig {
         if !(20..=10_000).contains(&self.inbound_burst_ms) {
             return Err(ConfigError::invalid(
                 "server.inbound_burst_ms",
-                format!("{} is out of range; allowed 20..=10000", self.inbound_burst_ms),
+                format!(
+                    "{} is out of range; allowed 20..=10000",
+                    self.inbound_burst_ms
+                ),
             ));
         }
         if self.inbound_timeout_secs > 3600 {
@@ -109,7 +112,10 @@ impl ServerConfig {
         if !(100..=60_000).contains(&self.write_stall_ms) {
             return Err(ConfigError::invalid(
                 "server.write_stall_ms",
-                format!("{} is out of range; allowed 100..=60000", self.write_stall_ms),
+                format!(
+                    "{} is out of range; allowed 100..=60000",
+                    self.write_stall_ms
+                ),
             ));
         }
         if !(1..=3600).contains(&self.playout_max_queued_secs) {

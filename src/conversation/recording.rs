@@ -119,8 +119,10 @@ impl Recording {
         if !self.full {
             self.full = true;
             crate::metrics::limits::hit(crate::metrics::limits::Limit::RecordingLength);
-            tracing::warn!(max_secs = self.max.as_secs(),
-                "call recording reached records.recording_max_secs; the rest is not recorded");
+            tracing::warn!(
+                max_secs = self.max.as_secs(),
+                "call recording reached records.recording_max_secs; the rest is not recorded"
+            );
         }
     }
 

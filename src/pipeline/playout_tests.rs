@@ -144,15 +144,17 @@ fn the_queue_refuses_audio_beyond_its_limit_and_takes_more_once_played() {
     // 1.5 s fits; another 1 s does not (2.5 s > 2 s), whatever its own rate.
     p.play(vec![0.1; 12_000], 8000).unwrap();
     let err = p.play(vec![0.1; 16_000], 16_000).unwrap_err();
+    assert!(matches!(err, PlayoutError::QueueFull { .. }), "{err}");
     assert!(
-        matches!(err, PlayoutError::QueueFull { .. }),
+        err.to_string().contains("server.playout_max_queued_secs"),
         "{err}"
     );
-    assert!(err.to_string().contains("server.playout_max_queued_secs"), "{err}");
-    assert!(
-        crate::metrics::limits::hits(crate::metrics::limits::Limit::PlayoutQueueFull) > before
+    assert!(crate::metrics::limits::hits(crate::metrics::limits::Limit::PlayoutQueueFull) > before);
+    assert_eq!(
+        p.queued_samples(),
+        12_000,
+        "the refused item queued nothing"
     );
-    assert_eq!(p.queued_samples(), 12_000, "the refused item queued nothing");
     // Play 1 s (50 frames): now 0.5 s is queued and 1 s more fits.
     let mut frame = Vec::new();
     for _ in 0..50 {

@@ -141,11 +141,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), RecordsError> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             conn.execute_batch(sql)?;
             // Every reference still resolves (a rebuilt table kept its rows).
-            let broken: i64 = conn.query_row(
-                "SELECT count(*) FROM pragma_foreign_key_check",
-                [],
-                |r| r.get(0),
-            )?;
+            let broken: i64 =
+                conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
             if broken > 0 {
                 return Err(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),

@@ -8,17 +8,16 @@
 use crate::audio::pcm;
 use crate::audio::resample::StreamResampler;
 use crate::pipeline::{
-    AudioChunk, CallEvent, CallHandler, CallInfo, CallOutcome, LostReason, Playout,
-    HANDLER_RATE_HZ,
+    AudioChunk, CallEvent, CallHandler, CallInfo, CallOutcome, LostReason, Playout, HANDLER_RATE_HZ,
 };
-use crate::transport::server::ServerStats;
-use std::sync::atomic::Ordering;
 use crate::transport::codec::AudioSocketCodec;
 use crate::transport::codec::CodecError;
 use crate::transport::frame::{expect_uuid, AudioRate, Frame};
 use crate::transport::pacer::{self, PacerEnd};
+use crate::transport::server::ServerStats;
 use futures::StreamExt;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
