@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_calls;
+mod bench_soak;
 mod call;
 mod chat;
 mod config_cmd;
