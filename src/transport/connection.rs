@@ -331,8 +331,12 @@ async fn call_body(
                         if e.kind() == std::io::ErrorKind::TimedOut {
                             tracing::warn!(call = %uuid, error = %e, "peer stopped reading; ending the call");
                             settings.stats.write_stalls.fetch_add(1, Ordering::Relaxed);
+                            CallEnd::IoError(e.to_string())
+                        } else {
+                            // A reset (or our write drew the RST of a peer that had just
+                            // closed: the same race Asterisk shows when callers hang up).
+                            CallEnd::IoError(e.to_string())
                         }
-                        CallEnd::IoError(e.to_string())
                     }
                     Ok(_) => CallEnd::AgentHungUp,
                     Err(e) => CallEnd::IoError(format!("pacer task failed: {e}")),
@@ -430,7 +434,11 @@ async fn call_body(
             _ => None,
         };
         if let Some(reason) = lost {
-            let _ = tx.try_send(CallEvent::Lost(reason));
+            // Waits (briefly) for room: behind a full queue it would be lost, and with it the
+            // call's honest outcome.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), tx.send(CallEvent::Lost(reason)))
+                    .await;
         }
     }
     if limiter.dropped_frames > 0 {
