@@ -105,21 +105,23 @@ impl std::fmt::Display for CallEnd {
 }
 
 /// Keeps caller audio to real time: audio that would put the accepted media time more than
-/// `burst` ahead of the wall clock (counted from the first audio frame) is dropped. Late
-/// frames that arrive in a bunch (network jitter) only catch up and are never dropped.
+/// `burst` ahead of the wall time since the connection was accepted is dropped. Counting
+/// from the connection (not the first frame) matters: when this process reads late (a busy
+/// box), the frames waiting in the socket are genuine and must not look like a flood. Late
+/// frames that arrive in a bunch only catch up and are never dropped.
 struct InboundLimiter {
     burst: Duration,
-    first: Option<Instant>,
+    origin: Instant,
     accepted: Duration,
     dropped_frames: u64,
     dropped: Duration,
 }
 
 impl InboundLimiter {
-    fn new(burst: Duration) -> InboundLimiter {
+    fn new(burst: Duration, origin: Instant) -> InboundLimiter {
         InboundLimiter {
             burst,
-            first: None,
+            origin,
             accepted: Duration::ZERO,
             dropped_frames: 0,
             dropped: Duration::ZERO,
@@ -128,8 +130,7 @@ impl InboundLimiter {
 
     /// Whether a frame of `len` received at `now` is within real time + burst.
     fn admit(&mut self, len: Duration, now: Instant) -> bool {
-        let first = *self.first.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(first);
+        let elapsed = now.saturating_duration_since(self.origin);
         if self.accepted + len > elapsed + self.burst {
             self.dropped_frames += 1;
             self.dropped += len;
@@ -302,7 +303,7 @@ async fn call_body(
     let mut handler_done: Option<CallOutcome> = None;
     let mut events_tx = Some(events_tx);
     let mut inbound = Inbound::new();
-    let mut limiter = InboundLimiter::new(settings.inbound_burst);
+    let mut limiter = InboundLimiter::new(settings.inbound_burst, started);
     let mut dropped_audio = 0u64;
     // Far future when there is no inbound timeout: the branch never fires.
     let inbound_timeout = settings
