@@ -245,4 +245,18 @@ fn line_codec_splits_crlf_lines_across_reads_and_bounds_line_length() {
     );
     let mut long = bytes::BytesMut::from(&vec![b'a'; MAX_LINE_BYTES + 1][..]);
     assert!(codec.decode(&mut long).is_err());
+    // The same over-long line arriving in one read together with its newline is refused
+    // too (it used to be accepted: the limit was only checked while no newline was seen).
+    let mut codec = LineCodec::default();
+    let mut one_read = bytes::BytesMut::from(&vec![b'a'; MAX_LINE_BYTES + 10][..]);
+    one_read.extend_from_slice(b"\r\n");
+    assert!(codec.decode(&mut one_read).is_err());
+    // A line of exactly the limit still passes.
+    let mut codec = LineCodec::default();
+    let mut at_limit = bytes::BytesMut::from(&vec![b'b'; MAX_LINE_BYTES][..]);
+    at_limit.extend_from_slice(b"\n");
+    assert_eq!(
+        codec.decode(&mut at_limit).unwrap().map(|l| l.len()),
+        Some(MAX_LINE_BYTES)
+    );
 }

@@ -75,3 +75,18 @@ fn environment_overrides_records_keys() {
     let c = Config::from_toml_str("t.toml", "", env).unwrap();
     assert_eq!(c.records.retention_days, 7);
 }
+
+/// agent.example.toml documents the defaults of the sections h6 owns: `[records]`,
+/// `[server]` (incl. the per-call bounds) and `[metrics]` parse from it equal to
+/// `Config::default()`.
+#[test]
+fn the_example_documents_the_defaults_of_records_server_and_metrics() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+    let cfg =
+        enclave::config::Config::load_with_env(Some(&example), Vec::<(String, String)>::new())
+            .unwrap();
+    let defaults = enclave::config::Config::default();
+    assert_eq!(cfg.records, defaults.records, "[records]");
+    assert_eq!(cfg.server, defaults.server, "[server]");
+    assert_eq!(cfg.metrics, defaults.metrics, "[metrics]");
+}

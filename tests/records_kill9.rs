@@ -33,6 +33,8 @@ impl Drop for Agent {
     }
 }
 
+// The child is waited for by `Agent`'s Drop; a panic before that kills the test process.
+#[allow(clippy::zombie_processes)]
 fn spawn_agent(config: &Path) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_agent"))
         .args(["--log-json", "--log", "info", "serve", "--config"])

@@ -4,6 +4,7 @@
 mod transport_support;
 
 use enclave::sim::{self, CallEndReason, CallOptions};
+use std::sync::Arc;
 use std::time::Duration;
 use transport_support::*;
 
@@ -34,8 +35,33 @@ fn echo_reply_matches_the_input_at_the_echo_delay_and_is_paced_at_20ms() {
     let mut opts = CallOptions::new(agent.addr);
     opts.audio = Some((speech.clone(), rate));
     opts.linger = Duration::from_millis(1500);
+    // The box's own scheduling jitter over the same seconds: a thread that wakes at 20 ms
+    // deadlines. The pacer's cadence is judged against it (a loaded CI box delays every
+    // process's wake-ups; the pacer must not add to that).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reference = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut last = start;
+            let mut intervals = Vec::new();
+            let mut n = 1u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let due = start + Duration::from_millis(20) * n;
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                let now = std::time::Instant::now();
+                intervals.push((now - last).as_secs_f64() * 1000.0);
+                last = now;
+                n += 1;
+            }
+            sim::IntervalStats::from_intervals(&intervals)
+        })
+    };
     let report = runtime().block_on(sim::place_call(opts)).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reference = reference.join().unwrap();
     println!("{report}");
+    println!("reference wake-ups on this box: {reference:?}");
 
     assert_eq!(report.ended, CallEndReason::CallerHangup);
     assert_eq!(report.agent_rate_hz, Some(8000));
@@ -50,15 +76,29 @@ fn echo_reply_matches_the_input_at_the_echo_delay_and_is_paced_at_20ms() {
         "{:?}",
         report.first_audio_ms
     );
-    // Pacing: p95 of the intervals within 20 + 2 ms, median at 20 ms, no gaps. (The
-    // two-sided jitter is printed; it depends on the machine's load.)
-    assert!(report.intervals.p95_ms <= 22.0, "{:?}", report.intervals);
+    // Pacing: median at 20 ms; p95 within 20 + 2 ms or the box's own p95 + 2 ms, and no
+    // more gaps than the box's own wake-ups had (+1: the two processes are not stalled at
+    // the same instants). Relative bounds: an idle box still demands 22 ms and no gap.
+    assert!(
+        report.intervals.p95_ms <= 22.0f64.max(reference.p95_ms + 2.0),
+        "{:?} vs reference {reference:?}",
+        report.intervals
+    );
     assert!(
         (report.intervals.p50_ms - 20.0).abs() <= 1.0,
         "{:?}",
         report.intervals
     );
-    assert_eq!(report.intervals.gaps_over_40ms, 0, "{:?}", report.intervals);
+    let allowed_gaps = if reference.gaps_over_40ms == 0 {
+        0
+    } else {
+        reference.gaps_over_40ms + 1
+    };
+    assert!(
+        report.intervals.gaps_over_40ms <= allowed_gaps,
+        "{:?} vs reference {reference:?}",
+        report.intervals
+    );
 
     // Fidelity: the recording is the input (at 8 kHz), delayed by ~500 ms.
     let reference = enclave::audio::resample(&speech, rate, 8000).unwrap();

@@ -281,3 +281,88 @@ async fn a_caller_that_sends_nothing_is_hung_up_after_the_inbound_timeout() {
     server.shutdown.cancel();
     let _ = server.task.await;
 }
+
+/// Records how each call's event stream ended.
+struct LastEvent {
+    ends: mpsc::UnboundedSender<String>,
+}
+
+impl CallHandler for LastEvent {
+    fn run(
+        &self,
+        _info: CallInfo,
+        mut events: mpsc::Receiver<CallEvent>,
+        _out: Playout,
+    ) -> BoxFuture<'static, CallOutcome> {
+        let tx = self.ends.clone();
+        async move {
+            let mut last = "closed".to_string();
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    CallEvent::Hangup => last = "hangup".into(),
+                    CallEvent::Lost(enclave::pipeline::LostReason::Reset(_)) => {
+                        last = "reset".into()
+                    }
+                    CallEvent::Lost(enclave::pipeline::LostReason::ProtocolError(_)) => {
+                        last = "protocol_error".into()
+                    }
+                    _ => {}
+                }
+            }
+            let _ = tx.send(last);
+            CallOutcome::CallerHungUp
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_and_protocol_errors_reach_the_handler_as_lost_not_as_nothing() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = start_server(config(), Arc::new(LastEvent { ends: tx })).await;
+    let frame = audio_frame(AudioRate::Hz8000, &[0i16; 160]);
+
+    // A reset: some audio, then RST (SO_LINGER 0).
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    send_uuid(&mut s).await;
+    for _ in 0..5 {
+        s.write_all(&frame).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("reset"));
+
+    // A protocol error: a frame kind AudioSocket does not have.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    send_uuid(&mut s).await;
+    s.write_all(&frame).await.unwrap();
+    s.write_all(&[0x42, 0x00, 0x02, 1, 2]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("protocol_error"));
+
+    // A close (FIN) is a hang-up — or a reset when the agent's next frame reached the
+    // closed socket first and drew its RST (the race behind the resets Asterisk shows when
+    // callers hang up; records count both as caller_hangup). Never a protocol error.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    send_uuid(&mut s).await;
+    s.write_all(&frame).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(s);
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(got.as_deref(), Some("hangup") | Some("reset")),
+        "{got:?}"
+    );
+    server.shutdown.cancel();
+    let _ = server.task.await;
+}

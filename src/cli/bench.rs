@@ -30,6 +30,9 @@ pub enum BenchCommand {
     Turn(super::bench_turn::BenchTurnArgs),
     /// LLM: time to first token (500-token prompt), tokens/s for 1/2/4/8 concurrent calls, KV reuse.
     Llm(super::chat::BenchLlmArgs),
+    /// Soak: sequential + concurrent conversation calls with hang-ups, barge-ins and resets;
+    /// memory and descriptor slope, CLOSE-WAIT, tasks and engine jobs left.
+    Soak(super::bench_soak::BenchSoakArgs),
 }
 
 /// Runs a benchmark.
@@ -44,5 +47,6 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Turn(args) => super::bench_turn::run(config, args),
         BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
+        BenchCommand::Soak(args) => super::bench_soak::run(config, args),
     }
 }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_calls;
+mod bench_soak;
 mod bench_turn;
 mod call;
 mod chat;

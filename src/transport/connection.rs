@@ -105,21 +105,23 @@ impl std::fmt::Display for CallEnd {
 }
 
 /// Keeps caller audio to real time: audio that would put the accepted media time more than
-/// `burst` ahead of the wall clock (counted from the first audio frame) is dropped. Late
-/// frames that arrive in a bunch (network jitter) only catch up and are never dropped.
+/// `burst` ahead of the wall time since the connection was accepted is dropped. Counting
+/// from the connection (not the first frame) matters: when this process reads late (a busy
+/// box), the frames waiting in the socket are genuine and must not look like a flood. Late
+/// frames that arrive in a bunch only catch up and are never dropped.
 struct InboundLimiter {
     burst: Duration,
-    first: Option<Instant>,
+    origin: Instant,
     accepted: Duration,
     dropped_frames: u64,
     dropped: Duration,
 }
 
 impl InboundLimiter {
-    fn new(burst: Duration) -> InboundLimiter {
+    fn new(burst: Duration, origin: Instant) -> InboundLimiter {
         InboundLimiter {
             burst,
-            first: None,
+            origin,
             accepted: Duration::ZERO,
             dropped_frames: 0,
             dropped: Duration::ZERO,
@@ -128,8 +130,7 @@ impl InboundLimiter {
 
     /// Whether a frame of `len` received at `now` is within real time + burst.
     fn admit(&mut self, len: Duration, now: Instant) -> bool {
-        let first = *self.first.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(first);
+        let elapsed = now.saturating_duration_since(self.origin);
         if self.accepted + len > elapsed + self.burst {
             self.dropped_frames += 1;
             self.dropped += len;
@@ -302,7 +303,7 @@ async fn call_body(
     let mut handler_done: Option<CallOutcome> = None;
     let mut events_tx = Some(events_tx);
     let mut inbound = Inbound::new();
-    let mut limiter = InboundLimiter::new(settings.inbound_burst);
+    let mut limiter = InboundLimiter::new(settings.inbound_burst, started);
     let mut dropped_audio = 0u64;
     // Far future when there is no inbound timeout: the branch never fires.
     let inbound_timeout = settings
@@ -331,8 +332,12 @@ async fn call_body(
                         if e.kind() == std::io::ErrorKind::TimedOut {
                             tracing::warn!(call = %uuid, error = %e, "peer stopped reading; ending the call");
                             settings.stats.write_stalls.fetch_add(1, Ordering::Relaxed);
+                            CallEnd::IoError(e.to_string())
+                        } else {
+                            // A reset (or our write drew the RST of a peer that had just
+                            // closed: the same race Asterisk shows when callers hang up).
+                            CallEnd::IoError(e.to_string())
                         }
-                        CallEnd::IoError(e.to_string())
                     }
                     Ok(_) => CallEnd::AgentHungUp,
                     Err(e) => CallEnd::IoError(format!("pacer task failed: {e}")),
@@ -430,7 +435,11 @@ async fn call_body(
             _ => None,
         };
         if let Some(reason) = lost {
-            let _ = tx.try_send(CallEvent::Lost(reason));
+            // Waits (briefly) for room: behind a full queue it would be lost, and with it the
+            // call's honest outcome.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), tx.send(CallEvent::Lost(reason)))
+                    .await;
         }
     }
     if limiter.dropped_frames > 0 {

@@ -18,23 +18,21 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
-/// The crate's `ami` module, reduced to what the parser needs.
-mod ami {
-    /// Errors of the AMI parser (the variants `message.rs` uses).
-    #[derive(Debug, Clone, thiserror::Error)]
-    pub enum AmiError {
-        #[error("{0}")]
-        Protocol(String),
-        #[error("{field}: {reason}")]
-        InvalidField { field: String, reason: String },
-    }
-
-    #[path = "../../../../src/ami/message.rs"]
-    #[allow(dead_code)]
-    pub mod message;
+/// Errors of the AMI parser: the variants `message.rs` uses (it refers to `super::AmiError`,
+/// which is this crate's root here).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AmiError {
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
 }
 
-use ami::message::{LineCodec, Message, MAX_LINE_BYTES};
+#[path = "../../../src/ami/message.rs"]
+#[allow(dead_code)]
+mod message;
+
+use message::{LineCodec, Message, MAX_LINE_BYTES};
 
 fn lines(parts: &[&[u8]]) -> (Vec<String>, bool) {
     let mut codec = LineCodec::default();
