@@ -77,7 +77,10 @@ fn bounded_integers_are_exact() {
                 v.is_valid(&value),
                 "{text} for {schema}"
             );
-            assert_eq!(validate_args(schema, &value, "v").is_ok(), v.is_valid(&value));
+            assert_eq!(
+                validate_args(schema, &value, "v").is_ok(),
+                v.is_valid(&value)
+            );
         }
         assert!(!g.matches("root", "-0") || v.is_valid(&json!(0)));
         assert!(!g.matches("root", "01"), "no leading zeros");
@@ -101,9 +104,27 @@ fn number_texts() -> Vec<String> {
     }
     out.extend(
         [
-            "0", "-0", "0.0", "-0.0", "0.1", "0.25", "0.2499999", "0.250001", "2.5", "2.4999",
-            "100.0", "100.000001", "1500", "1500.5", "-40.5", "-40.500001", "-0.1", "-0.099999",
-            "-0.100001", "1e2", "2.5e-1",
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "0.1",
+            "0.25",
+            "0.2499999",
+            "0.250001",
+            "2.5",
+            "2.4999",
+            "100.0",
+            "100.000001",
+            "1500",
+            "1500.5",
+            "-40.5",
+            "-40.500001",
+            "-0.1",
+            "-0.099999",
+            "-0.100001",
+            "1e2",
+            "2.5e-1",
         ]
         .map(String::from),
     );
@@ -168,9 +189,43 @@ fn strings_enums_consts_and_alternatives_are_sound() {
     let mut candidates = string_texts();
     candidates.extend(
         [
-            "true", "false", "null", "0", "1", "9", "10", "11", "17", "-2", "3", "23", "24",
-            "1.5", "1990", "2031", "2032", "-6", "-41", "100", "250", "0.3", "2.25", "-0.5", "99.5", "\"mon\"", "\"fri\"", "\"callback\"", "\"noon\"", "\"ru\"", "\"de\"", "[]",
-            "[1]", "[1, 2, 3]", "[1,2,3,4]", "[10]", "{}",
+            "true",
+            "false",
+            "null",
+            "0",
+            "1",
+            "9",
+            "10",
+            "11",
+            "17",
+            "-2",
+            "3",
+            "23",
+            "24",
+            "1.5",
+            "1990",
+            "2031",
+            "2032",
+            "-6",
+            "-41",
+            "100",
+            "250",
+            "0.3",
+            "2.25",
+            "-0.5",
+            "99.5",
+            "\"mon\"",
+            "\"fri\"",
+            "\"callback\"",
+            "\"noon\"",
+            "\"ru\"",
+            "\"de\"",
+            "[]",
+            "[1]",
+            "[1, 2, 3]",
+            "[1,2,3,4]",
+            "[10]",
+            "{}",
         ]
         .map(String::from),
     );
@@ -181,8 +236,15 @@ fn strings_enums_consts_and_alternatives_are_sound() {
         }
     }
     // Enum and const values the schema admits are all admitted by the grammar.
-    let g = grammar_for(&json!({"type": "integer", "enum": [9, 10, 11, "noon", 17], "maximum": 11}));
-    for (text, ok) in [("9", true), ("10", true), ("11", true), ("17", false), ("\"noon\"", false)] {
+    let g =
+        grammar_for(&json!({"type": "integer", "enum": [9, 10, 11, "noon", 17], "maximum": 11}));
+    for (text, ok) in [
+        ("9", true),
+        ("10", true),
+        ("11", true),
+        ("17", false),
+        ("\"noon\"", false),
+    ] {
         assert_eq!(g.matches("root", text), ok, "{text}");
     }
     let g = grammar_for(&json!({"type": "string", "minLength": 6, "maxLength": 8}));
@@ -217,7 +279,11 @@ fn whole_argument_objects_are_sound() {
     for (_, schema) in schemas::keyword_schemas() {
         admitted += check_sound(&schema, &candidates);
     }
-    assert_eq!(admitted, objects.len() / 2, "each valid example is admitted by its grammar");
+    assert_eq!(
+        admitted,
+        objects.len() / 2,
+        "each valid example is admitted by its grammar"
+    );
 }
 
 #[test]
@@ -226,10 +292,22 @@ fn schemas_the_grammar_cannot_honour_are_refused() {
         (json!({"type": "integer", "multipleOf": 5}), "multipleOf"),
         (json!({"type": "string", "pattern": "^[0-9]+$"}), "pattern"),
         (json!({"type": "array", "uniqueItems": true}), "uniqueItems"),
-        (json!({"type": "integer", "minimum": 5, "exclusiveMinimum": true}), "draft-4"),
-        (json!({"type": "integer", "minimum": 5, "maximum": 4}), "no integer"),
-        (json!({"type": "number", "minimum": 1, "exclusiveMaximum": 1}), "no number"),
-        (json!({"type": "string", "minLength": 5, "maxLength": 4}), "minLength"),
+        (
+            json!({"type": "integer", "minimum": 5, "exclusiveMinimum": true}),
+            "draft-4",
+        ),
+        (
+            json!({"type": "integer", "minimum": 5, "maximum": 4}),
+            "no integer",
+        ),
+        (
+            json!({"type": "number", "minimum": 1, "exclusiveMaximum": 1}),
+            "no number",
+        ),
+        (
+            json!({"type": "string", "minLength": 5, "maxLength": 4}),
+            "minLength",
+        ),
         (json!({"maximum": 4}), "needs a `type`"),
         (json!({"enum": ["a"], "type": "integer"}), "no `enum` value"),
         (json!({"const": 5, "maximum": 4}), "contradicts"),
@@ -241,4 +319,3 @@ fn schemas_the_grammar_cannot_honour_are_refused() {
         assert!(err.contains(expect), "{schema}: {err}");
     }
 }
-

@@ -369,19 +369,31 @@ fn the_first_chunk_ends_at_a_clause_once_it_has_four_words() {
     );
     assert_eq!(
         clause_chunks("I found your booking and it is confirmed for ten. Thanks."),
-        ["I found your booking", "and it is confirmed for ten.", "Thanks."]
+        [
+            "I found your booking",
+            "and it is confirmed for ten.",
+            "Thanks."
+        ]
     );
     assert_eq!(
         clause_chunks("The total comes to 1,500 dollars - due on 3.5 weeks from now."),
-        ["The total comes to 1,500 dollars -", "due on 3.5 weeks from now."]
+        [
+            "The total comes to 1,500 dollars -",
+            "due on 3.5 weeks from now."
+        ]
     );
     assert_eq!(
         clause_chunks("Write to john.smith@example.com, e.g. today: we answer fast."),
-        ["Write to john.smith@example.com, e.g. today:", "we answer fast."]
+        [
+            "Write to john.smith@example.com, e.g. today:",
+            "we answer fast."
+        ]
     );
     // A short first sentence is released whole; later clauses never split.
     assert_eq!(
-        clause_chunks("Hello! Your order, which you placed on May 5, has shipped, and it comes soon."),
+        clause_chunks(
+            "Hello! Your order, which you placed on May 5, has shipped, and it comes soon."
+        ),
         [
             "Hello!",
             "Your order, which you placed on May 5, has shipped, and it comes soon."
@@ -401,11 +413,18 @@ fn russian_first_clauses() {
     );
     assert_eq!(
         clause_chunks("Ваша запись на 10:30 подтверждена и мы ждём вас. До встречи."),
-        ["Ваша запись на 10:30 подтверждена", "и мы ждём вас.", "До встречи."]
+        [
+            "Ваша запись на 10:30 подтверждена",
+            "и мы ждём вас.",
+            "До встречи."
+        ]
     );
     assert_eq!(
         clause_chunks("Сумма 1,5 тыс. руб. к оплате — до 3.5 числа, т.е. завтра."),
-        ["Сумма 1,5 тыс. руб. к оплате —", "до 3.5 числа, т.е. завтра."]
+        [
+            "Сумма 1,5 тыс. руб. к оплате —",
+            "до 3.5 числа, т.е. завтра."
+        ]
     );
     // Fewer than four words before every clause mark: the sentence stays whole.
     assert_eq!(
@@ -421,7 +440,10 @@ fn a_clause_is_released_as_soon_as_the_next_word_starts() {
     assert!(c.push(",").is_empty());
     assert!(c.push(" ").is_empty(), "the next word decides");
     assert_eq!(c.push("f"), ["Yes, I can book that,"]);
-    assert!(c.push("or you, and then").is_empty(), "later chunks are sentences");
+    assert!(
+        c.push("or you, and then").is_empty(),
+        "later chunks are sentences"
+    );
     assert_eq!(c.finish().as_deref(), Some("for you, and then"));
     let mut only = SentenceChunker::sentences_only();
     assert!(only.push("Yes, I can book that, for you").is_empty());

@@ -316,11 +316,12 @@ fn forced_calls_satisfy_every_keyword_schema_under_an_independent_validator() {
         opts.chat_template = Some("qwen2.5".into());
         LlmEngine::load(&opts).unwrap()
     };
-    // 8 per schema by default (a loaded 2-core box); ENCLAVE_TOOLCALL_GENERATIONS for more.
+    // 3 per schema by default (one takes ~10 s of CPU on this box; the grammar-level checks in
+    // dialog_grammar.rs are exhaustive); ENCLAVE_TOOLCALL_GENERATIONS=24 for a long run.
     let generations: u32 = std::env::var("ENCLAVE_TOOLCALL_GENERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(3);
     for (name, schema) in schemas::keyword_schemas() {
         let tool = ToolSpec {
             name: name.into(),
@@ -337,12 +338,21 @@ fn forced_calls_satisfy_every_keyword_schema_under_an_independent_validator() {
             params.tool_choice = ToolChoice::Required;
             let messages = vec![ChatMessage::user("Please do it.")];
             let g = s
-                .generate(&messages, std::slice::from_ref(&tool), &params, CancelHandle::new())
+                .generate(
+                    &messages,
+                    std::slice::from_ref(&tool),
+                    &params,
+                    CancelHandle::new(),
+                )
                 .unwrap();
             let t0 = std::time::Instant::now();
-            let (calls, errors, text) = collect_with_calls(g);
+            let (calls, errors, text, finish) = collect_with_calls(g);
             eprintln!("{name} seed {seed}: {:?} {text:?}", t0.elapsed());
-            assert!(errors.is_empty(), "{name} seed {seed}: {errors:?} in {text:?}");
+            // Only the last call may be cut off, by the token limit (not by the grammar).
+            assert!(
+                errors.is_empty() || (finish == FinishReason::Length && errors.len() == 1),
+                "{name} seed {seed}: {errors:?} in {text:?}"
+            );
             assert!(!calls.is_empty(), "{name} seed {seed}: no call in {text:?}");
             for c in calls {
                 assert_eq!(c.name, name);
@@ -365,28 +375,37 @@ fn forced_calls_satisfy_every_keyword_schema_under_an_independent_validator() {
             distinct.iter().next()
         );
         assert!(
-            distinct.len() > generations as usize / 4,
+            distinct.len() as u32 >= generations.min(2),
             "{name}: sampling explores the grammar ({} distinct)",
             distinct.len()
         );
     }
 }
 
-/// Drains a chat generation: (calls, tool-call parse errors, raw text).
+/// Drains a chat generation: (calls, tool-call parse errors, raw text, why it ended).
 fn collect_with_calls(
     mut g: enclave::dialog::engine::Generation,
-) -> (Vec<enclave::dialog::ToolCall>, Vec<String>, String) {
+) -> (
+    Vec<enclave::dialog::ToolCall>,
+    Vec<String>,
+    String,
+    FinishReason,
+) {
+    let mut finish = FinishReason::Stop;
     let mut calls = Vec::new();
     let mut text = String::new();
     while let Some(e) = g.blocking_next() {
         match e {
             GenEvent::ToolCall(c) => calls.push(c),
-            GenEvent::Done(s) => text = s.text,
+            GenEvent::Done(s) => {
+                finish = s.finish;
+                text = s.text
+            }
             GenEvent::Error(e) => panic!("{e}"),
             GenEvent::Token(_) => {}
         }
     }
-    (calls, g.tool_call_errors.clone(), text)
+    (calls, g.tool_call_errors.clone(), text, finish)
 }
 
 #[test]
@@ -767,7 +786,11 @@ async fn the_reply_guard_cuts_a_rambling_model_at_a_sentence_end_and_stops_decod
         guarded.rounds[0].guard,
         guarded.reply
     );
-    assert!(count(&free.reply) > 2, "the story model rambles: {:?}", free.reply);
+    assert!(
+        count(&free.reply) > 2,
+        "the story model rambles: {:?}",
+        free.reply
+    );
     let stats = &guarded.rounds[0];
     assert!(stats.guard.is_some(), "{guarded:?}");
     assert!(count(&guarded.reply) <= 2, "{:?}", guarded.reply);
@@ -810,9 +833,13 @@ async fn speculative_prefill_lets_the_next_turn_reuse_the_partial_transcript() {
     };
     let (mut with, mut without) = (new_conv(), new_conv());
     for c in [&mut with, &mut without] {
-        c.user_turn("Once upon a time there was a cat.", CancelHandle::new(), |_| {})
-            .await
-            .unwrap();
+        c.user_turn(
+            "Once upon a time there was a cat.",
+            CancelHandle::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
     }
     let partial = "Tell me about the little dog who lived in the big red house near the park and";
     let full = format!("{partial} liked to run every day.");

@@ -106,7 +106,10 @@ pub async fn replies(
         run.sentence_first_at.get_or_insert(end);
         run.reply = summary.reply.clone();
         run.generated = summary.rounds.iter().map(|r| r.generated_tokens).sum();
-        run.guard = summary.rounds.iter().find_map(|r| r.guard.map(|g| g.as_str()));
+        run.guard = summary
+            .rounds
+            .iter()
+            .find_map(|r| r.guard.map(|g| g.as_str()));
         out.push(run);
     }
     Ok(out)
@@ -140,8 +143,12 @@ pub async fn prefill_gain(
                 params.clone(),
                 1,
             );
-            conv.user_turn(CALLER_TURNS[r % CALLER_TURNS.len()], CancelHandle::new(), |_| {})
-                .await?;
+            conv.user_turn(
+                CALLER_TURNS[r % CALLER_TURNS.len()],
+                CancelHandle::new(),
+                |_| {},
+            )
+            .await?;
             if speculate {
                 conv.prefill(half)?;
                 // The caller is still talking: the prefill runs meanwhile.

@@ -695,12 +695,17 @@ mod tests {
     #[test]
     fn log_pieces_become_whole_lines() {
         let mut l = LogLines::default();
-        assert!(l.push(GGML_LOG_LEVEL_INFO, "llama_model_load: loading").is_empty());
+        assert!(l
+            .push(GGML_LOG_LEVEL_INFO, "llama_model_load: loading")
+            .is_empty());
         assert!(l.push(GGML_LOG_LEVEL_CONT, ".").is_empty());
         assert!(l.push(GGML_LOG_LEVEL_CONT, ".").is_empty());
         assert_eq!(
             l.push(GGML_LOG_LEVEL_CONT, " done\n"),
-            [(GGML_LOG_LEVEL_INFO, "llama_model_load: loading.. done".to_string())]
+            [(
+                GGML_LOG_LEVEL_INFO,
+                "llama_model_load: loading.. done".to_string()
+            )]
         );
         assert_eq!(
             l.push(GGML_LOG_LEVEL_WARN, "a\nb\n\n"),

@@ -287,7 +287,11 @@ impl Parser<'_> {
         let c = *self.c.get(self.i).ok_or("dangling backslash")?;
         self.i += 1;
         let hex = |p: &mut Self, n: usize| -> Result<char, String> {
-            let h: String = p.c.get(p.i..p.i + n).ok_or("short escape")?.iter().collect();
+            let h: String =
+                p.c.get(p.i..p.i + n)
+                    .ok_or("short escape")?
+                    .iter()
+                    .collect();
             p.i += n;
             u32::from_str_radix(&h, 16)
                 .ok()

@@ -320,7 +320,10 @@ impl GrammarBuilder {
                         "{path}: required property {r} is not declared in `properties`"
                     )));
                 }
-                let open = matches!(obj.get("additionalProperties"), None | Some(Value::Bool(true)));
+                let open = matches!(
+                    obj.get("additionalProperties"),
+                    None | Some(Value::Bool(true))
+                );
                 // Without declared properties the grammar writes any object only when any
                 // object is valid; otherwise `{}` (valid, as nothing is required).
                 let body = r#""{" space "}" space"#.to_string();

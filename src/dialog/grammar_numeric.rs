@@ -95,7 +95,11 @@ impl Decimal {
     }
 }
 
-fn bound_value(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Decimal>, DialogError> {
+fn bound_value(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<Decimal>, DialogError> {
     match obj.get(key) {
         None => Ok(None),
         Some(Value::Number(n)) => Decimal::from_json(n).map(Some).ok_or_else(|| {
@@ -115,19 +119,34 @@ fn bound_value(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option
 
 /// The tightest lower and upper bound of a schema object (`minimum` vs `exclusiveMinimum`,
 /// `maximum` vs `exclusiveMaximum`).
-fn bounds(obj: &Map<String, Value>, path: &str) -> Result<(Option<Bound>, Option<Bound>), DialogError> {
+fn bounds(
+    obj: &Map<String, Value>,
+    path: &str,
+) -> Result<(Option<Bound>, Option<Bound>), DialogError> {
     let pick = |incl: Option<Decimal>, excl: Option<Decimal>, lower: bool| -> Option<Bound> {
         match (incl, excl) {
             (None, None) => None,
-            (Some(v), None) => Some(Bound { value: v, exclusive: false }),
-            (None, Some(v)) => Some(Bound { value: v, exclusive: true }),
+            (Some(v), None) => Some(Bound {
+                value: v,
+                exclusive: false,
+            }),
+            (None, Some(v)) => Some(Bound {
+                value: v,
+                exclusive: true,
+            }),
             (Some(i), Some(e)) => {
                 // The exclusive one wins when it is at least as tight.
                 let exclusive_tighter = if lower { !i.gt(&e) } else { !e.gt(&i) };
                 Some(if exclusive_tighter {
-                    Bound { value: e, exclusive: true }
+                    Bound {
+                        value: e,
+                        exclusive: true,
+                    }
                 } else {
-                    Bound { value: i, exclusive: false }
+                    Bound {
+                        value: i,
+                        exclusive: false,
+                    }
                 })
             }
         }
@@ -174,7 +193,11 @@ fn integer_range(lo: &Option<Bound>, hi: &Option<Bound>) -> (i128, i128) {
             let v = signed(&b.value);
             let has_frac = !b.value.frac.is_empty();
             // v is the bound truncated towards zero.
-            let ceil = if has_frac && !b.value.negative { v + 1 } else { v };
+            let ceil = if has_frac && !b.value.negative {
+                v + 1
+            } else {
+                v
+            };
             if b.exclusive && !has_frac {
                 ceil + 1
             } else {
@@ -187,7 +210,11 @@ fn integer_range(lo: &Option<Bound>, hi: &Option<Bound>) -> (i128, i128) {
         Some(b) => {
             let v = signed(&b.value);
             let has_frac = !b.value.frac.is_empty();
-            let floor = if has_frac && b.value.negative { v - 1 } else { v };
+            let floor = if has_frac && b.value.negative {
+                v - 1
+            } else {
+                v
+            };
             if b.exclusive && !has_frac {
                 floor - 1
             } else {
@@ -234,8 +261,7 @@ pub fn number_rule(
 ) -> Result<String, DialogError> {
     let (lo, hi) = bounds(obj, path)?;
     if let (Some(l), Some(h)) = (&lo, &hi) {
-        let empty = l.value.gt(&h.value)
-            || (l.value == h.value && (l.exclusive || h.exclusive));
+        let empty = l.value.gt(&h.value) || (l.value == h.value && (l.exclusive || h.exclusive));
         if empty {
             return Err(DialogError::Schema(format!(
                 "{path}: no number satisfies the bounds (minimum/maximum/exclusive*)"
@@ -244,7 +270,12 @@ pub fn number_rule(
     }
     // Integer digits: enough for the finite bounds, a fixed allowance for an open side.
     let digits = |d: &Decimal| d.int.checked_ilog10().map_or(1, |l| l + 1);
-    let bound_digits = lo.iter().chain(hi.iter()).map(|b| digits(&b.value)).max().unwrap_or(0);
+    let bound_digits = lo
+        .iter()
+        .chain(hi.iter())
+        .map(|b| digits(&b.value))
+        .max()
+        .unwrap_or(0);
     let open = lo.is_none() || hi.is_none();
     let int_digits = if open {
         bound_digits.max(OPEN_SIDE_DIGITS)
@@ -296,7 +327,9 @@ pub fn number_rule(
         }
     }
     // Negative values "-m" with m > 0: x >= lo means m <= |lo|, x <= hi means m >= |hi|.
-    let neg_possible = lo.as_ref().is_none_or(|l| l.value.negative && !l.value.is_zero());
+    let neg_possible = lo
+        .as_ref()
+        .is_none_or(|l| l.value.negative && !l.value.is_zero());
     if neg_possible {
         let upper = lo.as_ref().map(|l| MagBound {
             int: l.value.int,
@@ -362,7 +395,12 @@ struct FracBuilder<'a> {
 impl FracBuilder<'_> {
     /// Magnitudes m with `lower` <= m (or <) and m <= `upper` (or <); `upper = None` means
     /// m's integer part is at most `cap`, any fraction.
-    fn magnitude(&mut self, lower: &MagBound, upper: Option<&MagBound>, cap: u128) -> Option<String> {
+    fn magnitude(
+        &mut self,
+        lower: &MagBound,
+        upper: Option<&MagBound>,
+        cap: u128,
+    ) -> Option<String> {
         let lo_frac: FracBound = normalize_lo(Some((lower.frac.clone(), lower.exclusive)));
         let ln = lower.int;
         let mut alts = Vec::new();
@@ -372,7 +410,11 @@ impl FracBuilder<'_> {
                     return None;
                 }
                 if ln < cap {
-                    alts.push(format!("{} {}", uint_range(ln + 1, cap), self.any_fraction()));
+                    alts.push(format!(
+                        "{} {}",
+                        uint_range(ln + 1, cap),
+                        self.any_fraction()
+                    ));
                 }
                 if let Some(f) = self.fraction_text(lo_frac, None) {
                     alts.push(format!(r#""{ln}" {f}"#));
@@ -527,7 +569,10 @@ fn step(lo: &FracBound, hi: &FracBound, d: u8) -> Option<(FracBound, FracBound)>
             } else if d > h0 {
                 return None;
             } else {
-                Some(normalize_hi((digits.get(1..).unwrap_or(&[]).to_vec(), *excl))?)
+                Some(normalize_hi((
+                    digits.get(1..).unwrap_or(&[]).to_vec(),
+                    *excl,
+                ))?)
             }
         }
     };
@@ -564,7 +609,10 @@ pub fn uint_range(a: u128, b: u128) -> String {
     while lo <= b {
         let len = lo.checked_ilog10().map_or(1, |l| l + 1);
         let top = b.min(pow10(len) - 1);
-        alts.push(same_length(lo.to_string().as_bytes(), top.to_string().as_bytes()));
+        alts.push(same_length(
+            lo.to_string().as_bytes(),
+            top.to_string().as_bytes(),
+        ));
         if top == b {
             break;
         }

@@ -279,7 +279,8 @@ impl ReplyGuard {
 
 /// A word for comparison: lowercase, without surrounding punctuation.
 fn normalize_word(w: &str) -> String {
-    w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()
+    w.trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
 }
 
 fn normalize_sentence(s: &str) -> String {
@@ -403,11 +404,17 @@ mod tests {
         let mut spoken = g.push("I can help");
         spoken += &g.push(".");
         spoken += &g.push(" I");
-        assert_eq!(spoken, "I can help.", "a word that starts like an earlier one waits");
+        assert_eq!(
+            spoken, "I can help.",
+            "a word that starts like an earlier one waits"
+        );
         spoken += &g.push(" will");
         assert_eq!(spoken, "I can help.", "an echo of earlier words waits");
         spoken += &g.push(" call");
-        assert_eq!(spoken, "I can help. I will call", "released once it diverges");
+        assert_eq!(
+            spoken, "I can help. I will call",
+            "released once it diverges"
+        );
         spoken += &g.finish();
         assert_eq!(spoken, "I can help. I will call");
     }

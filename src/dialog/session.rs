@@ -213,7 +213,10 @@ impl Session {
         params: &GenParams,
         grammar: Option<GrammarSpec>,
         cancel: &CancelHandle,
-    ) -> (Request, tokio::sync::mpsc::UnboundedReceiver<super::batch::scheduler::RawEvent>) {
+    ) -> (
+        Request,
+        tokio::sync::mpsc::UnboundedReceiver<super::batch::scheduler::RawEvent>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let request = Request {
             session: self.id,

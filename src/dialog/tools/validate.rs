@@ -53,19 +53,25 @@ pub fn validate_args(schema: &Value, value: &Value, path: &str) -> Result<(), St
         }
     }
     if let Some(e) = obj.get("enum") {
-        let options = e.as_array().ok_or(format!("{path}: `enum` is not an array"))?;
+        let options = e
+            .as_array()
+            .ok_or(format!("{path}: `enum` is not an array"))?;
         if !options.iter().any(|o| json_equal(o, value)) {
             return Err(format!("{path} must be one of {e}"));
         }
     }
     if let Some(alts) = obj.get("anyOf") {
-        let alts = alts.as_array().ok_or(format!("{path}: `anyOf` is not an array"))?;
+        let alts = alts
+            .as_array()
+            .ok_or(format!("{path}: `anyOf` is not an array"))?;
         if !alts.iter().any(|a| validate_args(a, value, path).is_ok()) {
             return Err(format!("{path} matches none of anyOf"));
         }
     }
     if let Some(alts) = obj.get("oneOf") {
-        let alts = alts.as_array().ok_or(format!("{path}: `oneOf` is not an array"))?;
+        let alts = alts
+            .as_array()
+            .ok_or(format!("{path}: `oneOf` is not an array"))?;
         let n = alts
             .iter()
             .filter(|a| validate_args(a, value, path).is_ok())
@@ -123,7 +129,11 @@ pub fn validate_args(schema: &Value, value: &Value, path: &str) -> Result<(), St
     Ok(())
 }
 
-fn check_object(obj: &Map<String, Value>, map: &Map<String, Value>, path: &str) -> Result<(), String> {
+fn check_object(
+    obj: &Map<String, Value>,
+    map: &Map<String, Value>,
+    path: &str,
+) -> Result<(), String> {
     if let Some(Value::Array(req)) = obj.get("required") {
         for r in req.iter().filter_map(Value::as_str) {
             if !map.contains_key(r) {
@@ -216,8 +226,7 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
@@ -229,7 +238,9 @@ fn type_matches(t: &str, v: &Value) -> bool {
         "string" => v.is_string(),
         "integer" => match v {
             Value::Number(n) => {
-                as_i128(n).is_some() || n.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+                as_i128(n).is_some()
+                    || n.as_f64()
+                        .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
             }
             _ => false,
         },
@@ -251,9 +262,18 @@ mod tests {
     fn keywords_are_a_conjunction() {
         let s = json!({"type": "integer", "enum": [1, 2, "x"], "maximum": 1});
         assert!(validate_args(&s, &json!(1), "a").is_ok());
-        assert!(validate_args(&s, &json!(1.0), "a").is_ok(), "1.0 is an integer");
-        assert!(validate_args(&s, &json!(2), "a").is_err(), "maximum applies with enum");
-        assert!(validate_args(&s, &json!("x"), "a").is_err(), "type applies with enum");
+        assert!(
+            validate_args(&s, &json!(1.0), "a").is_ok(),
+            "1.0 is an integer"
+        );
+        assert!(
+            validate_args(&s, &json!(2), "a").is_err(),
+            "maximum applies with enum"
+        );
+        assert!(
+            validate_args(&s, &json!("x"), "a").is_err(),
+            "type applies with enum"
+        );
     }
 
     #[test]
