@@ -312,7 +312,7 @@ pub fn number_rule(
     };
     let pos_upper = match &hi {
         None => Some(None),
-        Some(h) if !h.value.negative && !(h.value.is_zero() && h.exclusive) => {
+        Some(h) if !(h.value.negative || h.value.is_zero() && h.exclusive) => {
             Some(Some(MagBound {
                 int: h.value.int,
                 frac: h.value.frac.clone(),
