@@ -203,6 +203,17 @@ fn strings_enums_consts_and_alternatives_are_sound() {
             "23",
             "24",
             "1.5",
+            "1990",
+            "2031",
+            "2032",
+            "-6",
+            "-41",
+            "100",
+            "250",
+            "0.3",
+            "2.25",
+            "-0.5",
+            "99.5",
             "\"mon\"",
             "\"fri\"",
             "\"callback\"",
@@ -248,21 +259,22 @@ fn strings_enums_consts_and_alternatives_are_sound() {
 
 #[test]
 fn whole_argument_objects_are_sound() {
+    // The grammar writes properties in declaration order (serde_json keeps them sorted).
     let objects = [
-        r#"{"people": 2, "floor": -3, "year": 2026}"#,
-        r#"{"people": 13, "floor": 0, "year": 2026}"#,
-        r#"{"pin_tries": 3, "below": -6, "above": 100, "half": 7}"#,
-        r#"{"pin_tries": 4, "below": -6, "above": 100, "half": 7}"#,
-        r#"{"amount": 1500, "percent": 0.5, "rate": 0.25, "temperature": -40.5}"#,
-        r#"{"amount": 1500, "percent": 0, "rate": 0.25, "temperature": -40.5}"#,
-        r#"{"day": "mon", "slot": 11, "mode": "callback", "lang": "ru"}"#,
-        r#"{"day": "mon", "slot": 17, "mode": "callback", "lang": "ru"}"#,
-        r#"{"order_id": "A1B2C3", "initials": "JS", "note": "hi"}"#,
-        r#"{"order_id": "A1B2C3", "initials": "JSX", "note": "hi"}"#,
-        r#"{"ids": [1, 2], "when": "now", "pick": true, "level": null}"#,
-        r#"{"ids": [1, 2], "when": 24, "level": 0}"#,
+        json!({"people": 2, "floor": -3, "year": 2026}),
+        json!({"people": 13, "floor": 0, "year": 2026}),
+        json!({"pin_tries": 3, "below": -6, "above": 100, "half": 7}),
+        json!({"pin_tries": 4, "below": -6, "above": 100, "half": 7}),
+        json!({"amount": 1500, "percent": 0.5, "rate": 0.25, "temperature": -40.5}),
+        json!({"amount": 1500, "percent": 0, "rate": 0.25, "temperature": -40.5}),
+        json!({"day": "mon", "slot": 11, "mode": "callback", "lang": "ru"}),
+        json!({"day": "mon", "slot": 17, "mode": "callback", "lang": "ru"}),
+        json!({"order_id": "A1B2C3", "initials": "JS", "note": "hi"}),
+        json!({"order_id": "A1B2C3", "initials": "JSX", "note": "hi"}),
+        json!({"ids": [1, 2], "when": "now", "pick": true, "level": null}),
+        json!({"ids": [1, 2], "when": 24, "level": 0}),
     ];
-    let candidates: Vec<String> = objects.iter().map(|s| s.to_string()).collect();
+    let candidates: Vec<String> = objects.iter().map(Value::to_string).collect();
     let mut admitted = 0;
     for (_, schema) in schemas::keyword_schemas() {
         admitted += check_sound(&schema, &candidates);

@@ -312,7 +312,7 @@ pub fn number_rule(
     };
     let pos_upper = match &hi {
         None => Some(None),
-        Some(h) if !h.value.negative && !(h.value.is_zero() && h.exclusive) => {
+        Some(h) if !(h.value.negative || h.value.is_zero() && h.exclusive) => {
             Some(Some(MagBound {
                 int: h.value.int,
                 frac: h.value.frac.clone(),
@@ -462,8 +462,10 @@ impl FracBuilder<'_> {
     /// fraction satisfies `lo` and `hi`. `None` if nothing does.
     fn fraction_text(&mut self, lo: FracBound, hi: FracBound) -> Option<String> {
         let lo = normalize_lo(lo);
-        let hi = normalize_hi(hi?)?.into();
-        let hi: FracBound = hi;
+        let hi: FracBound = match hi {
+            None => None,
+            Some(h) => Some(normalize_hi(h)?),
+        };
         let empty_ok = accepts_empty(&lo, &hi);
         let digits = self.digits_rule(lo, hi, self.budget);
         match (empty_ok, digits) {

@@ -207,10 +207,7 @@ impl ReplyGuard {
         let complete = if at_end {
             region.len()
         } else {
-            match region.rfind(char::is_whitespace) {
-                Some(p) => p,
-                None => return None,
-            }
+            region.rfind(char::is_whitespace)?
         };
         let mut found = Vec::new();
         let mut offset = self.word_scan;
