@@ -34,7 +34,7 @@ pub enum OnnxRuntimeError {
     /// No library file was found in any searched place.
     #[error(
         "ONNX Runtime library not found (searched: {searched}). Install it with \
-         `bash scripts/setup.sh --deps` or set ORT_DYLIB_PATH=/path/to/libonnxruntime.so.1.31.1"
+         `bash scripts/setup.sh --deps` or set ORT_DYLIB_PATH=/path/to/libonnxruntime.so.1.32.0"
     )]
     NotFound {
         /// The places that were looked at.
