@@ -216,7 +216,8 @@ async fn sigkill_loses_no_turn_whose_audio_had_finished_playing() {
         });
         (stop_tx, handle)
     };
-    let heard = call(agent.addr, uuid, Duration::from_secs(6), |_| {}).await;
+    // 12 s: a greeting and several 0.6 s-silence re-prompts with the test voice, on a busy box.
+    let heard = call(agent.addr, uuid, Duration::from_secs(12), |_| {}).await;
     let _ = poll.0.send(());
     visible_at.extend(poll.1.await.unwrap());
     drop(agent);
