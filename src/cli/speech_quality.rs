@@ -168,59 +168,10 @@ pub fn canonical_spelling(text: &str) -> String {
         .join(" ")
 }
 
-/// English words of `n` below a million ("twenty one", "three hundred five").
+/// English words of `n` ("twenty one", "three hundred five"): the TTS normaliser's cardinal,
+/// hyphens as spaces (the references are written that way).
 fn number_words(n: u32) -> String {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = [
-        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    fn below_thousand(n: u32, out: &mut Vec<&'static str>) {
-        if n >= 100 {
-            out.push(ONES[(n / 100) as usize]);
-            out.push("hundred");
-        }
-        let r = n % 100;
-        if r >= 20 {
-            out.push(TENS[(r / 10) as usize]);
-            if !r.is_multiple_of(10) {
-                out.push(ONES[(r % 10) as usize]);
-            }
-        } else if r > 0 || n == 0 {
-            out.push(ONES[r as usize]);
-        }
-    }
-    let mut out = Vec::new();
-    if n >= 1000 {
-        below_thousand(n / 1000, &mut out);
-        out.push("thousand");
-        if !n.is_multiple_of(1000) {
-            below_thousand(n % 1000, &mut out);
-        }
-    } else {
-        below_thousand(n, &mut out);
-    }
-    out.join(" ")
+    crate::tts::normalize::en::cardinal(n as u64).replace('-', " ")
 }
 
 /// Word error rate after [`canonical_spelling`].
