@@ -18,6 +18,7 @@ pub mod dialog;
 pub mod metrics;
 pub mod models;
 pub mod onnx;
+pub mod outbox;
 pub mod pipeline;
 pub mod quality;
 pub mod records;

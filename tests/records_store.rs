@@ -3,8 +3,8 @@
 use enclave::config::RecordsConfig;
 use enclave::metrics::Metrics;
 use enclave::records::{
-    recording_path, CallEnd, CallOutcome, CallRecorder, CallStart, ModelsUsed, RecordStore,
-    RecordsError, Role, ToolCallRecord, TurnLatencies, TurnRecord, SCHEMA_VERSION,
+    recording_path, CallEnd, CallOutcome, CallRecorder, CallStart, ModelsUsed, RecordEvent,
+    RecordStore, RecordsError, Role, ToolCallRecord, TurnLatencies, TurnRecord, SCHEMA_VERSION,
 };
 use rusqlite::Connection;
 use serde_json::json;
@@ -426,4 +426,60 @@ async fn disabled_writer_discards_without_counting_drops() {
     w.flush().await.unwrap();
     assert_eq!(w.dropped(), 0);
     assert_eq!(w.purge_now().await.unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn subscribers_hear_each_write_after_it_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let store = RecordStore::open(&db, &RecordsConfig::default()).unwrap();
+    let mut events = store.subscribe();
+    let w = store.writer();
+    let uuid = Uuid::new_v4();
+    let t0 = SystemTime::now();
+    assert!(w.call_started(CallStart {
+        uuid,
+        caller_id: Some("100".into()),
+        started_at: t0,
+        language: None,
+        models: ModelsUsed::default(),
+    }));
+    assert!(w.turn_completed(TurnRecord {
+        call_uuid: uuid,
+        seq: 0,
+        role: Role::Caller,
+        text: "hello".into(),
+        started_at: t0,
+        ended_at: t0,
+        latencies: TurnLatencies::default(),
+        interrupted: false,
+        tool_calls: vec![],
+    }));
+    assert!(w.call_ended(CallEnd {
+        uuid,
+        ended_at: SystemTime::now(),
+        outcome: CallOutcome::Completed,
+        transfer_target: None,
+        language: None,
+        error: None,
+    }));
+    assert!(
+        matches!(events.recv().await.unwrap(), RecordEvent::CallStarted { uuid: u, .. } if u == uuid)
+    );
+    match events.recv().await.unwrap() {
+        RecordEvent::TurnCommitted { text, seq, .. } => {
+            assert_eq!((text.as_str(), seq), ("hello", 0))
+        }
+        other => panic!("expected the turn, got {other:?}"),
+    }
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        RecordEvent::CallEnded {
+            outcome: CallOutcome::Completed,
+            ..
+        }
+    ));
+    // Announced after the commit: the call is complete in the database by now.
+    let call = store.load_call(&uuid).unwrap().expect("call stored");
+    assert_eq!(call.turns.len(), 1);
 }

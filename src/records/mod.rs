@@ -9,7 +9,7 @@
 mod recorder;
 mod redact;
 mod retention;
-mod schema;
+pub mod schema;
 mod types;
 mod writer;
 
@@ -21,7 +21,7 @@ pub use types::{
     unix_ms, CallEnd, CallOutcome, CallStart, ModelsUsed, Role, StoredCall, StoredTurn,
     ToolCallRecord, TurnLatencies, TurnRecord,
 };
-pub use writer::RecordWriter;
+pub use writer::{RecordEvent, RecordWriter};
 
 use crate::config::RecordsConfig;
 use crate::metrics::Metrics;
@@ -91,7 +91,11 @@ pub struct RecordStore {
     recordings_dir: Option<PathBuf>,
     recording_sample_rate: u32,
     retention_days: u32,
+    events: tokio::sync::broadcast::Sender<RecordEvent>,
 }
+
+/// How many committed-write announcements a subscriber may fall behind.
+pub const EVENTS_CAPACITY: usize = 1024;
 
 impl RecordStore {
     /// Opens (creating and migrating) the database at `path`, purges records older than
@@ -117,11 +121,13 @@ impl RecordStore {
         )?;
         let reader = schema::open_connection(path, busy)?;
         let (tx, rx) = tokio::sync::mpsc::channel(cfg.queue_capacity.max(1));
+        let (events, _) = tokio::sync::broadcast::channel(EVENTS_CAPACITY);
         let settings = WriterSettings {
             redact_min_digits: cfg.redact_digits.then_some(cfg.redact_min_digits),
             retention_days: cfg.retention_days,
             recordings_dir: cfg.recordings_dir.clone(),
             db_label: path.display().to_string(),
+            events: events.clone(),
         };
         let thread_metrics = Arc::clone(&metrics);
         std::thread::Builder::new()
@@ -143,7 +149,15 @@ impl RecordStore {
             recordings_dir: cfg.recordings_dir.clone(),
             recording_sample_rate: cfg.recording_sample_rate,
             retention_days: cfg.retention_days,
+            events,
         })
+    }
+
+    /// Announcements of what the writer has committed, from now on. A slow subscriber that
+    /// falls more than [`EVENTS_CAPACITY`] events behind gets `Lagged` and should re-read the
+    /// database.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RecordEvent> {
+        self.events.subscribe()
     }
 
     /// The database file.

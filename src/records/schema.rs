@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
 const MIGRATIONS: &[&str] = &[
@@ -69,6 +69,32 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE calls;
     ALTER TABLE calls_v2 RENAME TO calls;
     CREATE INDEX calls_started_at ON calls (started_at);
+    "#,
+    // v2 → v3: what the call came to (post-call summary and structured disposition, inbound
+    // and outbound), and the transactional outbox of result events for the business systems.
+    // An event is written in the same transaction as the state it reports, so a crash can
+    // neither lose it nor report something that did not happen; each sink (webhook, Kafka)
+    // delivers it at least once and consumers de-duplicate on `event_id`.
+    r#"
+    ALTER TABLE calls ADD COLUMN summary TEXT;
+    ALTER TABLE calls ADD COLUMN disposition TEXT;   -- JSON {decision, code, note, source}
+    CREATE TABLE outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- delivery order
+        event_id   TEXT NOT NULL UNIQUE,              -- idempotency key (uuid v4)
+        kind       TEXT NOT NULL,                     -- e.g. 'call.completed', 'contact.result'
+        key        TEXT NOT NULL,                     -- partition key: contact id, call uuid
+        payload    TEXT NOT NULL,                     -- JSON
+        created_at INTEGER NOT NULL                   -- unix ms
+    );
+    CREATE TABLE outbox_deliveries (
+        event_id        TEXT NOT NULL REFERENCES outbox (event_id) ON DELETE CASCADE,
+        sink            TEXT NOT NULL,                -- 'webhook', 'kafka', ...
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,   -- unix ms
+        delivered_at    INTEGER,                      -- unix ms, NULL until acknowledged
+        last_error      TEXT,
+        PRIMARY KEY (event_id, sink)
+    );
     "#,
 ];
 

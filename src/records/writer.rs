@@ -17,7 +17,41 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// What the writer thread has just committed, for live consumers (the console's live view,
+/// post-call summaries, campaign results). Sent only after the commit, so a subscriber that
+/// reads the database on `CallEnded` sees the whole call. Texts are as stored (redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordEvent {
+    /// A call row was written.
+    CallStarted {
+        /// AudioSocket uuid.
+        uuid: uuid::Uuid,
+        /// Caller id, if any.
+        caller_id: Option<String>,
+    },
+    /// A turn was written.
+    TurnCommitted {
+        /// Call the turn belongs to.
+        call_uuid: uuid::Uuid,
+        /// Order within the call.
+        seq: u32,
+        /// Who spoke.
+        role: super::Role,
+        /// What was said, as stored.
+        text: String,
+        /// Whether the caller barged in over it.
+        interrupted: bool,
+    },
+    /// The call's end was written.
+    CallEnded {
+        /// AudioSocket uuid.
+        uuid: uuid::Uuid,
+        /// How it ended.
+        outcome: super::CallOutcome,
+    },
+}
 
 /// Work for the writer thread.
 pub(super) enum Command {
@@ -153,6 +187,8 @@ pub(super) struct WriterSettings {
     pub retention_days: u32,
     pub recordings_dir: Option<PathBuf>,
     pub db_label: String,
+    /// Where committed writes are announced (no receivers is fine).
+    pub events: broadcast::Sender<RecordEvent>,
 }
 
 /// Body of the writer thread: runs commands in order until `Shutdown` or all handles drop.
@@ -165,11 +201,33 @@ pub(super) fn run_writer(
     while let Some(cmd) = rx.blocking_recv() {
         let kind = cmd.kind();
         let result = match cmd {
-            Command::CallStarted(c) => insert_call(&conn, &c).map_err(|e| e.to_string()),
-            Command::TurnCompleted(t) => {
-                insert_turn(&mut conn, &t, &settings).map_err(|e| e.to_string())
-            }
-            Command::CallEnded(e) => update_call_end(&mut conn, &e).map_err(|e| e.to_string()),
+            Command::CallStarted(c) => insert_call(&conn, &c)
+                .map(|()| {
+                    let _ = settings.events.send(RecordEvent::CallStarted {
+                        uuid: c.uuid,
+                        caller_id: c.caller_id.clone(),
+                    });
+                })
+                .map_err(|e| e.to_string()),
+            Command::TurnCompleted(t) => insert_turn(&mut conn, &t, &settings)
+                .map(|text| {
+                    let _ = settings.events.send(RecordEvent::TurnCommitted {
+                        call_uuid: t.call_uuid,
+                        seq: t.seq,
+                        role: t.role,
+                        text,
+                        interrupted: t.interrupted,
+                    });
+                })
+                .map_err(|e| e.to_string()),
+            Command::CallEnded(e) => update_call_end(&mut conn, &e)
+                .map(|()| {
+                    let _ = settings.events.send(RecordEvent::CallEnded {
+                        uuid: e.uuid,
+                        outcome: e.outcome,
+                    });
+                })
+                .map_err(|e| e.to_string()),
             Command::Purge { now, done } => {
                 let r = purge(
                     &mut conn,
@@ -208,7 +266,12 @@ fn insert_call(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn insert_turn(conn: &mut Connection, t: &TurnRecord, s: &WriterSettings) -> rusqlite::Result<()> {
+/// Writes one turn; returns the text as stored (redacted when configured).
+fn insert_turn(
+    conn: &mut Connection,
+    t: &TurnRecord,
+    s: &WriterSettings,
+) -> rusqlite::Result<String> {
     let (text, tool_calls) = match s.redact_min_digits {
         Some(min) => {
             let calls: Vec<_> = t
@@ -254,7 +317,8 @@ fn insert_turn(conn: &mut Connection, t: &TurnRecord, s: &WriterSettings) -> rus
             tool_calls,
         ],
     )?;
-    tx.commit()
+    tx.commit()?;
+    Ok(text)
 }
 
 fn update_call_end(conn: &mut Connection, e: &CallEnd) -> rusqlite::Result<()> {
