@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod dialog;
+pub mod gpu;
 pub mod metrics;
 pub mod models;
 pub mod onnx;

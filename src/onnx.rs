@@ -134,3 +134,93 @@ pub fn environment() -> Result<&'static ort::environment::Environment, OnnxRunti
         None => unreachable!("ensure_runtime initialises RUNTIME"),
     }
 }
+
+/// Which engine an ONNX session serves (each has its own execution target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnnxUse {
+    /// Piper voices.
+    Tts,
+    /// Silero VAD (sessions and the batched worker).
+    Vad,
+    /// Anything else (smart-turn): always the CPU.
+    Other,
+}
+
+/// Where the sessions of one [`OnnxUse`] run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionTarget {
+    /// ONNX Runtime's CPU provider (the default).
+    #[default]
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider on this device; a session that cannot get it
+    /// fails to build (never a silent CPU session).
+    Cuda {
+        /// CUDA device index.
+        device_id: i32,
+    },
+}
+
+/// The targets `crate::gpu::apply` chose, for Tts and Vad.
+static TARGETS: std::sync::Mutex<[ExecutionTarget; 2]> =
+    std::sync::Mutex::new([ExecutionTarget::Cpu, ExecutionTarget::Cpu]);
+
+/// Sets where new sessions of `purpose` run (`crate::gpu::apply` calls it at start-up).
+pub fn set_target(purpose: OnnxUse, target: ExecutionTarget) {
+    let mut t = TARGETS.lock().unwrap_or_else(|p| p.into_inner());
+    match purpose {
+        OnnxUse::Tts => t[0] = target,
+        OnnxUse::Vad => t[1] = target,
+        OnnxUse::Other => {}
+    }
+}
+
+/// Where new sessions of `purpose` run.
+pub fn target(purpose: OnnxUse) -> ExecutionTarget {
+    let t = TARGETS.lock().unwrap_or_else(|p| p.into_inner());
+    match purpose {
+        OnnxUse::Tts => t[0],
+        OnnxUse::Vad => t[1],
+        OnnxUse::Other => ExecutionTarget::Cpu,
+    }
+}
+
+/// The one place ONNX sessions are started: a builder on the process environment with the
+/// execution provider of `purpose` registered (CUDA with `error_on_failure`, so a session
+/// that cannot run on the GPU fails loudly instead of quietly running on the CPU).
+pub fn session_builder(purpose: OnnxUse) -> Result<ort::session::builder::SessionBuilder, String> {
+    let env = environment().map_err(|e| e.to_string())?;
+    let builder = ort::session::Session::builder(env).map_err(|e| e.to_string())?;
+    match target(purpose) {
+        ExecutionTarget::Cpu => Ok(builder),
+        ExecutionTarget::Cuda { device_id } => builder
+            .with_execution_providers([cuda_ep(device_id)])
+            .map_err(|e| format!("CUDA execution provider (device {device_id}): {e}")),
+    }
+}
+
+fn cuda_ep(device_id: i32) -> ort::ep::ExecutionProviderDispatch {
+    ort::ep::CUDA::default()
+        .with_device_id(device_id)
+        .build()
+        .error_on_failure()
+}
+
+/// Whether ONNX Runtime can run its CUDA execution provider here: the library must have it
+/// compiled in (the `onnxruntime-gpu` build) and registering it must succeed (its CUDA and
+/// cuDNN libraries load, the device opens).
+pub fn probe_cuda_ep() -> Result<(), crate::gpu::OnnxCudaUnavailable> {
+    use crate::gpu::OnnxCudaUnavailable as U;
+    use ort::ep::ExecutionProvider;
+    let path = ensure_runtime().map_err(|e| U::Runtime(e.to_string()))?;
+    let compiled_in = ort::ep::CUDA::is_available().map_err(|e| U::Register(e.to_string()))?;
+    if !compiled_in {
+        return Err(U::CpuOnlyRuntime {
+            path: path.display().to_string(),
+        });
+    }
+    let env = environment().map_err(|e| U::Runtime(e.to_string()))?;
+    let mut builder = ort::session::Session::builder(env).map_err(|e| U::Register(e.to_string()))?;
+    cuda_ep(0)
+        .register(&mut builder)
+        .map_err(|e| U::Register(e.to_string()))
+}

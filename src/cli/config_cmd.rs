@@ -14,12 +14,19 @@ pub enum ConfigCommand {
 pub fn run(path: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Check => {
-            let config = super::load_config(path)?;
+            let requested = crate::config::Config::load(path)?;
+            let mut config = requested.clone();
+            let plan = crate::gpu::prepare(&mut config)?;
             let source = path
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in defaults".into());
             println!("# effective configuration (from {source}); OK");
-            print!("{}", config.to_toml());
+            println!("# gpu: {} ([gpu] mode = \"{}\")", plan.summary(), config.gpu.mode.as_str());
+            for note in &plan.notes {
+                println!("# gpu: {note}");
+            }
+            // The file's values, not the plan's rewrite: the output must load back the same.
+            print!("{}", requested.to_toml());
             Ok(())
         }
     }

@@ -107,6 +107,10 @@ fn init_tracing(filter: &str, json: bool) {
 
 /// Loads the config file (or defaults) with environment overrides; the CLI's one entry point
 /// to configuration so every subcommand reports config errors the same way.
+/// It also places the engines on the GPU or CPU (`crate::gpu::prepare`): a GPU request that
+/// cannot be met stops every command here, with the setting and the fix in the message.
 pub(crate) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::Config> {
-    Ok(crate::config::Config::load(path)?)
+    let mut config = crate::config::Config::load(path)?;
+    crate::gpu::prepare(&mut config)?;
+    Ok(config)
 }

@@ -6,6 +6,7 @@
 mod ami;
 mod asr;
 mod conversation;
+mod gpu;
 mod llm;
 mod metrics;
 mod models;
@@ -17,6 +18,7 @@ mod vad;
 pub use ami::AmiConfig;
 pub use asr::AsrConfig;
 pub use conversation::{ConversationConfig, Phrases};
+pub use gpu::{GpuConfig, GpuMode};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
@@ -59,6 +61,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
     pub ami: AmiConfig,
+    /// `[gpu]`: whether GPU requests of the engines must be met, may fall back, or are off.
+    pub gpu: GpuConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -189,6 +193,7 @@ impl Config {
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;
+        crate::gpu::check_build(self, crate::gpu::Build::current())?;
         Ok(())
     }
 

@@ -41,6 +41,9 @@ pub struct TtsConfig {
     /// Peak-normalise each sentence to full scale as Piper's `audio_float_to_int16` does;
     /// false: plain scaling with clipping.
     pub peak_normalize: bool,
+    /// Run the Piper sessions on ONNX Runtime's CUDA execution provider (needs the
+    /// `onnxruntime-gpu` library and a usable NVIDIA GPU; `[gpu] mode` says what happens without).
+    pub use_gpu: bool,
 }
 
 impl Default for TtsConfig {
@@ -59,6 +62,7 @@ impl Default for TtsConfig {
             cache_mb: 64,
             max_sentence_chars: 400,
             peak_normalize: true,
+            use_gpu: false,
         }
     }
 }

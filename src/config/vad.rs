@@ -35,6 +35,8 @@ pub struct VadConfig {
     pub pre_roll_ms: u32,
     /// Most windows the shared Silero worker runs in one batched step (all calls together).
     pub max_batch: usize,
+    /// Run the Silero sessions on ONNX Runtime's CUDA execution provider (as `[tts] use_gpu`).
+    pub use_gpu: bool,
 }
 
 impl Default for VadConfig {
@@ -52,6 +54,7 @@ impl Default for VadConfig {
             max_utterance_ms: 15_000,
             pre_roll_ms: 200,
             max_batch: 64,
+            use_gpu: false,
         }
     }
 }

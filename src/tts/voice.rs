@@ -259,7 +259,7 @@ impl Voice {
             message: e.to_string(),
         })?;
         let espeak_ready = started.elapsed();
-        let env = crate::onnx::environment()?;
+        crate::onnx::environment()?;
         let runtime_ready = started.elapsed();
         let model_err = |message: String| TtsError::Model {
             path: path.to_path_buf(),
@@ -272,8 +272,8 @@ impl Voice {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(opts.graph_optimization);
-            let mut builder = ort::session::Session::builder(env)
-                .map_err(|e| model_err(e.to_string()))?
+            let mut builder = crate::onnx::session_builder(crate::onnx::OnnxUse::Tts)
+                .map_err(model_err)?
                 .with_optimization_level(optimization_level(level))
                 .map_err(|e| model_err(e.to_string()))?;
             if opts.intra_threads > 0 {

@@ -41,7 +41,7 @@ impl std::fmt::Debug for SileroModel {
 impl SileroModel {
     /// Loads `path` into `n_sessions` single-threaded sessions and checks its signature.
     pub fn load(path: &Path, n_sessions: usize) -> Result<Arc<SileroModel>, VadError> {
-        let env = crate::onnx::environment()?;
+        crate::onnx::environment()?;
         if !path.is_file() {
             return Err(VadError::ModelMissing {
                 path: path.to_path_buf(),
@@ -53,8 +53,8 @@ impl SileroModel {
         };
         let mut sessions = Vec::new();
         for _ in 0..n_sessions.max(1) {
-            let mut builder = Session::builder(env)
-                .map_err(|e| load_err(e.to_string()))?
+            let mut builder = crate::onnx::session_builder(crate::onnx::OnnxUse::Vad)
+                .map_err(load_err)?
                 .with_intra_threads(1)
                 .map_err(|e| load_err(e.to_string()))?
                 .with_inter_threads(1)

@@ -47,7 +47,7 @@ impl std::fmt::Debug for VadWorker {
 impl VadWorker {
     /// Loads `path` into one session on a new worker thread batching up to `max_batch` windows.
     pub fn load(path: &Path, max_batch: usize) -> Result<Arc<VadWorker>, VadError> {
-        let env = crate::onnx::environment()?;
+        crate::onnx::environment()?;
         if !path.is_file() {
             return Err(VadError::ModelMissing {
                 path: path.to_path_buf(),
@@ -57,8 +57,8 @@ impl VadWorker {
             path: path.to_path_buf(),
             message,
         };
-        let mut builder = Session::builder(env)
-            .map_err(|e| load_err(e.to_string()))?
+        let mut builder = crate::onnx::session_builder(crate::onnx::OnnxUse::Vad)
+            .map_err(load_err)?
             .with_intra_threads(1)
             .map_err(|e| load_err(e.to_string()))?
             .with_inter_threads(1)
