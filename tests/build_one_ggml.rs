@@ -5,8 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>/` of this test run, derived from the agent binary cargo built for it.
+/// `target/<profile>/` of the build being checked: this test run's own (derived from the agent
+/// binary cargo built for it), or the one `ENCLAVE_GGML_CHECK_DIR` names — how
+/// `scripts/build-cuda.sh` checks the CUDA build (`…/cuda-target/release`) with this test.
 fn profile_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ENCLAVE_GGML_CHECK_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_agent"));
     exe.parent().expect("binary has a directory").to_path_buf()
 }
@@ -195,4 +200,28 @@ fn find_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// In a CUDA build the GPU backend is part of the one ggml: exactly one link input defines the
+/// CUDA backend's entry point, and it is llama-cpp-sys-2's (whisper.cpp offloads through it).
+/// A CPU build has none, and this checks that no CUDA backend crept in unasked.
+#[test]
+fn the_cuda_backend_is_in_the_one_ggml_or_absent() {
+    let (_, llama_out) = build_output("llama-cpp-sys-2");
+    let cuda_build = static_libs(&llama_out).iter().any(|l| l == "ggml-cuda");
+    let mut defs = Vec::new();
+    for (krate, lib) in link_inputs() {
+        if nm_symbols(&lib)
+            .iter()
+            .any(|(k, n)| k == "T" && n == "ggml_backend_cuda_init")
+        {
+            defs.push(format!("{krate}: {}", lib.display()));
+        }
+    }
+    if cuda_build {
+        assert_eq!(defs.len(), 1, "ggml_backend_cuda_init defined by: {defs:#?}");
+        assert!(defs[0].starts_with("llama-cpp-sys-2"), "{defs:?}");
+    } else {
+        assert!(defs.is_empty(), "a CPU build links a CUDA backend: {defs:#?}");
+    }
 }
