@@ -236,7 +236,7 @@ pub fn bench_llm(_config: Option<&Path>, args: BenchLlmArgs) -> anyhow::Result<(
     opts.context_per_call = ((args.prompt_tokens + 128).div_ceil(256) * 256) as u32;
     opts.batch_size = 512;
     opts.threads = args.threads;
-    opts.n_gpu_layers = args.n_gpu_layers;
+    opts.n_gpu_layers = crate::gpu::cli_llm_layers("--n-gpu-layers", args.n_gpu_layers)?;
     let engine = LlmEngine::load(&opts)?;
     println!(
         "model {} ({} layers, {} MB), threads {}, context/call {}",
@@ -291,7 +291,7 @@ fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
     opts.max_parallel = 2;
     opts.context_per_call = 2048;
     opts.threads = args.threads;
-    opts.n_gpu_layers = args.n_gpu_layers;
+    opts.n_gpu_layers = crate::gpu::cli_llm_layers("--n-gpu-layers", args.n_gpu_layers)?;
     opts.chat_template = args.template.clone();
     let engine = LlmEngine::load(&opts)?;
     anyhow::ensure!(

@@ -367,6 +367,31 @@ pub fn prepare(config: &mut Config) -> Result<GpuPlan, GpuError> {
     Ok(plan)
 }
 
+/// A command-line offload (`agent chat|bench llm --n-gpu-layers N`) is a GPU request like the
+/// config's, with no `[gpu] mode` to soften it: met, or refused with the reason.
+pub fn cli_llm_layers(flag: &str, layers: u32) -> Result<u32, GpuError> {
+    if layers == 0 {
+        return Ok(0);
+    }
+    let requests = Requests {
+        llm_layers: layers,
+        ..Requests::default()
+    };
+    let probe = Build::current().ggml_cuda.then(|| probe::probe(requests));
+    decide(GpuMode::Required, Build::current(), requests, probe.as_ref())
+        .map(|plan| plan.llm_layers)
+        .map_err(|e| match e {
+            GpuError::BuildWithoutCuda { .. } => GpuError::BuildWithoutCuda {
+                settings: format!("{flag} {layers}"),
+            },
+            GpuError::NoUsableGpu { reason, .. } => GpuError::NoUsableGpu {
+                settings: format!("{flag} {layers}"),
+                reason,
+            },
+            other => other,
+        })
+}
+
 /// Makes `config` and the ONNX session factory follow `plan`.
 pub fn apply(plan: &GpuPlan, config: &mut Config) {
     config.asr.use_gpu = plan.asr == Device::Cuda;
