@@ -58,6 +58,12 @@ if ! "$ENCLAVE_VENV/bin/python" -c "import numpy, onnx, gguf" 2>/dev/null; then
   "$ENCLAVE_VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-synth.txt
 fi
 
+# Schema linter for deploy/k8s (tests/k8s_manifest.rs): offline schemas, from PyPI.
+if [ ! -x "$ENCLAVE_VENV/bin/kubernetes-validate" ]; then
+  echo "==> installing kubernetes-validate into the venv"
+  "$ENCLAVE_VENV/bin/python" -m pip install -q --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+
 # ONNX Runtime shared library, from the PyPI wheel (ort loads it at run time).
 if [ ! -f "$ENCLAVE_ORT_DIR/libonnxruntime.so.$ENCLAVE_ORT_VERSION" ]; then
   echo "==> installing ONNX Runtime $ENCLAVE_ORT_VERSION into $ENCLAVE_ORT_DIR"
