@@ -219,7 +219,8 @@ pub fn probe_cuda_ep() -> Result<(), crate::gpu::OnnxCudaUnavailable> {
         });
     }
     let env = environment().map_err(|e| U::Runtime(e.to_string()))?;
-    let mut builder = ort::session::Session::builder(env).map_err(|e| U::Register(e.to_string()))?;
+    let mut builder =
+        ort::session::Session::builder(env).map_err(|e| U::Register(e.to_string()))?;
     cuda_ep(0)
         .register(&mut builder)
         .map_err(|e| U::Register(e.to_string()))

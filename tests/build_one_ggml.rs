@@ -219,9 +219,16 @@ fn the_cuda_backend_is_in_the_one_ggml_or_absent() {
         }
     }
     if cuda_build {
-        assert_eq!(defs.len(), 1, "ggml_backend_cuda_init defined by: {defs:#?}");
+        assert_eq!(
+            defs.len(),
+            1,
+            "ggml_backend_cuda_init defined by: {defs:#?}"
+        );
         assert!(defs[0].starts_with("llama-cpp-sys-2"), "{defs:?}");
     } else {
-        assert!(defs.is_empty(), "a CPU build links a CUDA backend: {defs:#?}");
+        assert!(
+            defs.is_empty(),
+            "a CPU build links a CUDA backend: {defs:#?}"
+        );
     }
 }

@@ -32,7 +32,9 @@ fn linter() -> PathBuf {
     candidates
         .into_iter()
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("kubernetes-validate is not installed; install it with {INSTALL}"))
+        .unwrap_or_else(|| {
+            panic!("kubernetes-validate is not installed; install it with {INSTALL}")
+        })
 }
 
 fn manifests() -> Vec<PathBuf> {
@@ -72,11 +74,15 @@ fn every_manifest_passes_the_schema_linter_and_the_linter_can_fail() {
     let files = manifests();
     assert!(files.len() >= 5, "{files:?}");
     let (ok, out) = lint(&files);
-    assert!(ok, "kubernetes-validate --strict rejected deploy/k8s:\n{out}");
+    assert!(
+        ok,
+        "kubernetes-validate --strict rejected deploy/k8s:\n{out}"
+    );
     // The same linter on a misspelt field (a GPU limit under `resource:`) must fail.
     let bad = tempfile::tempdir().unwrap();
     let path = bad.path().join("bad.yaml");
-    let broken = read("deployment.yaml").replacen("          resources:\n", "          resource:\n", 1);
+    let broken =
+        read("deployment.yaml").replacen("          resources:\n", "          resource:\n", 1);
     assert_ne!(broken, read("deployment.yaml"));
     std::fs::write(&path, broken).unwrap();
     let (ok, out) = lint(&[path]);
@@ -89,7 +95,10 @@ fn kustomization_lists_every_manifest() {
     let k = read("kustomization.yaml");
     for f in manifests() {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(k.contains(&format!("- {name}")), "kustomization.yaml misses {name}");
+        assert!(
+            k.contains(&format!("- {name}")),
+            "kustomization.yaml misses {name}"
+        );
     }
 }
 

@@ -21,7 +21,11 @@ pub fn run(path: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<()> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in defaults".into());
             println!("# effective configuration (from {source}); OK");
-            println!("# gpu: {} ([gpu] mode = \"{}\")", plan.summary(), config.gpu.mode.as_str());
+            println!(
+                "# gpu: {} ([gpu] mode = \"{}\")",
+                plan.summary(),
+                config.gpu.mode.as_str()
+            );
             for note in &plan.notes {
                 println!("# gpu: {note}");
             }

@@ -302,8 +302,16 @@ pub fn decide(
             .unwrap_or(Err(OnnxCudaUnavailable::NotProbed));
         match verdict {
             Ok(()) => {
-                plan.tts = if requests.tts { Device::Cuda } else { Device::Cpu };
-                plan.vad = if requests.vad { Device::Cuda } else { Device::Cpu };
+                plan.tts = if requests.tts {
+                    Device::Cuda
+                } else {
+                    Device::Cpu
+                };
+                plan.vad = if requests.vad {
+                    Device::Cuda
+                } else {
+                    Device::Cpu
+                };
             }
             // A CPU-only ONNX Runtime is a deployment choice like a CPU build: no box fixes it.
             Err(reason @ OnnxCudaUnavailable::CpuOnlyRuntime { .. }) => {
@@ -378,18 +386,23 @@ pub fn cli_llm_layers(flag: &str, layers: u32) -> Result<u32, GpuError> {
         ..Requests::default()
     };
     let probe = Build::current().ggml_cuda.then(|| probe::probe(requests));
-    decide(GpuMode::Required, Build::current(), requests, probe.as_ref())
-        .map(|plan| plan.llm_layers)
-        .map_err(|e| match e {
-            GpuError::BuildWithoutCuda { .. } => GpuError::BuildWithoutCuda {
-                settings: format!("{flag} {layers}"),
-            },
-            GpuError::NoUsableGpu { reason, .. } => GpuError::NoUsableGpu {
-                settings: format!("{flag} {layers}"),
-                reason,
-            },
-            other => other,
-        })
+    decide(
+        GpuMode::Required,
+        Build::current(),
+        requests,
+        probe.as_ref(),
+    )
+    .map(|plan| plan.llm_layers)
+    .map_err(|e| match e {
+        GpuError::BuildWithoutCuda { .. } => GpuError::BuildWithoutCuda {
+            settings: format!("{flag} {layers}"),
+        },
+        GpuError::NoUsableGpu { reason, .. } => GpuError::NoUsableGpu {
+            settings: format!("{flag} {layers}"),
+            reason,
+        },
+        other => other,
+    })
 }
 
 /// Makes `config` and the ONNX session factory follow `plan`.

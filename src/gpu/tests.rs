@@ -97,7 +97,11 @@ fn cuda_build_without_driver_falls_back_only_in_auto_with_a_note() {
     let plan = decide(GpuMode::Auto, CUDA_BUILD, asr_llm(), Some(&no_driver())).unwrap();
     assert!(!plan.uses_gpu());
     assert_eq!(plan.notes.len(), 1);
-    assert!(plan.notes[0].contains("falls back to the CPU"), "{:?}", plan.notes);
+    assert!(
+        plan.notes[0].contains("falls back to the CPU"),
+        "{:?}",
+        plan.notes
+    );
     assert!(plan.notes[0].contains("libcuda.so.1"), "{:?}", plan.notes);
 }
 
@@ -123,7 +127,13 @@ fn zero_devices_is_its_own_reason() {
 
 #[test]
 fn cuda_build_on_a_gpu_box_offloads_what_was_asked() {
-    let plan = decide(GpuMode::Required, CUDA_BUILD, asr_llm(), Some(&gpu_box(None))).unwrap();
+    let plan = decide(
+        GpuMode::Required,
+        CUDA_BUILD,
+        asr_llm(),
+        Some(&gpu_box(None)),
+    )
+    .unwrap();
     assert_eq!(plan.asr, Device::Cuda);
     assert_eq!(plan.llm_layers, 999);
     assert_eq!(plan.tts, Device::Cpu);
@@ -152,7 +162,13 @@ fn cpu_only_onnx_runtime_fails_even_in_auto() {
         path: "/x/libonnxruntime.so".into(),
     }));
     for mode in [GpuMode::Required, GpuMode::Auto] {
-        let err = decide(mode, CPU_BUILD, onnx_only(), Some(&gpu_box(cpu_ort.clone()))).unwrap_err();
+        let err = decide(
+            mode,
+            CPU_BUILD,
+            onnx_only(),
+            Some(&gpu_box(cpu_ort.clone())),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("tts.use_gpu"), "{text}");
         assert!(text.contains("onnxruntime-gpu"), "{text}");
@@ -172,7 +188,13 @@ fn onnx_provider_that_fails_to_register_falls_back_only_in_auto() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("libcudnn.so.9"), "{err}");
-    let plan = decide(GpuMode::Auto, CPU_BUILD, onnx_only(), Some(&gpu_box(broken))).unwrap();
+    let plan = decide(
+        GpuMode::Auto,
+        CPU_BUILD,
+        onnx_only(),
+        Some(&gpu_box(broken)),
+    )
+    .unwrap();
     assert_eq!((plan.tts, plan.vad), (Device::Cpu, Device::Cpu));
     assert!(plan.notes[0].contains("libcudnn.so.9"), "{:?}", plan.notes);
 }
@@ -187,7 +209,10 @@ fn mixed_requests_keep_the_ggml_offload_when_only_onnx_falls_back() {
     };
     let broken = Some(Err(OnnxCudaUnavailable::Register("no cudnn".into())));
     let plan = decide(GpuMode::Auto, CUDA_BUILD, req, Some(&gpu_box(broken))).unwrap();
-    assert_eq!((plan.asr, plan.llm_layers, plan.tts), (Device::Cuda, 999, Device::Cpu));
+    assert_eq!(
+        (plan.asr, plan.llm_layers, plan.tts),
+        (Device::Cuda, 999, Device::Cpu)
+    );
 }
 
 #[test]
