@@ -172,3 +172,18 @@ fn off_ignores_the_requests_and_says_so() {
     // The printed config is the file's, so it loads back to the same requests.
     assert!(stdout.contains("use_gpu = true"), "{stdout}");
 }
+
+#[test]
+fn the_example_documents_the_gpu_defaults() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+    let cfg =
+        enclave::config::Config::load_with_env(Some(&example), Vec::<(String, String)>::new())
+            .unwrap();
+    let defaults = enclave::config::Config::default();
+    assert_eq!(cfg.gpu, defaults.gpu, "[gpu]");
+    assert_eq!(cfg.gpu.mode, enclave::config::GpuMode::Required);
+    assert_eq!(cfg.tts.use_gpu, defaults.tts.use_gpu, "[tts] use_gpu");
+    assert_eq!(cfg.vad.use_gpu, defaults.vad.use_gpu, "[vad] use_gpu");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert!(text.contains("[gpu]\n# What a GPU request"), "[gpu] is documented");
+}
