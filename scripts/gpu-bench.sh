@@ -269,6 +269,14 @@ TOML
     bash scripts/bench-calls.sh --config "$work/agent.toml" "$agent" > "$work/calls.log" 2>&1 \
     || say "bench calls failed: $(tail -5 "$work/calls.log")"
   grep -E '^concurrency|^  ' "$work/calls.log" | head -60
+  top=${levels##* }
+  awk -v top="$top" '
+    $1 == "concurrency" { cur = $2; sub(":", "", cur) }
+    cur == top && /turn latency on the wire/ {
+      for (i = 1; i <= NF; i++) { if ($i == "p50") p50 = $(i + 1); if ($i == "p95") p95 = $(i + 1) }
+      ok = (p50 + 0 <= 450 && p95 + 0 <= 700 && p50 + 0 > 0)
+      printf "%s calls: p50 %s ms, p95 %s ms (target p50 <= 450, p95 <= 700): %s\n", top, p50, p95, ok ? "MET" : "NOT MET"
+    }' "$work/calls.log"
 fi
 say ""
 say "done; full logs in $work"
