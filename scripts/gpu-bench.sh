@@ -18,6 +18,7 @@
 #   piper-medium-en.onnx.xz + .json   the synthetic medium voice with its weights replaced by a
 #                     repeated pattern (same compute, compresses ~1000x); needs the onnx package
 #                     to make, which the GPU box may lack.
+#   agent-cpu.xz      a CPU build (optional), for the CPU parts where cuBLAS is missing.
 #   fixtures/         jfk.wav and the Silero model (from ../shared/fixtures).
 # What is made on the GPU box: the Whisper and LLM files (scripts/synth_gpu_models.py: python3
 # standard library only; 4.4 GB + 1.6 GB, about a minute).
@@ -52,6 +53,9 @@ if [ "${1:-}" = "--pack" ]; then
   else
     say "warning: no CUDA agent at $cuda_agent (bash scripts/build-cuda.sh); packing none" >&2
   fi
+  # A CPU build too (optional): the CPU parts still run where cuBLAS is missing.
+  cpu_agent="${ENCLAVE_CPU_AGENT:-${CARGO_TARGET_DIR:-target}/release/agent}"
+  [ -x "$cpu_agent" ] && xz -9 -T1 -c "$cpu_agent" > "$pack/agent-cpu.xz"
   fixtures="${ENCLAVE_FIXTURES_DIR:-$(cd .. && pwd)/shared/fixtures}"
   cp "$fixtures/audio/jfk.wav" "$pack/fixtures/audio/"
   cp "$fixtures/vad/silero_vad.onnx" "$pack/fixtures/vad/"
@@ -116,7 +120,12 @@ if [ -n "$missing" ]; then
 else
   cuda_build=1
 fi
-[ -n "$cuda_build" ] || { say "falling back to a CPU build for the CPU parts"; agent=""; }
+if [ -z "$cuda_build" ]; then
+  say "falling back to a CPU build for the CPU parts"; agent=""
+  if [ -f "$pack/agent-cpu.xz" ]; then
+    xz -dc "$pack/agent-cpu.xz" > "$work/agent-cpu" && chmod +x "$work/agent-cpu" && agent="$work/agent-cpu"
+  fi
+fi
 for c in target/release/agent target/debug/agent; do [ -z "$agent" ] && [ -x "$c" ] && agent="$c"; done
 [ -n "$agent" ] || exit 2
 say "agent: $agent"
@@ -142,6 +151,7 @@ wav="$fixtures/audio/jfk.wav"
 
 # ---- models --------------------------------------------------------------------------------
 section "models"
+command -v python3 >/dev/null || { say "error: python3 is needed to make the models here (standard library only)"; exit 2; }
 if [ -n "$small" ]; then wshape=tiny; lshape=tiny; else wshape=large-v3-turbo; lshape=qwen2.5-7b; fi
 whisper="$work/models/whisper-$wshape.bin"; gguf="$work/models/qwen-$lshape.gguf"
 [ -f "$whisper" ] || python3 scripts/synth_gpu_models.py whisper --shape "$wshape" --out "$whisper" || exit 2
