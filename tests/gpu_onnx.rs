@@ -7,7 +7,10 @@ use std::path::Path;
 
 fn silero() -> std::path::PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vad/silero_vad.onnx");
-    assert!(p.is_file(), "fixture missing: {p:?} (the shared fixtures checkout)");
+    assert!(
+        p.is_file(),
+        "fixture missing: {p:?} (the shared fixtures checkout)"
+    );
     p
 }
 

@@ -185,5 +185,8 @@ fn the_example_documents_the_gpu_defaults() {
     assert_eq!(cfg.tts.use_gpu, defaults.tts.use_gpu, "[tts] use_gpu");
     assert_eq!(cfg.vad.use_gpu, defaults.vad.use_gpu, "[vad] use_gpu");
     let text = std::fs::read_to_string(&example).unwrap();
-    assert!(text.contains("[gpu]\n# What a GPU request"), "[gpu] is documented");
+    assert!(
+        text.contains("[gpu]\n# What a GPU request"),
+        "[gpu] is documented"
+    );
 }
