@@ -113,7 +113,7 @@ impl std::fmt::Debug for SmartTurn {
 impl SmartTurn {
     /// Loads `path`, checks its signature and starts the worker.
     pub fn load(path: &Path, opts: &SmartTurnOptions) -> Result<Arc<SmartTurn>, SmartTurnError> {
-        let env = crate::onnx::environment()?;
+        crate::onnx::environment()?;
         if !path.is_file() {
             return Err(SmartTurnError::ModelMissing {
                 path: path.to_path_buf(),
@@ -123,8 +123,8 @@ impl SmartTurn {
             path: path.to_path_buf(),
             message,
         };
-        let mut builder = Session::builder(env)
-            .map_err(|e| load_err(e.to_string()))?
+        let mut builder = crate::onnx::session_builder(crate::onnx::OnnxUse::Other)
+            .map_err(load_err)?
             .with_intra_threads(opts.threads.max(1))
             .map_err(|e| load_err(e.to_string()))?
             .with_inter_threads(1)
