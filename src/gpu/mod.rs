@@ -417,6 +417,15 @@ pub fn apply(plan: &GpuPlan, config: &mut Config) {
     };
     crate::onnx::set_target(crate::onnx::OnnxUse::Tts, target(plan.tts));
     crate::onnx::set_target(crate::onnx::OnnxUse::Vad, target(plan.vad));
+    // A CUDA build whose plan is all-CPU hides the devices from the CUDA runtime before ggml
+    // starts it: with 0 offloaded layers llama.cpp would still run big prompt batches on a GPU
+    // it finds ("op offload"), which `off` / a fallback must not do.
+    if cfg!(feature = "cuda")
+        && !plan.uses_gpu()
+        && std::env::var_os("CUDA_VISIBLE_DEVICES").is_none()
+    {
+        std::env::set_var("CUDA_VISIBLE_DEVICES", "");
+    }
 }
 
 #[cfg(test)]
