@@ -100,6 +100,17 @@ impl Converse for Conversation {
         Conversation::replace_last_reply(self, heard)
     }
 
+    fn forget_last_turn(&mut self) {
+        Conversation::forget_last_turn(self)
+    }
+
+    fn prefill(&mut self, partial_caller_text: &str) {
+        if let Err(e) = Conversation::prefill(self, partial_caller_text) {
+            // Only a head start is lost: the turn evaluates its prompt itself.
+            tracing::debug!(error = %e, "speculative prefill not started");
+        }
+    }
+
     fn last_caller_text(&self) -> Option<String> {
         self.history()
             .iter()

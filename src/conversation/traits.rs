@@ -75,6 +75,11 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
     /// before the caller heard any of it (they went on; the merged sentence comes next).
     /// The default keeps the history (the LLM then sees the half sentence, then the whole).
     fn forget_last_turn(&mut self) {}
+
+    /// Speculatively evaluates the prompt of a turn with `partial_caller_text` while the
+    /// answer decision waits (the caller may go on), so the turn that follows only evaluates
+    /// what changed. Returns at once; the default does nothing.
+    fn prefill(&mut self, _partial_caller_text: &str) {}
 }
 
 /// Makes each call's [`Converse`].

@@ -186,7 +186,24 @@ async fn run(
         asr: started.elapsed(),
         language: heard.language.clone(),
     });
-    if text.is_empty() || !matches!(go.await, Ok(true)) || cancel.is_cancelled() {
+    if text.is_empty() {
+        return None;
+    }
+    let mut go = go;
+    let go = match go.try_recv() {
+        Ok(decided) => Ok(decided),
+        Err(oneshot::error::TryRecvError::Closed) => Err(()),
+        Err(oneshot::error::TryRecvError::Empty) => {
+            // The answer decision waits (end-of-turn model, long silence): put the prompt
+            // with this transcript into the KV cache meanwhile. A wrong guess (the caller
+            // goes on) costs only this compute.
+            if cfg.speculative_prefill {
+                conversation.prefill(&text);
+            }
+            go.await.map_err(|_| ())
+        }
+    };
+    if !matches!(go, Ok(true)) || cancel.is_cancelled() {
         return None;
     }
 
