@@ -104,7 +104,7 @@ impl Default for ConversationConfig {
             barge_in_protect_ms: 250,
             echo_gate: true,
             echo_gate_erl_db: 6.0,
-            echo_gate_max_delay_ms: 300,
+            echo_gate_max_delay_ms: 500,
             speculative_prefill: true,
             asr_budget_ms: 3000,
             llm_budget_ms: 4000,
