@@ -241,7 +241,10 @@ fn speech_after_the_answer_but_before_it_is_heard_retracts_it() {
         id,
         finished: Some(true),
     });
-    assert_eq!(answers(&tt.on(transcript(id, "my number is four five"))).len(), 1);
+    assert_eq!(
+        answers(&tt.on(transcript(id, "my number is four five"))).len(),
+        1
+    );
     assert_eq!(tt.answered(), Some(id));
     // The model was wrong: the caller goes on before any answer audio played.
     assert_eq!(

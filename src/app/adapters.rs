@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(shares.join(" "), s);
         assert!(shares[0].starts_with("Your table"), "{shares:?}");
         assert!(shares[1].ends_with("pm."), "{shares:?}");
-        assert_eq!(share_words("Hello there.", &["Hello there.".into()]), ["Hello there."]);
+        assert_eq!(
+            share_words("Hello there.", &["Hello there.".into()]),
+            ["Hello there."]
+        );
     }
 }
 

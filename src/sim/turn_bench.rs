@@ -158,7 +158,11 @@ impl Decider {
                 (
                     p >= model.threshold() && !vetoed,
                     compute,
-                    format!("p={p:.3} {:?}{}", tr.text, if vetoed { " (dangling)" } else { "" }),
+                    format!(
+                        "p={p:.3} {:?}{}",
+                        tr.text,
+                        if vetoed { " (dangling)" } else { "" }
+                    ),
                 )
             }
             Decider::Model(model, _) => {

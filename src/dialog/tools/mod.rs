@@ -77,9 +77,7 @@ impl ToolRegistry {
             // that they are a JSON Schema object; this checks the keywords it uses).
             crate::dialog::grammar::GrammarBuilder::new()
                 .schema_rule(&tool.spec().parameters, &t.name)
-                .map_err(|e| {
-                    DialogError::Tool(format!("llm.http_tools[{i}].parameters: {e}"))
-                })?;
+                .map_err(|e| DialogError::Tool(format!("llm.http_tools[{i}].parameters: {e}")))?;
             reg.tools
                 .push((tool.spec(), ToolImpl::Http(Box::new(tool))));
         }
