@@ -12,7 +12,8 @@
 # re-prompt), so e.g. ENCLAVE_ASR__BEAM_SIZE=5 ENCLAVE_ASR__BEST_OF=5 compares beams.
 # ENCLAVE_BENCH_CONCURRENCY (default "1 2 4"), ENCLAVE_BENCH_ROUNDS (2),
 # ENCLAVE_BENCH_SPEECH_SECS (3: the first 3 s of jfk.wav, one phrase),
-# ENCLAVE_BENCH_LINGER (20 s; 60 s with --config), ENCLAVE_BENCH_KEEP=1 keeps the work dir.
+# ENCLAVE_BENCH_LINGER (20 s; 60 s with --config), ENCLAVE_BENCH_KEEP=1 keeps the work dir,
+# ENCLAVE_BENCH_PORT (19092; metrics on the next port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -26,12 +27,14 @@ fi
 agent="${1:-target/debug/agent}"
 fixtures="${ENCLAVE_FIXTURES_DIR:-$(cd .. && pwd)/shared/fixtures}"
 work=$(mktemp -d)
+# ENCLAVE_BENCH_PORT (19092): the agent listens there, its metrics one above.
+port="${ENCLAVE_BENCH_PORT:-19092}"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; [ -n "${ENCLAVE_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 echo "work dir: $work (agent.log, calls.sqlite3)"
 if [ -n "$config" ]; then
-  export ENCLAVE_SERVER__LISTEN=127.0.0.1:19092 ENCLAVE_SERVER__HANDLER=conversation
-  export ENCLAVE_SERVER__SHUTDOWN_GRACE_SECS=1 ENCLAVE_METRICS__LISTEN=127.0.0.1:19093
+  export ENCLAVE_SERVER__LISTEN=127.0.0.1:${port} ENCLAVE_SERVER__HANDLER=conversation
+  export ENCLAVE_SERVER__SHUTDOWN_GRACE_SECS=1 ENCLAVE_METRICS__LISTEN=127.0.0.1:$((port + 1))
   export ENCLAVE_RECORDS__DB_PATH="$work/calls.sqlite3"
   export ENCLAVE_CONVERSATION__DISCLOSURE=- ENCLAVE_CONVERSATION__GREETING=Hello!
   export ENCLAVE_CONVERSATION__REPROMPT_AFTER_SECS=0.0
@@ -44,7 +47,7 @@ else
   linger="${ENCLAVE_BENCH_LINGER:-20}"
 cat > "$work/agent.toml" <<TOML
 [server]
-listen = "127.0.0.1:19092"
+listen = "127.0.0.1:${port}"
 handler = "conversation"
 shutdown_grace_secs = 1
 [asr]
@@ -78,7 +81,7 @@ asr_budget_ms = 30000
 llm_budget_ms = 30000
 tts_budget_ms = 30000
 [metrics]
-listen = "127.0.0.1:19093"
+listen = "127.0.0.1:$((port + 1))"
 [records]
 db_path = "$work/calls.sqlite3"
 TOML
@@ -91,7 +94,7 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 for n in ${ENCLAVE_BENCH_CONCURRENCY:-1 2 4}; do
-  "$agent" --config "$config" bench calls --to 127.0.0.1:19092 --pid "$pid" \
+  "$agent" --config "$config" bench calls --to 127.0.0.1:${port} --pid "$pid" \
     --records "$work/calls.sqlite3" --concurrency "$n" --rounds "${ENCLAVE_BENCH_ROUNDS:-2}" \
     --wav "$fixtures/audio/jfk.wav" --max-speech-secs "$speech_secs" \
     --lead-silence 2 --linger "$linger"

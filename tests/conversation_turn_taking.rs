@@ -8,7 +8,7 @@ use enclave::conversation::budget::StageBudget;
 use enclave::conversation::ending::{outcome, Ending, Stop};
 use enclave::conversation::timers::{TickState, TimerAction, Timers, TimersConfig};
 use enclave::conversation::turn_taking::{
-    EndReason, TurnAction, TurnInput, TurnTaking, TurnTakingConfig,
+    dangling, EndReason, TurnAction, TurnInput, TurnTaking, TurnTakingConfig,
 };
 use enclave::pipeline::LostReason;
 use enclave::records::CallOutcome;
@@ -138,6 +138,30 @@ fn a_true_end_is_answered_at_the_short_pause_when_the_model_says_finished() {
 }
 
 #[test]
+fn a_transcript_stopping_on_a_dangling_word_waits_even_when_the_model_says_finished() {
+    for model in [true, false] {
+        let mut tt = machine(model);
+        let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
+        if model {
+            tt.on(TurnInput::Verdict {
+                id,
+                finished: Some(true),
+            });
+        }
+        // Whisper puts a full stop after a thinking pause; the last word says it goes on.
+        assert!(answers(&tt.on(transcript(id, "My order number is."))).is_empty());
+        assert!(answers(&tt.on(quiet(1599))).is_empty());
+        let a = tt.on(quiet(1600));
+        assert_eq!(answers(&a)[0].2, EndReason::LongSilence, "model {model}");
+    }
+    assert!(dangling("I'd like to... um"));
+    assert!(dangling("Мне нужно записаться на"));
+    assert!(!dangling("Four five seven."));
+    assert!(!dangling("I think so."));
+    assert!(!dangling(""));
+}
+
+#[test]
 fn not_finished_waits_for_the_long_silence() {
     let mut tt = machine(true);
     let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
@@ -217,7 +241,10 @@ fn speech_after_the_answer_but_before_it_is_heard_retracts_it() {
         id,
         finished: Some(true),
     });
-    assert_eq!(answers(&tt.on(transcript(id, "my number is"))).len(), 1);
+    assert_eq!(
+        answers(&tt.on(transcript(id, "my number is four five"))).len(),
+        1
+    );
     assert_eq!(tt.answered(), Some(id));
     // The model was wrong: the caller goes on before any answer audio played.
     assert_eq!(

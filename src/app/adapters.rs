@@ -4,7 +4,7 @@
 use crate::asr::AsrEngine;
 use crate::cancel::CancelHandle;
 use crate::conversation::traits::{
-    Converse, EngineError, Heard, StartConversation, Synthesize, Transcribe,
+    Converse, EngineError, Heard, SpokenPiece, StartConversation, Synthesize, Transcribe,
 };
 use crate::dialog::session::{Conversation, TurnEvent, TurnSummary};
 use crate::tts::Tts;
@@ -80,6 +80,96 @@ impl Synthesize for PiperSynthesizer {
             }
         })
     }
+
+    /// Piper's pieces (the first clause of a long first sentence on its own, then
+    /// sentences), each sent as soon as it is synthesised.
+    fn synthesize_pieces(
+        &self,
+        text: String,
+        cancel: CancelHandle,
+    ) -> tokio::sync::mpsc::Receiver<Result<SpokenPiece, EngineError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let pieces = match self.0.pieces(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.try_send(Err(EngineError(e.to_string())));
+                return rx;
+            }
+        };
+        let mut texts = share_words(&text, &pieces).into_iter();
+        let stream = match self.0.spawn_stream_cancellable(&text, 2, cancel) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.try_send(Err(EngineError(e.to_string())));
+                return rx;
+            }
+        };
+        tokio::spawn(async move {
+            let mut stream = stream;
+            while let Some(chunk) = stream.recv().await {
+                let piece = match chunk {
+                    Ok(c) => Ok(SpokenPiece {
+                        text: texts.next().unwrap_or_default(),
+                        audio: c.samples.to_vec(),
+                    }),
+                    Err(crate::tts::TtsError::Cancelled) => break,
+                    Err(e) => Err(EngineError(e.to_string())),
+                };
+                if tx.send(piece).await.is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// The words of `sentence` (as the LLM wrote it) shared out over Piper's normalised
+/// `pieces` in proportion to their word counts, so the record keeps the LLM's words and a
+/// cut piece's heard part is estimated from its own words. The shares joined are `sentence`.
+fn share_words(sentence: &str, pieces: &[String]) -> Vec<String> {
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    let counts: Vec<usize> = pieces
+        .iter()
+        .map(|p| p.split_whitespace().count().max(1))
+        .collect();
+    let total: usize = counts.iter().sum::<usize>().max(1);
+    let mut out = Vec::with_capacity(pieces.len());
+    let (mut from, mut seen) = (0usize, 0usize);
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        let to = if i + 1 == counts.len() {
+            words.len()
+        } else {
+            (words.len() * seen / total).clamp(from, words.len())
+        };
+        out.push(words[from..to].join(" "));
+        from = to;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_words;
+
+    #[test]
+    fn words_are_shared_over_the_pieces_and_join_back_to_the_sentence() {
+        let s = "Your table for 4 is booked, and we will text you at 5 pm.";
+        let pieces = [
+            "Your table for four is booked,".to_string(),
+            "and we will text you at five p m.".to_string(),
+        ];
+        let shares = share_words(s, &pieces);
+        assert_eq!(shares.len(), 2);
+        assert_eq!(shares.join(" "), s);
+        assert!(shares[0].starts_with("Your table"), "{shares:?}");
+        assert!(shares[1].ends_with("pm."), "{shares:?}");
+        assert_eq!(
+            share_words("Hello there.", &["Hello there.".into()]),
+            ["Hello there."]
+        );
+    }
 }
 
 impl Converse for Conversation {
@@ -98,6 +188,17 @@ impl Converse for Conversation {
 
     fn replace_last_reply(&mut self, heard: &str) {
         Conversation::replace_last_reply(self, heard)
+    }
+
+    fn forget_last_turn(&mut self) {
+        Conversation::forget_last_turn(self)
+    }
+
+    fn prefill(&mut self, partial_caller_text: &str) {
+        if let Err(e) = Conversation::prefill(self, partial_caller_text) {
+            // Only a head start is lost: the turn evaluates its prompt itself.
+            tracing::debug!(error = %e, "speculative prefill not started");
+        }
     }
 
     fn last_caller_text(&self) -> Option<String> {

@@ -170,3 +170,16 @@ impl Transcript {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_configs_language_table_is_whisper_cpps() {
+        let table = crate::config::WHISPER_LANGUAGES;
+        for (i, code) in table.iter().enumerate() {
+            assert_eq!(super::language_id(code), Some(i as i32), "{code}");
+        }
+        assert_eq!(whisper_rs::get_lang_max_id() as usize + 1, table.len());
+        assert_eq!(super::language_id("klingon"), None);
+    }
+}

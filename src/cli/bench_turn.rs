@@ -56,6 +56,18 @@ pub struct BenchTurnArgs {
     /// Write the pause-set clips as WAV files into this directory (to listen to them).
     #[arg(long)]
     pub save_clips: Option<PathBuf>,
+    /// How the pause set's fragments are made: `cut` (each utterance spoken as one sentence,
+    /// cut at its thinking points) or `separate` (each fragment synthesised on its own, so it
+    /// ends with the voice's own end-of-phrase prosody).
+    #[arg(long, default_value = "cut", value_parser = ["cut", "separate"])]
+    pub pieces: String,
+    /// Low noise (dBFS RMS, e.g. -55) under the whole clip instead of digital silence.
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise_dbfs: Option<f32>,
+    /// Also run smart-turn with the transcript's dangling-word veto (the call's rule; costs
+    /// a transcription per pause).
+    #[arg(long)]
+    pub words: bool,
     /// Write the summaries (and every clip's decisions) as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -116,6 +128,8 @@ fn pause_set(
     config: &crate::config::Config,
     voice: &Path,
     variants: usize,
+    separate: bool,
+    noise_dbfs: Option<f32>,
 ) -> anyhow::Result<Vec<PauseClip>> {
     let tts = crate::tts::setup::engine(config, &voice.to_string_lossy(), None, None)
         .with_context(|| format!("loading voice {}", voice.display()))?;
@@ -126,6 +140,14 @@ fn pause_set(
     };
     let mut fragments: Vec<Vec<Vec<f32>>> = Vec::new();
     for utterance in PAUSE_SET {
+        if separate {
+            let parts: Vec<Vec<f32>> = utterance
+                .iter()
+                .map(|f| speak(f))
+                .collect::<anyhow::Result<_>>()?;
+            fragments.push(parts);
+            continue;
+        }
         let whole = speak(&utterance.join(" "))?;
         let mut cuts = Vec::new();
         for k in 1..utterance.len() {
@@ -170,12 +192,29 @@ fn pause_set(
                     )
                     .map(|(t, p)| format!("{t}{p}"))
                     .collect(),
-                audio: join_fragments(parts, &pauses, 300, 2500),
+                audio: with_noise(join_fragments(parts, &pauses, 300, 2500), noise_dbfs, i + v),
                 mid_pauses: pauses.len(),
             });
         }
     }
     Ok(clips)
+}
+
+/// Adds white noise at `dbfs` RMS (deterministic per `seed`), or nothing.
+fn with_noise(mut audio: Vec<f32>, dbfs: Option<f32>, seed: usize) -> Vec<f32> {
+    let Some(db) = dbfs else {
+        return audio;
+    };
+    // Uniform noise in [-a, a] has RMS a/√3.
+    let a = 10f32.powf(db / 20.0) * 3f32.sqrt();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed as u64;
+    for s in &mut audio {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *s += a * ((x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0);
+    }
+    audio
 }
 
 /// Runs the benchmark.
@@ -211,7 +250,13 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
     let silero = SileroModel::load(&silero_path, 1)?;
 
     eprintln!("synthesising the pause set with {} …", voice.display());
-    let mut clips = pause_set(&config, &voice, args.variants)?;
+    let mut clips = pause_set(
+        &config,
+        &voice,
+        args.variants,
+        args.pieces == "separate",
+        args.noise_dbfs,
+    )?;
     let mut wavs = args.wav.clone();
     if wavs.is_empty() {
         let jfk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/audio/jfk.wav");
@@ -273,6 +318,11 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
             decider: Arc::clone(&punct),
         });
     }
+    let words = Decider::model_and_words(
+        Arc::clone(&model) as Arc<dyn EndOfTurnModel>,
+        Arc::clone(&asr),
+        asr.default_options(),
+    );
     for &short in &args.smart_short_ms {
         for &long in &args.smart_long_ms {
             rules.push(Rule {
@@ -280,6 +330,13 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
                 long_ms: long,
                 decider: Arc::clone(&smart),
             });
+            if args.words {
+                rules.push(Rule {
+                    short_ms: short,
+                    long_ms: long,
+                    decider: Arc::clone(&words),
+                });
+            }
         }
     }
 

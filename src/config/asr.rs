@@ -4,6 +4,18 @@ use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Whisper's language codes in the order of its ids (whisper.cpp's `g_lang`), so the config
+/// checks `language` without loading the engine; `asr::tests` checks it against whisper.cpp.
+pub const WHISPER_LANGUAGES: &[&str] = &[
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+    "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+    "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+    "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+    "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
+];
+
 /// Settings of `[asr]`: Whisper speech recognition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -94,7 +106,7 @@ impl AsrConfig {
                 "must name a whisper ggml file",
             ));
         }
-        if self.language != "auto" && crate::asr::language_id(&self.language).is_none() {
+        if self.language != "auto" && !WHISPER_LANGUAGES.contains(&self.language.as_str()) {
             return Err(ConfigError::invalid(
                 "asr.language",
                 format!(

@@ -49,6 +49,19 @@ pub struct ConversationConfig {
     /// At the start of each agent reply, this long (ms) cannot be interrupted (echo of the
     /// agent's own first syllables, line clicks).
     pub barge_in_protect_ms: u32,
+    /// Echo gate: while the agent talks, caller audio no louder than the agent's own audio
+    /// could echo back (Geigel double-talk rule) counts as silence, so the agent's voice
+    /// leaking into the caller's channel neither barges in nor opens an utterance.
+    pub echo_gate: bool,
+    /// Smallest echo return loss (dB) the gate assumes: caller audio within this many dB of
+    /// the agent's loudest recent frame is taken for echo (6 = Geigel's classic ½).
+    pub echo_gate_erl_db: f32,
+    /// Longest echo path (ms) the gate considers: agent audio written longer ago than this
+    /// cannot be echo.
+    pub echo_gate_max_delay_ms: u32,
+    /// While the answer decision waits at a short pause, evaluate the LLM prompt with the
+    /// transcript so far (discarded if the caller goes on).
+    pub speculative_prefill: bool,
     /// Budget (ms) for transcription of one utterance.
     pub asr_budget_ms: u64,
     /// Budget (ms) from transcript to the first sentence of the reply.
@@ -89,6 +102,10 @@ impl Default for ConversationConfig {
             barge_in: true,
             barge_in_min_speech_ms: 40,
             barge_in_protect_ms: 250,
+            echo_gate: true,
+            echo_gate_erl_db: 6.0,
+            echo_gate_max_delay_ms: 500,
+            speculative_prefill: true,
             asr_budget_ms: 3000,
             llm_budget_ms: 4000,
             tts_budget_ms: 3000,
@@ -135,6 +152,18 @@ impl ConversationConfig {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_short_ms",
                 "allowed 100..=end_of_turn_ms",
+            ));
+        }
+        if !(self.echo_gate_erl_db.is_finite() && (0.0..=40.0).contains(&self.echo_gate_erl_db)) {
+            return Err(ConfigError::invalid(
+                "conversation.echo_gate_erl_db",
+                "allowed 0..=40 (dB)",
+            ));
+        }
+        if !(20..=2000).contains(&self.echo_gate_max_delay_ms) {
+            return Err(ConfigError::invalid(
+                "conversation.echo_gate_max_delay_ms",
+                "allowed 20..=2000 (ms)",
             ));
         }
         if !(0.0..=1.0).contains(&self.end_of_turn_model_threshold) {

@@ -16,7 +16,7 @@ mod tts;
 mod vad;
 
 pub use ami::AmiConfig;
-pub use asr::AsrConfig;
+pub use asr::{AsrConfig, WHISPER_LANGUAGES};
 pub use conversation::{ConversationConfig, Phrases};
 pub use gpu::{GpuConfig, GpuMode};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
@@ -25,7 +25,7 @@ pub use models::ModelsConfig;
 pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
 pub use tts::TtsConfig;
-pub use vad::VadConfig;
+pub use vad::{VadBackend, VadConfig};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,16 @@ use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub use crate::vad::VadBackend;
+/// Which detector produces speech probabilities (`[vad] backend`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VadBackend {
+    /// Silero VAD (ONNX): accurate, robust to noise.
+    #[default]
+    Silero,
+    /// webrtc-vad (GMM): very cheap, much less robust to noise; probability is 0 or 1.
+    Webrtc,
+}
 
 /// Settings of `[vad]`: voice activity detection and endpointing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -41,6 +41,16 @@ pub trait Transcribe: Send + Sync + 'static {
     }
 }
 
+/// A piece of a sentence's audio, as [`Synthesize::synthesize_pieces`] yields it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpokenPiece {
+    /// The words of the sentence (as given) this piece says; the pieces' texts joined with
+    /// spaces are the sentence.
+    pub text: String,
+    /// Its audio (mono i16 at [`Synthesize::sample_rate`]).
+    pub audio: Vec<i16>,
+}
+
 /// Speech synthesis of one sentence.
 pub trait Synthesize: Send + Sync + 'static {
     /// Rate of the audio it makes.
@@ -52,6 +62,23 @@ pub trait Synthesize: Send + Sync + 'static {
         text: String,
         cancel: CancelHandle,
     ) -> BoxFuture<'static, Result<Vec<i16>, EngineError>>;
+
+    /// The sentence's audio in pieces as each is ready (the first clause first, so it can
+    /// play while the rest is synthesised); the channel closes after the last. The default
+    /// yields the whole sentence as one piece. Must be called inside a Tokio runtime.
+    fn synthesize_pieces(
+        &self,
+        text: String,
+        cancel: CancelHandle,
+    ) -> tokio::sync::mpsc::Receiver<Result<SpokenPiece, EngineError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let job = self.synthesize(text.clone(), cancel);
+        tokio::spawn(async move {
+            let piece = job.await.map(|audio| SpokenPiece { text, audio });
+            let _ = tx.send(piece).await;
+        });
+        rx
+    }
 }
 
 /// One call's conversation with the LLM: its history and the generate → tools loop.
@@ -75,6 +102,11 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
     /// before the caller heard any of it (they went on; the merged sentence comes next).
     /// The default keeps the history (the LLM then sees the half sentence, then the whole).
     fn forget_last_turn(&mut self) {}
+
+    /// Speculatively evaluates the prompt of a turn with `partial_caller_text` while the
+    /// answer decision waits (the caller may go on), so the turn that follows only evaluates
+    /// what changed. Returns at once; the default does nothing.
+    fn prefill(&mut self, _partial_caller_text: &str) {}
 }
 
 /// Makes each call's [`Converse`].

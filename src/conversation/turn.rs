@@ -186,7 +186,24 @@ async fn run(
         asr: started.elapsed(),
         language: heard.language.clone(),
     });
-    if text.is_empty() || !matches!(go.await, Ok(true)) || cancel.is_cancelled() {
+    if text.is_empty() {
+        return None;
+    }
+    let mut go = go;
+    let go = match go.try_recv() {
+        Ok(decided) => Ok(decided),
+        Err(oneshot::error::TryRecvError::Closed) => Err(()),
+        Err(oneshot::error::TryRecvError::Empty) => {
+            // The answer decision waits (end-of-turn model, long silence): put the prompt
+            // with this transcript into the KV cache meanwhile. A wrong guess (the caller
+            // goes on) costs only this compute.
+            if cfg.speculative_prefill {
+                conversation.prefill(&text);
+            }
+            go.await.map_err(|_| ())
+        }
+    };
+    if !matches!(go, Ok(true)) || cancel.is_cancelled() {
         return None;
     }
 
@@ -204,42 +221,60 @@ async fn run(
                 break;
             }
             let t0 = Instant::now();
-            let job = tts.synthesize(sentence.clone(), tts_cancel.clone());
-            let audio = match tokio::time::timeout(tts_budget, job).await {
-                Ok(Ok(a)) => a,
-                Ok(Err(e)) => {
-                    let _ = tts_tx.send(TurnMsg::Failed {
-                        stage: "tts",
-                        error: e.to_string(),
-                    });
+            let deadline = tokio::time::Instant::now() + tts_budget;
+            // Each piece plays as soon as it is ready (the first clause of a long sentence
+            // first), the budget covering the whole sentence.
+            let mut pieces = tts.synthesize_pieces(sentence.clone(), tts_cancel.clone());
+            let mut failed = false;
+            loop {
+                let piece = match tokio::time::timeout_at(deadline, pieces.recv()).await {
+                    Ok(Some(Ok(p))) => p,
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => {
+                        let _ = tts_tx.send(TurnMsg::Failed {
+                            stage: "tts",
+                            error: e.to_string(),
+                        });
+                        failed = true;
+                        break;
+                    }
+                    Err(_) => {
+                        tts_cancel.cancel();
+                        let _ = tts_tx.send(TurnMsg::Failed {
+                            stage: "tts",
+                            error: format!(
+                                "sentence not synthesised within {} ms",
+                                tts_budget.as_millis()
+                            ),
+                        });
+                        failed = true;
+                        break;
+                    }
+                };
+                if tts_cancel.is_cancelled() {
                     break;
                 }
-                Err(_) => {
-                    tts_cancel.cancel();
-                    let _ = tts_tx.send(TurnMsg::Failed {
-                        stage: "tts",
-                        error: format!(
-                            "sentence not synthesised within {} ms",
-                            tts_budget.as_millis()
-                        ),
-                    });
-                    break;
+                if piece.audio.is_empty() {
+                    continue;
                 }
-            };
-            if tts_cancel.is_cancelled() || audio.is_empty() {
-                continue;
+                match out.play_i16(&piece.audio, tts.sample_rate()) {
+                    Ok(id) => {
+                        let _ = tts_tx.send(TurnMsg::Sentence {
+                            id,
+                            text: piece.text,
+                            released,
+                            tts: t0.elapsed(),
+                            audio: Arc::new(piece.audio),
+                        });
+                    }
+                    Err(_) => {
+                        failed = true; // the call is over
+                        break;
+                    }
+                }
             }
-            match out.play_i16(&audio, tts.sample_rate()) {
-                Ok(id) => {
-                    let _ = tts_tx.send(TurnMsg::Sentence {
-                        id,
-                        text: sentence,
-                        released,
-                        tts: t0.elapsed(),
-                        audio: Arc::new(audio),
-                    });
-                }
-                Err(_) => break, // the call is over
+            if failed {
+                break;
             }
         }
     });

@@ -335,11 +335,15 @@ impl TurnTaking {
         let Some(text) = &p.transcript else {
             return;
         };
+        // A transcript that stops on a word no sentence ends with ("my order number is",
+        // "I'd like to … um") is a thinking pause whatever the prosody: only the long
+        // silence ends it.
+        let dangling = dangling(text);
         let reason = if p.forced {
             Some(EndReason::Forced)
-        } else if p.verdict == Verdict::Finished {
+        } else if p.verdict == Verdict::Finished && !dangling {
             Some(EndReason::Model)
-        } else if p.verdict == Verdict::Unavailable && ends_sentence(text) {
+        } else if p.verdict == Verdict::Unavailable && ends_sentence(text) && !dangling {
             Some(EndReason::Punctuation)
         } else if p.long_silence {
             Some(EndReason::LongSilence)
@@ -362,6 +366,87 @@ impl TurnTaking {
             audio: p.audio,
         };
     }
+}
+
+/// Words an English or Russian sentence does not end with: articles, prepositions,
+/// conjunctions, copulas, possessives, fillers. A turn whose transcript stops on one is not
+/// over, whatever the end-of-turn model or Whisper's punctuation say.
+const DANGLING: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "my",
+    "your",
+    "our",
+    "their",
+    "his",
+    "her",
+    "its",
+    "to",
+    "of",
+    "for",
+    "from",
+    "with",
+    "at",
+    "in",
+    "on",
+    "by",
+    "about",
+    "into",
+    "and",
+    "or",
+    "but",
+    "because",
+    "if",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "am",
+    "i'm",
+    "i'd",
+    "i",
+    "um",
+    "uh",
+    "erm",
+    "er",
+    "hmm",
+    "than",
+    "и",
+    "или",
+    "но",
+    "а",
+    "в",
+    "на",
+    "с",
+    "к",
+    "по",
+    "для",
+    "от",
+    "до",
+    "из",
+    "у",
+    "о",
+    "мой",
+    "моя",
+    "моё",
+    "мои",
+    "эээ",
+    "ээ",
+    "ну",
+    "чтобы",
+];
+
+/// True when the transcript's last word cannot end a sentence (see [`DANGLING`]).
+pub fn dangling(text: &str) -> bool {
+    let last = text
+        .split_whitespace()
+        .next_back()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+        .to_lowercase();
+    !last.is_empty() && DANGLING.contains(&last.as_str())
 }
 
 /// True when the transcript ends a sentence (the fallback rule without a model).

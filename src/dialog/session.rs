@@ -363,6 +363,18 @@ impl Conversation {
         }
     }
 
+    /// Forgets the last caller turn and everything after it (the reply, tool calls and
+    /// results): its answer was retracted before the caller heard any of it, and the merged
+    /// sentence comes as the next turn. A tool's effect outside the history stays.
+    pub fn forget_last_turn(&mut self) {
+        if let Some(i) = self.history.iter().rposition(|m| m.role == Role::User) {
+            self.history.truncate(i);
+        }
+        if let Some(previous) = self.prefill.take() {
+            previous.cancel();
+        }
+    }
+
     /// The session (sequence) underneath.
     pub fn session(&self) -> &Session {
         &self.session

@@ -157,7 +157,13 @@ struct State {
     ended: bool,
     /// Most audio the queue may hold.
     max_queued: std::time::Duration,
+    /// (write time, peak |sample|) of the latest frames that carried audio: the echo gate's
+    /// reference for what can leak back into the caller's channel.
+    sent_peaks: VecDeque<(Instant, f32)>,
 }
+
+/// Frames kept in the sent-peak log (2.56 s: far longer than any echo path).
+const KEEP_SENT_PEAKS: usize = 128;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -196,6 +202,7 @@ impl Playout {
                     hangup: HangupRequest::None,
                     ended: false,
                     max_queued: DEFAULT_MAX_QUEUED,
+                    sent_peaks: VecDeque::with_capacity(KEEP_SENT_PEAKS),
                 }),
                 wake: Notify::new(),
                 progress,
@@ -366,6 +373,18 @@ impl Playout {
             .sum()
     }
 
+    /// (write time, peak |sample| in [0, 1]) of the frames with agent audio written after
+    /// `after` (all kept ones with `None`), oldest first: what the echo gate compares the
+    /// caller's audio with.
+    pub fn sent_peaks_after(&self, after: Option<Instant>) -> Vec<(Instant, f32)> {
+        let st = self.lock();
+        st.sent_peaks
+            .iter()
+            .filter(|(t, _)| after.is_none_or(|a| *t > a))
+            .copied()
+            .collect()
+    }
+
     /// True once the call is over (nothing more will be sent).
     pub fn is_ended(&self) -> bool {
         self.lock().ended
@@ -415,6 +434,7 @@ impl Playout {
     /// whether any queued audio went into the frame.
     pub(crate) fn take_frame(&self, frame: &mut Vec<i16>, now: Instant) -> (u32, bool) {
         let mut touched: Vec<(PlayId, usize, bool, bool)> = Vec::new();
+        let mut peak = 0f32;
         let rate = {
             let mut st = self.lock();
             let rate = st.call_rate;
@@ -437,7 +457,9 @@ impl Playout {
                 }
                 let take = (need - frame.len()).min(item.converted.len() - item.pos);
                 let chunk = &item.converted[item.pos..item.pos + take];
-                let audible = chunk.iter().any(|s| s.abs() > AUDIBLE_THRESHOLD);
+                let chunk_peak = chunk.iter().fold(0f32, |m, s| m.max(s.abs()));
+                peak = peak.max(chunk_peak);
+                let audible = chunk_peak > AUDIBLE_THRESHOLD;
                 frame.extend(chunk.iter().map(|&s| crate::audio::pcm::f32_to_i16(s)));
                 item.pos += take;
                 let done = item.pos >= item.converted.len();
@@ -447,6 +469,12 @@ impl Playout {
                 }
             }
             frame.resize(need, 0);
+            if !touched.is_empty() {
+                if st.sent_peaks.len() == KEEP_SENT_PEAKS {
+                    st.sent_peaks.pop_front();
+                }
+                st.sent_peaks.push_back((now, peak.min(1.0)));
+            }
             rate
         };
         let had_audio = !touched.is_empty();

@@ -85,6 +85,14 @@ pub enum Decider {
     Punctuation(Arc<AsrEngine>, TranscribeOptions, AnswerCache),
     /// smart-turn (or any end-of-turn model): probability at or above its threshold.
     Model(Arc<dyn EndOfTurnModel>, AnswerCache),
+    /// What a call does: smart-turn's "finished" unless the transcript (Whisper, run at the
+    /// same pause) stops on a word no sentence ends with (`turn_taking::dangling`).
+    ModelAndWords(
+        Arc<dyn EndOfTurnModel>,
+        Arc<AsrEngine>,
+        TranscribeOptions,
+        AnswerCache,
+    ),
 }
 
 /// Cached answers of a decider, keyed by a fingerprint of the turn audio.
@@ -102,11 +110,27 @@ impl Decider {
         Arc::new(Decider::Model(model, AnswerCache::default()))
     }
 
+    /// smart-turn with the transcript's dangling-word veto.
+    pub fn model_and_words(
+        model: Arc<dyn EndOfTurnModel>,
+        asr: Arc<AsrEngine>,
+        opts: TranscribeOptions,
+    ) -> Arc<Decider> {
+        Arc::new(Decider::ModelAndWords(
+            model,
+            asr,
+            opts,
+            AnswerCache::default(),
+        ))
+    }
+
     /// Whether the turn is over, the compute time, and what the model said.
     fn decide(&self, turn_audio: &[f32]) -> anyhow::Result<(bool, Duration, String)> {
         let cache = match self {
             Decider::Silence => return Ok((false, Duration::ZERO, String::new())),
-            Decider::Punctuation(_, _, c) | Decider::Model(_, c) => c,
+            Decider::Punctuation(_, _, c)
+            | Decider::Model(_, c)
+            | Decider::ModelAndWords(_, _, _, c) => c,
         };
         let key = fingerprint(turn_audio);
         if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -116,9 +140,30 @@ impl Decider {
         let answer = match self {
             Decider::Silence => unreachable!(),
             Decider::Punctuation(asr, opts, _) => {
+                // The call's fallback rule: punctuation, vetoed by a dangling last word.
                 let tr = asr.transcribe_blocking(turn_audio, opts)?;
-                let ends = tr.text.trim_end().ends_with(['.', '?', '!', '…']);
+                let ends = crate::conversation::turn_taking::ends_sentence(&tr.text)
+                    && !crate::conversation::turn_taking::dangling(&tr.text);
                 (ends, t.elapsed(), tr.text)
+            }
+            Decider::ModelAndWords(model, asr, opts, _) => {
+                let p =
+                    futures::executor::block_on(model.finished_probability(turn_audio.to_vec()))?;
+                let model_time = t.elapsed();
+                let t2 = Instant::now();
+                let tr = asr.transcribe_blocking(turn_audio, opts)?;
+                // In a call both run at the same pause, side by side.
+                let compute = model_time.max(t2.elapsed());
+                let vetoed = crate::conversation::turn_taking::dangling(&tr.text);
+                (
+                    p >= model.threshold() && !vetoed,
+                    compute,
+                    format!(
+                        "p={p:.3} {:?}{}",
+                        tr.text,
+                        if vetoed { " (dangling)" } else { "" }
+                    ),
+                )
             }
             Decider::Model(model, _) => {
                 let p =
@@ -162,6 +207,9 @@ impl Rule {
             Decider::Silence => format!("silence {long} ms only"),
             Decider::Punctuation(..) => format!("silence {short}/{long} ms + punctuation"),
             Decider::Model(..) => format!("smart-turn at {short} ms, fallback {long} ms"),
+            Decider::ModelAndWords(..) => {
+                format!("smart-turn+words at {short} ms, fallback {long}")
+            }
         }
     }
 }

@@ -48,6 +48,11 @@ impl EchoGate {
     /// The playout released `samples` (f32, any rate) ending at `at` on the call's clock.
     pub fn played(&mut self, at: Duration, samples: &[f32]) {
         let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+        self.played_peak(at, peak);
+    }
+
+    /// The playout released a frame whose peak |sample| was `peak`, ending at `at`.
+    pub fn played_peak(&mut self, at: Duration, peak: f32) {
         self.outbound.push_back((at, peak));
         // Keep a little more than the window (`is_echo` may be asked slightly late).
         while let Some(&(t, _)) = self.outbound.front() {

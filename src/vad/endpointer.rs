@@ -224,6 +224,26 @@ impl Endpointer {
         }
     }
 
+    /// The playout released a frame of the agent's audio with peak |sample| `peak`, ending at
+    /// media time `at` (the caller loop maps the frame's write time onto this clock); a no-op
+    /// without the echo gate.
+    pub fn played_peak(&mut self, at: Duration, peak: f32) {
+        if let Some(g) = &mut self.echo_gate {
+            g.played_peak(at, peak);
+        }
+    }
+
+    /// The gate's loudest agent peak that can echo into audio ending at media time `at`
+    /// (`None` without the gate).
+    pub fn echo_reference(&self, at: Duration) -> Option<f32> {
+        self.echo_gate.as_ref().map(|g| g.reference_peak(at))
+    }
+
+    /// Whether the echo gate is on.
+    pub fn echo_gate_enabled(&self) -> bool {
+        self.echo_gate.is_some()
+    }
+
     /// Windows the echo gate judged to be the agent's own echo.
     pub fn gated_windows(&self) -> u64 {
         self.gated

@@ -25,19 +25,11 @@ pub use silero_worker::{BatchedSileroStream, VadWorker};
 pub use smart_turn::{SmartTurn, SmartTurnError, SmartTurnOptions};
 pub use webrtc::WebrtcVad;
 
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Which detector produces speech probabilities (`[vad] backend`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum VadBackend {
-    /// Silero VAD (ONNX): accurate, robust to noise.
-    #[default]
-    Silero,
-    /// webrtc-vad (GMM): very cheap, much less robust to noise; probability is 0 or 1.
-    Webrtc,
-}
+/// Which detector produces speech probabilities (defined with `[vad]`: config is the lowest
+/// layer and imports no engine module).
+pub use crate::config::VadBackend;
 
 /// Why voice activity detection failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@
 //! call length, the LLM budget), never for synchronisation.
 
 mod closing;
+mod echo;
 mod playback;
 mod turns;
 
@@ -47,6 +48,8 @@ struct Call {
     info: CallInfo,
     out: Playout,
     endpointer: Endpointer,
+    /// Hands the agent's written frames to the endpointer's echo gate.
+    echo: echo::EchoFeed,
     turn_taking: TurnTaking,
     barge: BargeIn,
     conversation: Option<Box<dyn Converse>>,
@@ -119,12 +122,19 @@ impl Call {
         vad.trailing_silence_ms = cfg.end_of_turn_short_ms;
         // Silero runs on the one shared VAD worker (off the async runtime, batched across
         // calls) when it is loaded; otherwise inline on this call's own session stream.
-        let endpointer = match &shared.engines.vad_worker {
+        let mut endpointer = match &shared.engines.vad_worker {
             Some(worker) => Endpointer::with_worker(&vad, worker),
             None => {
                 Endpointer::new(&vad, shared.engines.silero.as_ref()).map_err(|e| e.to_string())?
             }
         };
+        if cfg.echo_gate {
+            endpointer.enable_echo_gate(crate::vad::EchoGateConfig {
+                max_delay: Duration::from_millis(cfg.echo_gate_max_delay_ms as u64),
+                erl_db: cfg.echo_gate_erl_db,
+            });
+        }
+        let echo = echo::EchoFeed::new(info.started);
         let turn_taking = TurnTaking::new(TurnTakingConfig::from_ms(
             cfg.end_of_turn_short_ms,
             cfg.end_of_turn_ms,
@@ -152,6 +162,7 @@ impl Call {
             info,
             out,
             endpointer,
+            echo,
             turn_taking,
             barge,
             conversation: Some(conversation),
@@ -266,6 +277,7 @@ impl Call {
         if let Some(rec) = &mut self.recording {
             rec.caller(chunk.at, &samples);
         }
+        self.echo.sync(&chunk, &self.out, &mut self.endpointer);
         let events = match self.endpointer.push_async(&samples).await {
             Ok(e) => e,
             Err(e) => {

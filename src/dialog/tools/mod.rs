@@ -71,8 +71,13 @@ impl ToolRegistry {
                 .ok_or_else(|| DialogError::Tool(format!("unknown built-in tool {name:?}")))?;
             reg.tools.push((b.spec(), ToolImpl::Builtin(b)));
         }
-        for t in &cfg.http_tools {
+        for (i, t) in cfg.http_tools.iter().enumerate() {
             let tool = http::HttpTool::new(t.clone(), cfg.tool_allowed_hosts.clone())?;
+            // The tool-call grammar must be able to express its parameters (config checked
+            // that they are a JSON Schema object; this checks the keywords it uses).
+            crate::dialog::grammar::GrammarBuilder::new()
+                .schema_rule(&tool.spec().parameters, &t.name)
+                .map_err(|e| DialogError::Tool(format!("llm.http_tools[{i}].parameters: {e}")))?;
             reg.tools
                 .push((tool.spec(), ToolImpl::Http(Box::new(tool))));
         }
