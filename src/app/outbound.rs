@@ -53,3 +53,65 @@ impl CallScripts for OutboundScripts {
         })
     }
 }
+
+/// With `[campaign] enabled`: gives `handler` the outbound scripts and starts the dialler
+/// (needs the records and AMI). Otherwise returns `handler` as it is.
+pub async fn start_dialler(
+    config: &crate::config::Config,
+    handler: crate::conversation::ConversationHandler,
+    records: Option<&crate::records::RecordStore>,
+    ami: Option<crate::ami::AmiClient>,
+    llm: Arc<crate::dialog::engine::LlmEngine>,
+) -> Result<
+    (
+        crate::conversation::ConversationHandler,
+        Option<crate::campaign::RunnerHandle>,
+    ),
+    String,
+> {
+    use crate::campaign::{runner, Classifier, DialSettings, RunnerSettings, SystemClock};
+    use std::time::Duration;
+    let cfg = &config.campaign;
+    if !cfg.enabled {
+        return Ok((handler, None));
+    }
+    let records = records.ok_or("needs [records] enabled = true (campaign state lives there)")?;
+    let ami = ami.ok_or("needs [ami] enabled = true (calls are placed with AMI Originate)")?;
+    let path = records.path().to_path_buf();
+    let store = tokio::task::spawn_blocking(move || CampaignStore::open(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let store = Arc::new(store);
+    let handler = handler.with_call_scripts(Arc::new(OutboundScripts::new(Arc::clone(&store))));
+    let classifier = if cfg.classify_with_llm {
+        Classifier::with_llm(llm)
+    } else {
+        Classifier::keywords_only()
+    };
+    let settings = RunnerSettings {
+        tick: Duration::from_millis(cfg.tick_ms),
+        lease: Duration::from_secs(cfg.lease_secs),
+        dial: DialSettings {
+            channel: cfg.channel.clone(),
+            context: cfg.context.clone(),
+            exten: cfg.exten.clone(),
+            ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
+            caller_id: Some(cfg.caller_id.clone()).filter(|c| !c.is_empty()),
+            max_call: Duration::from_secs(cfg.max_call_secs),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let handle = runner::spawn(
+        store,
+        ami,
+        records.subscribe(),
+        classifier,
+        None,
+        Arc::new(SystemClock),
+        settings,
+    );
+    tracing::info!(channel = %cfg.channel, context = %cfg.context, "campaign dialler started");
+    Ok((handler, Some(handle)))
+}

@@ -5,6 +5,7 @@
 
 mod ami;
 mod asr;
+mod campaign;
 mod conversation;
 mod llm;
 mod metrics;
@@ -16,6 +17,7 @@ mod vad;
 
 pub use ami::AmiConfig;
 pub use asr::AsrConfig;
+pub use campaign::CampaignConfig;
 pub use conversation::{ConversationConfig, Phrases};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
@@ -59,6 +61,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
     pub ami: AmiConfig,
+    /// `[campaign]`: the outbound dialler for campaigns.
+    pub campaign: CampaignConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -189,6 +193,7 @@ impl Config {
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;
+        self.campaign.validate()?;
         Ok(())
     }
 
