@@ -151,7 +151,7 @@ fn speech(peak: f32) -> Vec<f32> {
 fn answer(peak: f32) -> Callee {
     Callee::Answer {
         audio: speech(peak),
-        linger_s: 1.2,
+        linger_s: 1.0,
     }
 }
 

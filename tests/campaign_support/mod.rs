@@ -280,8 +280,12 @@ impl FakeAsterisk {
                 opts.uuid = Some(uuid.parse().unwrap());
                 match callee {
                     Callee::Answer { audio, linger_s } => {
-                        let mut a = vec![0.0f32; 8000];
+                        // The callee lets the greeting finish first (speech over it would be a barge-in).
+                        let mut a = vec![0.0f32; 24_000];
                         a.extend(audio);
+                        // Silence frames after the words: the agent's VAD runs on media time,
+                        // so the end of speech is only seen through frames that follow it.
+                        a.extend(vec![0.0f32; 32_000]);
                         opts.audio = Some((a, 16_000));
                         opts.linger = std::time::Duration::from_secs_f64(linger_s);
                     }
