@@ -48,7 +48,11 @@ async fn the_llm_answers_schema_valid_json_and_the_word_lists_back_it_up() {
     ];
     for (said, keyword_decision) in cases {
         let turns = vec![
-            turn(0, Role::Agent, &format!("Hello, this is the clinic. {question}")),
+            turn(
+                0,
+                Role::Agent,
+                &format!("Hello, this is the clinic. {question}"),
+            ),
             turn(1, Role::Caller, said),
         ];
         let answer = classifier

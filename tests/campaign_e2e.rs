@@ -6,28 +6,28 @@
 //! clock moves the campaign through retries and time zones; the runner is dropped mid-call
 //! and a new one takes over.
 
-mod conversation_support;
 #[path = "campaign_support/mod.rs"]
 mod campaign_support;
+mod conversation_support;
 
 use campaign_support::{Callee, FakeAsterisk};
 use chrono::{DateTime, Utc};
 use conversation_support::{config_text, jfk, llm_and_conversation};
 use enclave::ami::{AmiClient, AmiSettings};
+use enclave::campaign::Clock;
 use enclave::campaign::{
     runner, CampaignRules, CampaignScript, CampaignState, CampaignStore, Classifier, DialSettings,
     MachineDetector, ManualClock, NewContact, RetryDelays, RunnerSettings,
 };
 use enclave::cancel::CancelHandle;
 use enclave::config::Config;
-use enclave::conversation::{
-    CallEngines, ConversationHandler, Converse, Heard, PhraseAudio, StartConversation,
-    Synthesize, Transcribe,
-};
 use enclave::conversation::traits::EngineError;
-use enclave::campaign::Clock;
-use enclave::dialog::session::TurnSummary;
+use enclave::conversation::{
+    CallEngines, ConversationHandler, Converse, Heard, PhraseAudio, StartConversation, Synthesize,
+    Transcribe,
+};
 use enclave::dialog::session::TurnEvent;
+use enclave::dialog::session::TurnSummary;
 use enclave::metrics::Metrics;
 use enclave::pipeline::CallHandler;
 use enclave::records::{ModelsUsed, RecordStore, Role, StoredCall};
@@ -174,7 +174,10 @@ async fn wait_quiet(s: &Setup, what: &str) {
         let st = s.store.status("clinic").unwrap();
         let c = s.store.campaign("clinic").unwrap();
         let now = enclave::campaign::Clock::now(&*s.clock);
-        let (cands, load) = s.store.candidates("clinic", now.timestamp_millis()).unwrap();
+        let (cands, load) = s
+            .store
+            .candidates("clinic", now.timestamp_millis())
+            .unwrap();
         let plan = enclave::campaign::scheduler::plan(now, &c.rules, load, &cands);
         if st.in_flight == 0 && plan.dial.is_empty() {
             return;
@@ -208,8 +211,9 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
     );
     let config = Config::from_toml_str("test.toml", &toml, Vec::<(String, String)>::new()).unwrap();
     let metrics = Arc::new(Metrics::new());
-    let records = RecordStore::open_with_metrics(&config.records.db_path, &config.records, metrics.clone())
-        .unwrap();
+    let records =
+        RecordStore::open_with_metrics(&config.records.db_path, &config.records, metrics.clone())
+            .unwrap();
     let store = Arc::new(CampaignStore::open(&config.records.db_path).unwrap());
     // Tuesday 06:30 UTC: 09:30 in Moscow (inside 09:00–20:00), 01:30 in New York (outside).
     let clock = Arc::new(ManualClock::new(at("2026-12-01T06:30:00Z")));
@@ -223,8 +227,9 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
         end_of_turn: None,
         models: ModelsUsed::default(),
     };
-    let phrases = PhraseAudio::synthesize_with(&config.conversation.phrases(), 16_000, |t| Ok(tone(t)))
-        .unwrap();
+    let phrases =
+        PhraseAudio::synthesize_with(&config.conversation.phrases(), 16_000, |t| Ok(tone(t)))
+            .unwrap();
     let handler = ConversationHandler::with_engines(
         config.clone(),
         engines,
@@ -233,7 +238,9 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
         None,
         Arc::clone(&metrics),
     )
-    .with_call_scripts(Arc::new(enclave::app::outbound::OutboundScripts::new(Arc::clone(&store))));
+    .with_call_scripts(Arc::new(enclave::app::outbound::OutboundScripts::new(
+        Arc::clone(&store),
+    )));
     let server = Server::bind(config.server.clone()).await.unwrap();
     let agent = server.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -272,7 +279,12 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
     let mut add = |kind: &str, n: usize, tz: &'static str, callee: Vec<Callee>| {
         for i in 0..n {
             let k = plan.len();
-            plan.push((format!("{kind}-{i}"), format!("+7900000{k:04}"), tz, callee.clone()));
+            plan.push((
+                format!("{kind}-{i}"),
+                format!("+7900000{k:04}"),
+                tz,
+                callee.clone(),
+            ));
         }
     };
     add("yes", 5, moscow, vec![answer(0.9)]);
@@ -309,24 +321,36 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
         instructions: "Be brief.".into(),
     };
     let now_ms = s.clock.now().timestamp_millis();
-    s.store.create_campaign("clinic", "reminder", &rules, &script, now_ms).unwrap();
+    s.store
+        .create_campaign("clinic", "reminder", &rules, &script, now_ms)
+        .unwrap();
     let contacts: Vec<NewContact> = plan
         .iter()
         .map(|(id, phone, tz, _)| NewContact {
             external_id: id.clone(),
             phone: phone.clone(),
             time_zone: tz.to_string(),
-            variables: serde_json::json!({"name": format!("Name {id}"), "appointment": "Friday at 10"})
-                .as_object()
-                .unwrap()
-                .clone(),
+            variables:
+                serde_json::json!({"name": format!("Name {id}"), "appointment": "Friday at 10"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
         })
         .collect();
     let report = s.store.add_contacts("clinic", &contacts, now_ms).unwrap();
     assert_eq!(report.added, 20);
-    let dnc_phone = plan.iter().find(|p| p.0.starts_with("dnc")).unwrap().1.clone();
-    s.store.add_do_not_call(&dnc_phone, "asked not to be called", now_ms).unwrap();
-    s.store.set_state("clinic", CampaignState::Running, now_ms).unwrap();
+    let dnc_phone = plan
+        .iter()
+        .find(|p| p.0.starts_with("dnc"))
+        .unwrap()
+        .1
+        .clone();
+    s.store
+        .add_do_not_call(&dnc_phone, "asked not to be called", now_ms)
+        .unwrap();
+    s.store
+        .set_state("clinic", CampaignState::Running, now_ms)
+        .unwrap();
 
     let settings = |owner: &str| RunnerSettings {
         owner: owner.into(),
@@ -357,30 +381,54 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
     let r1 = start_runner("runner-1");
     wait_quiet(&s, "round 1").await;
     let dials = s.fake.dials();
-    assert_eq!(dials.len(), 17, "17 Moscow contacts minus the do-not-call one: {dials:?}");
-    assert!(dials.iter().all(|d| d.phone != dnc_phone), "the do-not-call number was dialled");
+    assert_eq!(
+        dials.len(),
+        17,
+        "17 Moscow contacts minus the do-not-call one: {dials:?}"
+    );
+    assert!(
+        dials.iter().all(|d| d.phone != dnc_phone),
+        "the do-not-call number was dialled"
+    );
 
     // Round 2 (+130 s): the busy retries are due. The runner is dropped (as in a crash) while
     // the busy-then-yes callee is talking, and a new runner takes over.
     s.clock.advance(Duration::from_secs(130));
     r1.wake();
-    let bty = plan.iter().find(|p| p.0.starts_with("busythenyes")).unwrap().1.clone();
-    let busy: Vec<String> = plan.iter().filter(|p| p.0.starts_with("busy-")).map(|p| p.1.clone()).collect();
+    let bty = plan
+        .iter()
+        .find(|p| p.0.starts_with("busythenyes"))
+        .unwrap()
+        .1
+        .clone();
+    let busy: Vec<String> = plan
+        .iter()
+        .filter(|p| p.0.starts_with("busy-"))
+        .map(|p| p.1.clone())
+        .collect();
     let b2 = bty.clone();
     s.fake
-        .wait_until("the busy-then-yes callee answers its 2nd call", Duration::from_secs(60), move |f| {
-            f.talking().contains(&b2)
-        })
+        .wait_until(
+            "the busy-then-yes callee answers its 2nd call",
+            Duration::from_secs(60),
+            move |f| f.talking().contains(&b2),
+        )
         .await;
     // Both busy numbers have been refused a 2nd time and recorded before the drop.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let rows = s.store.export_rows("clinic").unwrap();
-        let settled = rows.iter().filter(|r| busy.contains(&r.phone)).all(|r| r.attempts == 2 && r.state == "retry");
+        let settled = rows
+            .iter()
+            .filter(|r| busy.contains(&r.phone))
+            .all(|r| r.attempts == 2 && r.state == "retry");
         if settled {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "busy retries not recorded: {rows:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "busy retries not recorded: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(r1);
@@ -390,7 +438,11 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
     let r2 = start_runner("runner-2");
     let b3 = bty.clone();
     s.fake
-        .wait_until("the busy-then-yes call ends", Duration::from_secs(60), move |f| !f.talking().contains(&b3))
+        .wait_until(
+            "the busy-then-yes call ends",
+            Duration::from_secs(60),
+            move |f| !f.talking().contains(&b3),
+        )
         .await;
     wait_quiet(&s, "round 2").await;
     let rows: HashMap<String, _> = s
@@ -401,10 +453,19 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
         .map(|r| (r.external_id.clone(), r))
         .collect();
     let r = &rows["busythenyes-0"];
-    assert_eq!((r.state.as_str(), r.result.as_deref(), r.code, r.attempts), ("done", Some("confirmed"), Some(1), 2), "{r:?}");
+    assert_eq!(
+        (r.state.as_str(), r.result.as_deref(), r.code, r.attempts),
+        ("done", Some("confirmed"), Some(1), 2),
+        "{r:?}"
+    );
 
     // Later rounds: New York opens at 14:00 UTC (09:00 EST); retries come due.
-    for step in ["2026-12-01T14:10:00Z", "2026-12-01T14:30:00Z", "2026-12-01T14:50:00Z", "2026-12-01T15:10:00Z"] {
+    for step in [
+        "2026-12-01T14:10:00Z",
+        "2026-12-01T14:30:00Z",
+        "2026-12-01T14:50:00Z",
+        "2026-12-01T15:10:00Z",
+    ] {
         s.clock.set(at(step));
         r2.wake();
         wait_quiet(&s, step).await;
@@ -470,15 +531,29 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
             d.phone,
             d.at
         );
-        let var = |k: &str| d.fields.iter().any(|(f, v)| f == "Variable" && v.starts_with(k));
-        assert!(var("ENCLAVE_CONTACT=") && var("ENCLAVE_ATTEMPT=") && var("AS_UUID="), "{:?}", d.fields);
-        assert!(d.fields.iter().any(|(k, v)| k == "Context" && v == "enclave-outbound"));
+        let var = |k: &str| {
+            d.fields
+                .iter()
+                .any(|(f, v)| f == "Variable" && v.starts_with(k))
+        };
+        assert!(
+            var("ENCLAVE_CONTACT=") && var("ENCLAVE_ATTEMPT=") && var("AS_UUID="),
+            "{:?}",
+            d.fields
+        );
+        assert!(d
+            .fields
+            .iter()
+            .any(|(k, v)| k == "Context" && v == "enclave-outbound"));
     }
 
     // The outbox: exactly one result event per contact, one attempt event per dial.
     let conn = rusqlite::Connection::open(&c_path(&s)).unwrap();
     let events = enclave::outbox::events_after(&conn, 0, 10_000).unwrap();
-    let results: Vec<_> = events.iter().filter(|e| e.kind == "contact.result").collect();
+    let results: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "contact.result")
+        .collect();
     assert_eq!(results.len(), 20, "{results:?}");
     let mut keys: Vec<&str> = results.iter().map(|e| e.key.as_str()).collect();
     keys.sort();
@@ -489,20 +564,34 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
         assert_eq!(e.payload["code"].as_i64(), r.code, "{e:?}");
         assert_eq!(e.payload["result"].as_str(), r.result.as_deref());
     }
-    let attempt_events = events.iter().filter(|e| e.kind == "contact.attempt").count();
+    let attempt_events = events
+        .iter()
+        .filter(|e| e.kind == "contact.attempt")
+        .count();
     assert_eq!(attempt_events as u32, attempts);
 
     // Answered calls carry their disposition, and the callee heard their own greeting.
     let yes_call: String = rows["yes-0"].last_call.clone().unwrap();
     let disposition: String = conn
-        .query_row("SELECT disposition FROM calls WHERE uuid = ?1", [&yes_call], |r| r.get(0))
+        .query_row(
+            "SELECT disposition FROM calls WHERE uuid = ?1",
+            [&yes_call],
+            |r| r.get(0),
+        )
         .unwrap();
     let d: serde_json::Value = serde_json::from_str(&disposition).unwrap();
     assert_eq!(d["decision"], "confirmed");
     assert_eq!(d["code"], 1);
-    let call = s.records.load_call(&yes_call.parse().unwrap()).unwrap().unwrap();
+    let call = s
+        .records
+        .load_call(&yes_call.parse().unwrap())
+        .unwrap()
+        .unwrap();
     let first = call.turns.iter().find(|t| t.role == Role::Agent).unwrap();
-    assert_eq!(first.text, "Hello Name yes-0, this is the clinic. Will you come on Friday at 10?");
+    assert_eq!(
+        first.text,
+        "Hello Name yes-0, this is the clinic. Will you come on Friday at 10?"
+    );
 
     s.shutdown.cancel();
     let _ = s.server.await;

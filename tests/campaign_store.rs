@@ -18,7 +18,10 @@ fn contact(i: usize, tz: &str) -> NewContact {
         external_id: format!("c{i}"),
         phone: format!("+7 900 000-{i:04}"),
         time_zone: tz.into(),
-        variables: serde_json::json!({"name": format!("N{i}")}).as_object().unwrap().clone(),
+        variables: serde_json::json!({"name": format!("N{i}")})
+            .as_object()
+            .unwrap()
+            .clone(),
     }
 }
 
@@ -55,15 +58,28 @@ fn two_processes_claiming_at_once_never_dial_a_contact_twice() {
                 let (cands, _) = s.candidates("c", T0).unwrap();
                 let ids: Vec<i64> = cands.iter().map(|c| c.contact_id).collect();
                 barrier.wait();
-                s.claim("c", &ids, &format!("runner-{k}"), T0, Duration::from_secs(30))
-                    .unwrap()
+                s.claim(
+                    "c",
+                    &ids,
+                    &format!("runner-{k}"),
+                    T0,
+                    Duration::from_secs(30),
+                )
+                .unwrap()
             })
         })
         .collect();
-    let claimed: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let claimed: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let contacts: HashSet<i64> = claimed.iter().map(|c| c.contact_id).collect();
     assert_eq!(contacts.len(), claimed.len(), "a contact was claimed twice");
-    assert_eq!(claimed.len(), 12, "max_concurrent bounds the claims of all runners together");
+    assert_eq!(
+        claimed.len(),
+        12,
+        "max_concurrent bounds the claims of all runners together"
+    );
     let uuids: HashSet<_> = claimed.iter().map(|c| c.call_uuid).collect();
     assert_eq!(uuids.len(), 12);
 }
@@ -74,7 +90,9 @@ fn finishing_twice_writes_one_result_and_a_retry_comes_back_later() {
     let s = setup(dir.path(), 2, 5);
     let (cands, _) = s.candidates("c", T0).unwrap();
     let ids: Vec<i64> = cands.iter().map(|c| c.contact_id).collect();
-    let claimed = s.claim("c", &ids, "r", T0, Duration::from_secs(30)).unwrap();
+    let claimed = s
+        .claim("c", &ids, "r", T0, Duration::from_secs(30))
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     // Claimed contacts are not candidates any more.
     assert!(s.candidates("c", T0).unwrap().0.is_empty());
@@ -92,23 +110,49 @@ fn finishing_twice_writes_one_result_and_a_retry_comes_back_later() {
         cause: Some("Reason 5".into()),
         classification: None,
     };
-    assert!(s.finish_attempt(claimed[0].attempt_id, &yes, T0 + 1).unwrap().is_some());
-    assert!(s.finish_attempt(claimed[0].attempt_id, &yes, T0 + 2).unwrap().is_none());
-    let f = s.finish_attempt(claimed[1].attempt_id, &busy, T0 + 3).unwrap().unwrap();
+    assert!(s
+        .finish_attempt(claimed[0].attempt_id, &yes, T0 + 1)
+        .unwrap()
+        .is_some());
+    assert!(s
+        .finish_attempt(claimed[0].attempt_id, &yes, T0 + 2)
+        .unwrap()
+        .is_none());
+    let f = s
+        .finish_attempt(claimed[1].attempt_id, &busy, T0 + 3)
+        .unwrap()
+        .unwrap();
     let retry_at = f.retry_at.expect("a busy line is retried");
     assert_eq!(retry_at, T0 + 3 + 600_000);
-    assert!(s.candidates("c", T0 + 4).unwrap().0.is_empty(), "not before its delay");
+    assert!(
+        s.candidates("c", T0 + 4).unwrap().0.is_empty(),
+        "not before its delay"
+    );
     let again = s.candidates("c", retry_at).unwrap().0;
     assert_eq!(again.len(), 1);
-    let claimed2 = s.claim("c", &[again[0].contact_id], "r", retry_at, Duration::from_secs(30)).unwrap();
+    let claimed2 = s
+        .claim(
+            "c",
+            &[again[0].contact_id],
+            "r",
+            retry_at,
+            Duration::from_secs(30),
+        )
+        .unwrap();
     assert_eq!(claimed2[0].seq, 2);
     // The last attempt (max 2) is final even though busy.
-    let f = s.finish_attempt(claimed2[0].attempt_id, &busy, retry_at + 1).unwrap().unwrap();
+    let f = s
+        .finish_attempt(claimed2[0].attempt_id, &busy, retry_at + 1)
+        .unwrap()
+        .unwrap();
     assert_eq!(f.final_result.as_deref(), Some("busy"));
 
     let conn = rusqlite::Connection::open(s.path()).unwrap();
     let events = enclave::outbox::events_after(&conn, 0, 100).unwrap();
-    let kinds: Vec<(&str, &str)> = events.iter().map(|e| (e.kind.as_str(), e.key.as_str())).collect();
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.key.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -130,8 +174,16 @@ fn finishing_twice_writes_one_result_and_a_retry_comes_back_later() {
 fn leases_expose_the_attempts_of_a_stopped_runner() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path(), 3, 5);
-    let ids: Vec<i64> = s.candidates("c", T0).unwrap().0.iter().map(|c| c.contact_id).collect();
-    let claimed = s.claim("c", &ids, "old", T0, Duration::from_secs(10)).unwrap();
+    let ids: Vec<i64> = s
+        .candidates("c", T0)
+        .unwrap()
+        .0
+        .iter()
+        .map(|c| c.contact_id)
+        .collect();
+    let claimed = s
+        .claim("c", &ids, "old", T0, Duration::from_secs(10))
+        .unwrap();
     assert!(s.expired_attempts(T0 + 9_000).unwrap().is_empty());
     // A live runner renews; the old one is gone.
     assert_eq!(s.renew_leases("new", T0 + 60_000).unwrap(), 0);
@@ -148,21 +200,46 @@ fn pause_and_stop_hold_dialling_and_bad_contacts_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path(), 2, 5);
     s.set_state("c", CampaignState::Paused, T0).unwrap();
-    let ids: Vec<i64> = s.candidates("c", T0).unwrap().0.iter().map(|c| c.contact_id).collect();
-    assert!(s.claim("c", &ids, "r", T0, Duration::from_secs(10)).unwrap().is_empty());
+    let ids: Vec<i64> = s
+        .candidates("c", T0)
+        .unwrap()
+        .0
+        .iter()
+        .map(|c| c.contact_id)
+        .collect();
+    assert!(s
+        .claim("c", &ids, "r", T0, Duration::from_secs(10))
+        .unwrap()
+        .is_empty());
     s.set_state("c", CampaignState::Running, T0).unwrap();
-    assert_eq!(s.claim("c", &ids[..1], "r", T0, Duration::from_secs(10)).unwrap().len(), 1);
+    assert_eq!(
+        s.claim("c", &ids[..1], "r", T0, Duration::from_secs(10))
+            .unwrap()
+            .len(),
+        1
+    );
     s.set_state("c", CampaignState::Stopped, T0).unwrap();
-    assert!(s.claim("c", &ids[1..], "r", T0, Duration::from_secs(10)).unwrap().is_empty());
-    let e = s.set_state("c", CampaignState::Running, T0).unwrap_err().to_string();
+    assert!(s
+        .claim("c", &ids[1..], "r", T0, Duration::from_secs(10))
+        .unwrap()
+        .is_empty());
+    let e = s
+        .set_state("c", CampaignState::Running, T0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("stopped"), "{e}");
 
     let mut bad = contact(7, "Mars/Olympus");
     bad.external_id = "x".into();
     let mut bad_phone = contact(8, "UTC");
     bad_phone.phone = "call me".into();
-    let r = s.add_contacts("c", &[bad, bad_phone, contact(0, "UTC")], T0).unwrap();
+    let r = s
+        .add_contacts("c", &[bad, bad_phone, contact(0, "UTC")], T0)
+        .unwrap();
     assert_eq!((r.added, r.duplicates), (0, 1));
-    assert!(r.rejected[0].1.contains("Mars/Olympus") && r.rejected[0].1.contains("IANA"), "{r:?}");
+    assert!(
+        r.rejected[0].1.contains("Mars/Olympus") && r.rejected[0].1.contains("IANA"),
+        "{r:?}"
+    );
     assert!(r.rejected[1].1.contains("call me"), "{r:?}");
 }

@@ -21,8 +21,8 @@ pub use client::{AmiClient, AmiSettings, BANNER_PREFIX};
 pub use handover::{check_name, sanitize_summary, NAME_MAX_BYTES, SUMMARY_MAX_BYTES};
 pub use message::{encode_action, LineCodec, Message, MAX_LINE_BYTES};
 pub use originate::{
-    describe_reason, HangupInfo, OriginateRequest, OriginateResult, PendingOriginate, REASON_ANSWERED,
-    REASON_BUSY, REASON_CONGESTION, REASON_FAILED, REASON_HANGUP, REASON_RINGING,
+    describe_reason, HangupInfo, OriginateRequest, OriginateResult, PendingOriginate,
+    REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILED, REASON_HANGUP, REASON_RINGING,
 };
 
 use std::time::Duration;

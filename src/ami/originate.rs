@@ -303,15 +303,25 @@ mod tests {
     #[test]
     fn events_of_the_call_are_followed_by_uuid_and_action_id() {
         let mut p = pending("u-1");
-        p.observe(&msg("Event: VarSet\nChannel: PJSIP/trunk-0001\nVariable: AS_UUID\nValue: u-1"));
-        p.observe(&msg("Event: VarSet\nChannel: PJSIP/trunk-0002\nVariable: AS_UUID\nValue: u-2"));
+        p.observe(&msg(
+            "Event: VarSet\nChannel: PJSIP/trunk-0001\nVariable: AS_UUID\nValue: u-1",
+        ));
+        p.observe(&msg(
+            "Event: VarSet\nChannel: PJSIP/trunk-0002\nVariable: AS_UUID\nValue: u-2",
+        ));
         p.observe(&msg("Event: Newstate\nChannel: PJSIP/trunk-0001\nChannelState: 5\nChannelStateDesc: Ringing"));
-        p.observe(&msg("Event: Newstate\nChannel: PJSIP/trunk-0002\nChannelStateDesc: Up"));
+        p.observe(&msg(
+            "Event: Newstate\nChannel: PJSIP/trunk-0002\nChannelStateDesc: Up",
+        ));
         assert_eq!(p.channels, vec!["PJSIP/trunk-0001".to_string()]);
         assert_eq!(p.last_state.as_deref(), Some("Ringing"));
-        p.observe(&msg("Event: Hangup\nChannel: PJSIP/trunk-0001\nCause: 17\nCause-txt: User busy"));
+        p.observe(&msg(
+            "Event: Hangup\nChannel: PJSIP/trunk-0001\nCause: 17\nCause-txt: User busy",
+        ));
         // Another Originate's response is not ours.
-        p.observe(&msg("Event: OriginateResponse\nActionID: enclave-8\nResponse: Success\nReason: 4"));
+        p.observe(&msg(
+            "Event: OriginateResponse\nActionID: enclave-8\nResponse: Success\nReason: 4",
+        ));
         assert!(p.result.is_none());
         p.observe(&msg("Event: OriginateResponse\nActionID: enclave-7\nResponse: Failure\nChannel: PJSIP/trunk-0001\nReason: 5\nUniqueid: <null>"));
         assert_eq!(

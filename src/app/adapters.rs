@@ -132,9 +132,16 @@ impl StartConversation for LlmConversations {
         )))
     }
 
-    fn start_with_instructions(&self, instructions: &str) -> Result<Box<dyn Converse>, EngineError> {
+    fn start_with_instructions(
+        &self,
+        instructions: &str,
+    ) -> Result<Box<dyn Converse>, EngineError> {
         let session = self.llm.session().map_err(|e| EngineError(e.to_string()))?;
-        let prompt = format!("{}\n\n{}", self.config.system_prompt.trim_end(), instructions.trim());
+        let prompt = format!(
+            "{}\n\n{}",
+            self.config.system_prompt.trim_end(),
+            instructions.trim()
+        );
         Ok(Box::new(Conversation::new(
             session,
             prompt.trim(),

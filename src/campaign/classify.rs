@@ -117,16 +117,7 @@ const YES_EN: &[&str] = &[
     "ok",
 ];
 const NO_EN: &[&str] = &[
-    "no",
-    "nope",
-    "not",
-    "can't",
-    "cannot",
-    "won't",
-    "will not",
-    "cancel",
-    "decline",
-    "don't",
+    "no", "nope", "not", "can't", "cannot", "won't", "will not", "cancel", "decline", "don't",
 ];
 const RESCHEDULE_EN: &[&str] = &[
     "reschedule",
@@ -390,7 +381,12 @@ impl Classifier {
             },
             // Unsure (or "unrecognised"): the word lists decide when they found a yes, a no
             // or a reschedule; otherwise the model's view stands.
-            Some(a) if !matches!(keywords.decision, Decision::Confirmed | Decision::Declined | Decision::Reschedule) => {
+            Some(a)
+                if !matches!(
+                    keywords.decision,
+                    Decision::Confirmed | Decision::Declined | Decision::Reschedule
+                ) =>
+            {
                 Classification {
                     decision: a.decision,
                     note: a.note,

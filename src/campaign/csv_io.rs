@@ -23,7 +23,10 @@ pub struct ParsedCsv {
 /// Reads contacts: a header row with `external_id`, `phone`, `time_zone` (or `id`/`number`/
 /// `tz`) and any other columns (`name`, `appointment`, `amount`, …) that become the contact's
 /// variables. `default_tz` applies when there is no time-zone column or the cell is empty.
-pub fn read_contacts(input: impl Read, default_tz: Option<&str>) -> Result<ParsedCsv, CampaignError> {
+pub fn read_contacts(
+    input: impl Read,
+    default_tz: Option<&str>,
+) -> Result<ParsedCsv, CampaignError> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -44,7 +47,9 @@ pub fn read_contacts(input: impl Read, default_tz: Option<&str>) -> Result<Parse
         ))
     })?;
     let phone_col = find(PHONE_COLUMNS).ok_or_else(|| {
-        CampaignError::Csv(format!("no phone column: the header needs one of {PHONE_COLUMNS:?}"))
+        CampaignError::Csv(format!(
+            "no phone column: the header needs one of {PHONE_COLUMNS:?}"
+        ))
     })?;
     let tz_col = find(TZ_COLUMNS);
     if tz_col.is_none() && default_tz.is_none() {
@@ -149,7 +154,11 @@ mod tests {
             .to_string();
         assert!(e.contains("time zone"), "{e}");
         // A row with the wrong number of cells is refused with its line; the rest is read.
-        let p = read_contacts("id,phone,tz\nA,123,UTC\nB,456\nC,789,UTC\n".as_bytes(), None).unwrap();
+        let p = read_contacts(
+            "id,phone,tz\nA,123,UTC\nB,456\nC,789,UTC\n".as_bytes(),
+            None,
+        )
+        .unwrap();
         assert_eq!(p.contacts.len(), 2);
         assert_eq!(p.rejected.len(), 1);
         assert_eq!(p.rejected[0].0, 3);

@@ -121,14 +121,21 @@ pub struct CampaignScript {
 
 /// Fills `{key}` placeholders in `template` from `vars` (strings as they are, numbers and
 /// booleans printed; unknown keys are left as written so a typo is visible in tests).
-pub fn fill_placeholders(template: &str, vars: &serde_json::Map<String, serde_json::Value>) -> String {
+pub fn fill_placeholders(
+    template: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         match after.find('}') {
-            Some(close) if after[..close].chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            Some(close)
+                if after[..close]
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_') =>
+            {
                 let key = &after[..close];
                 match vars.get(key) {
                     Some(serde_json::Value::String(s)) => out.push_str(s),
@@ -160,7 +167,10 @@ mod tests {
         let vars = serde_json::json!({"name": "Анна", "amount": 1250, "appointment": "10:30"});
         let vars = vars.as_object().unwrap();
         assert_eq!(
-            fill_placeholders("Hello {name}, {amount} RUB at {appointment}; {missing} {", vars),
+            fill_placeholders(
+                "Hello {name}, {amount} RUB at {appointment}; {missing} {",
+                vars
+            ),
             "Hello Анна, 1250 RUB at 10:30; {missing} {"
         );
     }

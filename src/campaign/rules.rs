@@ -305,7 +305,10 @@ mod tests {
     #[test]
     fn retries_follow_the_delay_of_the_result_until_the_attempts_run_out() {
         let r = rules("09:00", "20:00");
-        assert_eq!(r.next_step(DialResult::Busy, 1, 0), NextStep::RetryAt(600_000));
+        assert_eq!(
+            r.next_step(DialResult::Busy, 1, 0),
+            NextStep::RetryAt(600_000)
+        );
         assert_eq!(
             r.next_step(DialResult::NoAnswer, 2, 5),
             NextStep::RetryAt(5 + 1_800_000)

@@ -345,7 +345,10 @@ async fn schedule_campaign(
     if plan.dial.is_empty() {
         if load.in_flight == 0 {
             let cid = id.to_string();
-            if inner.blocking(move |s| s.finish_if_done(&cid, now_ms)).await? {
+            if inner
+                .blocking(move |s| s.finish_if_done(&cid, now_ms))
+                .await?
+            {
                 tracing::info!(campaign = %id, "campaign finished: every contact has its result");
             }
         }
@@ -445,7 +448,11 @@ async fn dial(inner: &Arc<Inner>, campaign: &str, c: &Claimed, question: &str) -
             let _ = pending.wait_hangup(Duration::from_millis(200)).await;
         }
         let cause_code = pending.hangup.as_ref().map(|h| h.cause);
-        let mut cause = format!("Reason {} ({})", result.reason, describe_reason(result.reason));
+        let mut cause = format!(
+            "Reason {} ({})",
+            result.reason,
+            describe_reason(result.reason)
+        );
         if let Some(h) = &pending.hangup {
             cause.push_str(&format!("; Hangup Cause {} ({})", h.cause, h.cause_txt));
         }

@@ -455,9 +455,11 @@ impl CampaignStore {
             .map_err(db(&self.path, "read candidates"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (contact_id, tz, next, attempts) = row.map_err(db(&self.path, "read candidates"))?;
-            let tz = parse_time_zone(&tz)
-                .map_err(|_| CampaignError::Corrupt(format!("campaign_contacts.time_zone `{tz}`")))?;
+            let (contact_id, tz, next, attempts) =
+                row.map_err(db(&self.path, "read candidates"))?;
+            let tz = parse_time_zone(&tz).map_err(|_| {
+                CampaignError::Corrupt(format!("campaign_contacts.time_zone `{tz}`"))
+            })?;
             out.push(Candidate {
                 contact_id,
                 tz,
@@ -509,10 +511,11 @@ impl CampaignStore {
         }
         let load = Self::load_on(&tx, campaign, now_ms).map_err(db(&path, "read load"))?;
         let rules = &c.rules.raw;
-        let mut budget = rules
-            .max_concurrent
-            .saturating_sub(load.in_flight)
-            .min(rules.calls_per_minute.saturating_sub(load.started_last_minute));
+        let mut budget = rules.max_concurrent.saturating_sub(load.in_flight).min(
+            rules
+                .calls_per_minute
+                .saturating_sub(load.started_last_minute),
+        );
         let mut claimed = Vec::new();
         for &id in contact_ids {
             if budget == 0 {
@@ -684,8 +687,9 @@ impl CampaignStore {
             out.push(OpenAttempt {
                 attempt_id,
                 campaign_id,
-                call_uuid: Uuid::parse_str(&uuid)
-                    .map_err(|_| CampaignError::Corrupt(format!("campaign_attempts.call_uuid `{uuid}`")))?,
+                call_uuid: Uuid::parse_str(&uuid).map_err(|_| {
+                    CampaignError::Corrupt(format!("campaign_attempts.call_uuid `{uuid}`"))
+                })?,
                 state,
                 owner,
                 lease_until,
@@ -782,35 +786,36 @@ impl CampaignStore {
             None => (0, outcome.cause.clone().unwrap_or_default()),
         };
         let variables = serde_json::from_str::<Value>(&vars).unwrap_or(Value::Null);
-        let finished = match step {
-            NextStep::RetryAt(at) => {
-                tx.execute(
-                    "UPDATE campaign_contacts SET state = 'retry', next_attempt_at = ?2,
+        let finished =
+            match step {
+                NextStep::RetryAt(at) => {
+                    tx.execute(
+                        "UPDATE campaign_contacts SET state = 'retry', next_attempt_at = ?2,
                        result = NULL, updated_at = ?3 WHERE id = ?1",
-                    params![contact_id, at, now_ms],
-                )
-                .map_err(db(&path, "schedule retry"))?;
-                Finished {
-                    external_id: external_id.clone(),
-                    retry_at: Some(at),
-                    final_result: None,
+                        params![contact_id, at, now_ms],
+                    )
+                    .map_err(db(&path, "schedule retry"))?;
+                    Finished {
+                        external_id: external_id.clone(),
+                        retry_at: Some(at),
+                        final_result: None,
+                    }
                 }
-            }
-            NextStep::Final => {
-                let contact_state = if decision.is_some() { "done" } else { "failed" };
-                tx.execute(
+                NextStep::Final => {
+                    let contact_state = if decision.is_some() { "done" } else { "failed" };
+                    tx.execute(
                     "UPDATE campaign_contacts SET state = ?2, result = ?3, code = ?4, note = ?5,
                        updated_at = ?6 WHERE id = ?1",
                     params![contact_id, contact_state, attempt_result, code, note, now_ms],
                 )
                 .map_err(db(&path, "finish contact"))?;
-                Finished {
-                    external_id: external_id.clone(),
-                    retry_at: None,
-                    final_result: Some(attempt_result.to_string()),
+                    Finished {
+                        external_id: external_id.clone(),
+                        retry_at: None,
+                        final_result: Some(attempt_result.to_string()),
+                    }
                 }
-            }
-        };
+            };
         let mut attempt_event = json!({
             "campaign": campaign_id,
             "contact": external_id,

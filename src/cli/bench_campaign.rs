@@ -43,7 +43,13 @@ async fn fake_ami(ring: Duration, arrivals: Arrivals) -> anyhow::Result<u16> {
                 let (rd, wr) = sock.into_split();
                 let wr = Arc::new(tokio::sync::Mutex::new(wr));
                 let mut rd = BufReader::new(rd);
-                if wr.lock().await.write_all(b"Asterisk Call Manager/7.0.3\r\n").await.is_err() {
+                if wr
+                    .lock()
+                    .await
+                    .write_all(b"Asterisk Call Manager/7.0.3\r\n")
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 loop {
@@ -142,7 +148,9 @@ async fn bench(args: BenchCampaignArgs) -> anyhow::Result<()> {
     let rules = CampaignRules {
         window_start: "00:00".into(),
         window_end: "24:00".into(),
-        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
+        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .map(String::from)
+            .to_vec(),
         max_concurrent: n as u32,
         calls_per_minute: 100_000,
         max_attempts: 1,
@@ -183,7 +191,10 @@ async fn bench(args: BenchCampaignArgs) -> anyhow::Result<()> {
         if s.state == "finished" {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the campaign did not finish in 120 s: {s:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the campaign did not finish in 120 s: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let wall = t0.elapsed();
@@ -208,8 +219,15 @@ async fn bench(args: BenchCampaignArgs) -> anyhow::Result<()> {
     }
     to_wire.sort_by(|a, b| a.total_cmp(b));
     overhead.sort_by(|a, b| a.total_cmp(b));
-    println!("campaign bench: {} calls at once, ring {} ms, tick {} ms", n, args.ring_ms, args.tick_ms);
-    println!("  all {} attempts recorded in {:.2} s", rows.len(), wall.as_secs_f64());
+    println!(
+        "campaign bench: {} calls at once, ring {} ms, tick {} ms",
+        n, args.ring_ms, args.tick_ms
+    );
+    println!(
+        "  all {} attempts recorded in {:.2} s",
+        rows.len(),
+        wall.as_secs_f64()
+    );
     println!(
         "  claim -> Originate on the wire: p50 {:.0} ms, p95 {:.0} ms",
         pct(&to_wire, 0.5),

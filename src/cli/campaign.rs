@@ -1,9 +1,7 @@
 //! `agent campaign import|start|pause|resume|stop|status|export|dnc`: campaigns in the
 //! records database. The dialling itself runs inside `agent serve` (`[campaign] enabled`).
 
-use crate::campaign::{
-    csv_io, CampaignRules, CampaignScript, CampaignState, CampaignStore,
-};
+use crate::campaign::{csv_io, CampaignRules, CampaignScript, CampaignState, CampaignStore};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -180,7 +178,8 @@ fn import(store: &CampaignStore, a: ImportArgs) -> anyhow::Result<()> {
         store.create_campaign(&a.id, &a.profile, &rules, &script, now_ms())?;
         println!("campaign {} created (draft, profile {})", a.id, a.profile);
     }
-    let file = std::fs::File::open(&a.csv).with_context(|| format!("opening {}", a.csv.display()))?;
+    let file =
+        std::fs::File::open(&a.csv).with_context(|| format!("opening {}", a.csv.display()))?;
     let parsed = csv_io::read_contacts(file, a.time_zone.as_deref())
         .with_context(|| format!("reading {}", a.csv.display()))?;
     for (line, e) in &parsed.rejected {

@@ -57,16 +57,28 @@ impl CampaignConfig {
                 "one line with {phone} in it, e.g. PJSIP/{phone}@trunk or Local/{phone}@enclave-dial",
             ));
         }
-        for (key, v) in [("campaign.context", &self.context), ("campaign.exten", &self.exten)] {
+        for (key, v) in [
+            ("campaign.context", &self.context),
+            ("campaign.exten", &self.exten),
+        ] {
             if v.trim().is_empty() || v.contains(['\r', '\n', ',']) {
-                return Err(ConfigError::invalid(key, "a dialplan name: one line, no commas"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "a dialplan name: one line, no commas",
+                ));
             }
         }
         if !(5..=300).contains(&self.ring_timeout_secs) {
-            return Err(ConfigError::invalid("campaign.ring_timeout_secs", "allowed 5..=300"));
+            return Err(ConfigError::invalid(
+                "campaign.ring_timeout_secs",
+                "allowed 5..=300",
+            ));
         }
         if !(50..=60_000).contains(&self.tick_ms) {
-            return Err(ConfigError::invalid("campaign.tick_ms", "allowed 50..=60000"));
+            return Err(ConfigError::invalid(
+                "campaign.tick_ms",
+                "allowed 50..=60000",
+            ));
         }
         if !(5..=3600).contains(&self.lease_secs) || self.lease_secs * 1000 <= self.tick_ms {
             return Err(ConfigError::invalid(
@@ -75,7 +87,10 @@ impl CampaignConfig {
             ));
         }
         if !(30..=86_400).contains(&self.max_call_secs) {
-            return Err(ConfigError::invalid("campaign.max_call_secs", "allowed 30..=86400"));
+            return Err(ConfigError::invalid(
+                "campaign.max_call_secs",
+                "allowed 30..=86400",
+            ));
         }
         Ok(())
     }

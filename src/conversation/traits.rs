@@ -84,7 +84,10 @@ pub trait StartConversation: Send + Sync + 'static {
 
     /// A new conversation whose system prompt also carries `instructions` (an outbound
     /// call's script). The default ignores them.
-    fn start_with_instructions(&self, instructions: &str) -> Result<Box<dyn Converse>, EngineError> {
+    fn start_with_instructions(
+        &self,
+        instructions: &str,
+    ) -> Result<Box<dyn Converse>, EngineError> {
         let _ = instructions;
         self.start()
     }

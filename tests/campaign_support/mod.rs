@@ -108,14 +108,22 @@ impl FakeAsterisk {
     }
 
     /// Waits (bounded) until `cond` holds over the fake's state.
-    pub async fn wait_until(&self, what: &str, limit: std::time::Duration, cond: impl Fn(&FakeAsterisk) -> bool) {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        limit: std::time::Duration,
+        cond: impl Fn(&FakeAsterisk) -> bool,
+    ) {
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if cond(self) {
                 return;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 panic!("fake Asterisk: `{what}` did not happen within {limit:?}");
             }
         }
@@ -250,7 +258,11 @@ impl FakeAsterisk {
             "Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: {chan}\r\nUniqueid: {uniqueid}\r\nVariable: AS_UUID\r\nValue: {uuid}\r\n\r\n"
         ))
         .await;
-        send(format!("{}ChannelState: 5\r\nChannelStateDesc: Ringing\r\n\r\n", ev_head("Newstate"))).await;
+        send(format!(
+            "{}ChannelState: 5\r\nChannelStateDesc: Ringing\r\n\r\n",
+            ev_head("Newstate")
+        ))
+        .await;
         let response = |ok: bool, reason: u32, uid: &str| {
             format!(
                 "Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: {action_id}\r\nResponse: {}\r\n\
@@ -260,7 +272,10 @@ impl FakeAsterisk {
             )
         };
         let hangup = |cause: u32, txt: &str| {
-            format!("{}Cause: {cause}\r\nCause-txt: {txt}\r\n\r\n", ev_head("Hangup"))
+            format!(
+                "{}Cause: {cause}\r\nCause-txt: {txt}\r\n\r\n",
+                ev_head("Hangup")
+            )
         };
         match callee {
             Callee::Busy => {
@@ -272,7 +287,11 @@ impl FakeAsterisk {
                 send(response(false, 3, "<null>")).await;
             }
             Callee::Answer { .. } | Callee::HangUp(_) => {
-                send(format!("{}ChannelState: 6\r\nChannelStateDesc: Up\r\n\r\n", ev_head("Newstate"))).await;
+                send(format!(
+                    "{}ChannelState: 6\r\nChannelStateDesc: Up\r\n\r\n",
+                    ev_head("Newstate")
+                ))
+                .await;
                 send(response(true, 4, &uniqueid)).await;
                 self.st.lock().unwrap().talking.push(phone.clone());
                 bump(&self.changed);
