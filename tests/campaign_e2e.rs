@@ -548,7 +548,7 @@ async fn a_campaign_of_20_contacts_ends_with_the_right_result_for_each() {
     }
 
     // The outbox: exactly one result event per contact, one attempt event per dial.
-    let conn = rusqlite::Connection::open(&c_path(&s)).unwrap();
+    let conn = rusqlite::Connection::open(c_path(&s)).unwrap();
     let events = enclave::outbox::events_after(&conn, 0, 10_000).unwrap();
     let results: Vec<_> = events
         .iter()
