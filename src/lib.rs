@@ -10,6 +10,7 @@ pub mod ami;
 pub mod app;
 pub mod asr;
 pub mod audio;
+pub mod campaign;
 pub mod cancel;
 pub mod cli;
 pub mod config;

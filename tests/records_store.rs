@@ -71,7 +71,14 @@ async fn new_database_has_schema_version_wal_and_tables() {
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
-    for table in ["calls", "turns"] {
+    for table in [
+        "calls",
+        "turns",
+        "campaigns",
+        "campaign_contacts",
+        "campaign_attempts",
+        "do_not_call",
+    ] {
         let n: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

@@ -369,7 +369,9 @@ impl Shared {
 
     /// Routes one message from Asterisk: responses to their waiter, events to subscribers.
     fn route(&self, msg: Message) {
-        if msg.response().is_some() {
+        // An event can carry a `Response:` field too (`OriginateResponse` has `Response:
+        // Success|Failure` and the action's ActionID): `Event:` decides.
+        if msg.event().is_none() && msg.response().is_some() {
             let waiter = msg
                 .action_id()
                 .and_then(|id| self.lock_pending().remove(id));

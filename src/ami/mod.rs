@@ -14,11 +14,16 @@ mod channels;
 mod client;
 mod handover;
 mod message;
+mod originate;
 
 pub use channels::{ChannelMap, ENTRY_TTL, MAX_ENTRIES, UUID_VARIABLE};
 pub use client::{AmiClient, AmiSettings, BANNER_PREFIX};
 pub use handover::{check_name, sanitize_summary, NAME_MAX_BYTES, SUMMARY_MAX_BYTES};
 pub use message::{encode_action, LineCodec, Message, MAX_LINE_BYTES};
+pub use originate::{
+    describe_reason, HangupInfo, OriginateRequest, OriginateResult, PendingOriginate,
+    REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILED, REASON_HANGUP, REASON_RINGING,
+};
 
 use std::time::Duration;
 

@@ -232,4 +232,23 @@ impl StartConversation for LlmConversations {
             self.config.max_tool_rounds,
         )))
     }
+
+    fn start_with_instructions(
+        &self,
+        instructions: &str,
+    ) -> Result<Box<dyn Converse>, EngineError> {
+        let session = self.llm.session().map_err(|e| EngineError(e.to_string()))?;
+        let prompt = format!(
+            "{}\n\n{}",
+            self.config.system_prompt.trim_end(),
+            instructions.trim()
+        );
+        Ok(Box::new(Conversation::new(
+            session,
+            prompt.trim(),
+            Arc::clone(&self.tools),
+            crate::dialog::engine::GenParams::from_config(&self.config),
+            self.config.max_tool_rounds,
+        )))
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod engines;
+pub mod outbound;
 pub mod stack;
 
 pub use engines::{Engines, EnginesError};

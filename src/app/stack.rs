@@ -34,6 +34,9 @@ pub enum StackError {
     /// The AMI settings are unusable.
     #[error(transparent)]
     Ami(#[from] crate::ami::AmiError),
+    /// The campaign dialler cannot start.
+    #[error("[campaign]: {0}")]
+    Campaign(String),
 }
 
 /// The running services; keep it alive while serving, then [`Stack::shutdown`].
@@ -46,6 +49,7 @@ pub struct Stack {
     pub metrics_addr: Option<std::net::SocketAddr>,
     metrics_server: Option<MetricsServer>,
     records: Option<RecordStore>,
+    campaign: Option<crate::campaign::RunnerHandle>,
     cancel: CancellationToken,
 }
 
@@ -175,6 +179,8 @@ impl Stack {
             None
         };
 
+        let campaign_llm = Arc::clone(&engines.llm);
+        let campaign_ami = ami.clone();
         let handler_config = config.clone();
         let writer = records.as_ref().map(|r| r.writer());
         let handler = tokio::task::spawn_blocking(move || {
@@ -185,8 +191,21 @@ impl Stack {
             text: String::new(),
             message: format!("phrase synthesis panicked: {e}"),
         })??;
+        let (handler, campaign) = match super::outbound::start_dialler(
+            config,
+            handler,
+            records.as_ref(),
+            campaign_ami,
+            campaign_llm,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => return Err(StackError::Campaign(e)),
+        };
         readiness.set_models_loaded(true);
         Ok(Stack {
+            campaign,
             handler,
             readiness,
             metrics_addr: metrics_server.as_ref().map(|s| s.local_addr()),
@@ -199,6 +218,9 @@ impl Stack {
     /// Stops the services after the calls have ended: flushes records, stops listeners.
     pub async fn shutdown(self) {
         self.readiness.set_draining();
+        if let Some(dialler) = self.campaign {
+            dialler.stop().await;
+        }
         if let Some(records) = self.records {
             if let Err(e) = records.close().await {
                 tracing::warn!(error = %e, "closing the call records");

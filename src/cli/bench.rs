@@ -33,6 +33,9 @@ pub enum BenchCommand {
     /// Soak: sequential + concurrent conversation calls with hang-ups, barge-ins and resets;
     /// memory and descriptor slope, CLOSE-WAIT, tasks and engine jobs left.
     Soak(super::bench_soak::BenchSoakArgs),
+    /// Campaign dialler: N outbound calls at once through a loopback AMI peer; AMI and
+    /// scheduling overhead per call (p50/p95).
+    Campaign(super::bench_campaign::BenchCampaignArgs),
 }
 
 /// Runs a benchmark.
@@ -48,5 +51,6 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
         BenchCommand::Soak(args) => super::bench_soak::run(config, args),
+        BenchCommand::Campaign(args) => super::bench_campaign::run(config, args),
     }
 }

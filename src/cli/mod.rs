@@ -4,9 +4,11 @@
 
 mod bench;
 mod bench_calls;
+mod bench_campaign;
 mod bench_soak;
 mod bench_turn;
 mod call;
+mod campaign;
 mod chat;
 mod config_cmd;
 mod models;
@@ -58,6 +60,9 @@ pub enum Command {
     /// Installed models: list, verify, bundle for air-gapped boxes, import.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Outbound campaigns: import contacts, start/pause/resume/stop, status, export results.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Benchmarks of each stage (p50/p95, real-time factor).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -89,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DownloadModels(args) => models::download(config_path, args),
         Command::Models(cmd) => models::run(config_path, cmd),
         Command::Bench(cmd) => bench::run(config_path, cmd),
+        Command::Campaign(cmd) => campaign::run(config_path, cmd),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod ami;
 mod asr;
+mod campaign;
 mod conversation;
 mod gpu;
 mod llm;
@@ -17,6 +18,7 @@ mod vad;
 
 pub use ami::AmiConfig;
 pub use asr::{AsrConfig, WHISPER_LANGUAGES};
+pub use campaign::CampaignConfig;
 pub use conversation::{ConversationConfig, Phrases};
 pub use gpu::{GpuConfig, GpuMode};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
@@ -63,6 +65,8 @@ pub struct Config {
     pub ami: AmiConfig,
     /// `[gpu]`: whether GPU requests of the engines must be met, may fall back, or are off.
     pub gpu: GpuConfig,
+    /// `[campaign]`: the outbound dialler for campaigns.
+    pub campaign: CampaignConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -194,6 +198,7 @@ impl Config {
         self.metrics.validate()?;
         self.ami.validate()?;
         crate::gpu::check_build(self, crate::gpu::Build::current())?;
+        self.campaign.validate()?;
         Ok(())
     }
 

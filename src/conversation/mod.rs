@@ -25,7 +25,9 @@ pub use phrases::{PhraseAudio, PhraseError};
 pub use played::played_text;
 // The composition root moved to `crate::app`; these paths stay for existing callers.
 pub use crate::app::{engines, stack, Engines, EnginesError, Stack, StackError};
-pub use traits::{Converse, Heard, StartConversation, Synthesize, Transcribe};
+pub use traits::{
+    CallScript, CallScripts, Converse, Heard, StartConversation, Synthesize, Transcribe,
+};
 
 use crate::ami::AmiClient;
 use crate::config::Config;
@@ -79,6 +81,8 @@ pub(crate) struct Shared {
     pub(crate) llm_budget: budget::StageBudget,
     /// Transcriptions started and not yet done, across calls.
     pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
+    /// Per-call scripts (outbound campaigns), looked up when a call connects.
+    pub(crate) scripts: Option<Arc<dyn CallScripts>>,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -125,8 +129,19 @@ impl ConversationHandler {
                 asr_budget,
                 llm_budget,
                 asr_in_flight: Default::default(),
+                scripts: None,
             }),
         }
+    }
+
+    /// Gives calls their per-call script (greeting, instructions) from `scripts`, looked up
+    /// by uuid when each call connects. Call before the handler serves calls.
+    pub fn with_call_scripts(mut self, scripts: Arc<dyn CallScripts>) -> ConversationHandler {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.scripts = Some(scripts),
+            None => tracing::error!("call scripts set on a handler already serving calls: ignored"),
+        }
+        self
     }
 
     /// One transcription of `audio_s` seconds took `took` (a start-up calibration): the ASR

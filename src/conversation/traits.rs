@@ -113,4 +113,32 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
 pub trait StartConversation: Send + Sync + 'static {
     /// A new conversation (own history, own LLM sequence).
     fn start(&self) -> Result<Box<dyn Converse>, EngineError>;
+
+    /// A new conversation whose system prompt also carries `instructions` (an outbound
+    /// call's script). The default ignores them.
+    fn start_with_instructions(
+        &self,
+        instructions: &str,
+    ) -> Result<Box<dyn Converse>, EngineError> {
+        let _ = instructions;
+        self.start()
+    }
+}
+
+/// What one call says differently from the configured defaults (an outbound campaign's
+/// script with the contact's variables filled in).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallScript {
+    /// Said instead of the configured greeting.
+    pub greeting: Option<String>,
+    /// Added to the system prompt.
+    pub instructions: Option<String>,
+    /// The agent profile the call should use (by name).
+    pub profile: Option<String>,
+}
+
+/// Per-call scripts, looked up by AudioSocket uuid when a call connects.
+pub trait CallScripts: Send + Sync + 'static {
+    /// The script of call `uuid`, or `None` for an ordinary (inbound) call.
+    fn script(&self, uuid: &uuid::Uuid) -> Option<CallScript>;
 }

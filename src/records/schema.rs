@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
 const MIGRATIONS: &[&str] = &[
@@ -94,6 +94,64 @@ const MIGRATIONS: &[&str] = &[
         delivered_at    INTEGER,                      -- unix ms, NULL until acknowledged
         last_error      TEXT,
         PRIMARY KEY (event_id, sink)
+    );
+    "#,
+    // v3 → v4: outbound campaigns. A contact is dialled only after a transaction moved it to
+    // 'dialling' and inserted its attempt (so two runners, or one restarted, never dial it
+    // twice at once); an attempt whose runner's lease ran out is resolved by whoever runs next.
+    r#"
+    CREATE TABLE campaigns (
+        id          TEXT PRIMARY KEY NOT NULL,   -- a name the operator chose
+        profile     TEXT NOT NULL DEFAULT 'default', -- agent profile (prompt, voice, tools)
+        state       TEXT NOT NULL DEFAULT 'draft'
+                    CHECK (state IN ('draft','running','paused','stopped','finished')),
+        rules       TEXT NOT NULL DEFAULT '{}',  -- JSON campaign::CampaignRules
+        script      TEXT NOT NULL DEFAULT '{}',  -- JSON campaign::CampaignScript
+        created_at  INTEGER NOT NULL,            -- unix ms
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE campaign_contacts (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign_id     TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        external_id     TEXT NOT NULL,           -- the business system's id (1C)
+        phone           TEXT NOT NULL,
+        time_zone       TEXT NOT NULL,           -- IANA name, e.g. Europe/Moscow
+        variables       TEXT NOT NULL DEFAULT '{}', -- JSON {name, appointment, amount, ...}
+        state           TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending','retry','dialling','done','failed','dnc')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,  -- unix ms
+        result          TEXT,                    -- final: confirmed, declined, busy, machine, ...
+        code            INTEGER,                 -- 1C code: 0 unrecognised, 1 yes, 2 no, 3 other
+        note            TEXT,
+        updated_at      INTEGER NOT NULL,
+        UNIQUE (campaign_id, external_id)
+    );
+    CREATE INDEX campaign_contacts_due ON campaign_contacts (campaign_id, state, next_attempt_at);
+    CREATE TABLE campaign_attempts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        contact_id  INTEGER NOT NULL REFERENCES campaign_contacts (id) ON DELETE CASCADE,
+        campaign_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,            -- 1 for the first attempt
+        call_uuid   TEXT NOT NULL UNIQUE,        -- the AudioSocket uuid (AS_UUID)
+        action_id   TEXT,                        -- the Originate's ActionID
+        state       TEXT NOT NULL DEFAULT 'dialling'
+                    CHECK (state IN ('dialling','answered','ended')),
+        result      TEXT,                        -- answered outcome or busy/no_answer/failed/machine
+        cause       TEXT,                        -- Reason / Hangup Cause, as Asterisk said it
+        channel     TEXT,
+        owner       TEXT NOT NULL,               -- the runner that claimed it
+        lease_until INTEGER NOT NULL,            -- unix ms; renewed while the owner runs
+        started_at  INTEGER NOT NULL,
+        answered_at INTEGER,
+        ended_at    INTEGER,
+        UNIQUE (contact_id, seq)
+    );
+    CREATE INDEX campaign_attempts_open ON campaign_attempts (campaign_id, state);
+    CREATE TABLE do_not_call (
+        phone    TEXT PRIMARY KEY NOT NULL,      -- normalised: digits and a leading +
+        reason   TEXT,
+        added_at INTEGER NOT NULL
     );
     "#,
 ];

@@ -70,6 +70,8 @@ struct Call {
     apologised: bool,
     language: String,
     metrics: Option<ActiveCall>,
+    /// This call's own script (an outbound campaign's), if any.
+    script: Option<super::traits::CallScript>,
     recording: Option<super::recording::Recording>,
     verdict_tx: mpsc::UnboundedSender<Verdict>,
     handover_tx: mpsc::UnboundedSender<Result<(), String>>,
@@ -107,6 +109,29 @@ pub(super) async fn run(
     .await
 }
 
+/// Synthesises a per-call phrase (an outbound greeting); `None` (the configured greeting
+/// plays instead) when synthesis fails or comes at another rate than the fixed phrases.
+async fn synthesize_phrase(shared: Arc<Shared>, text: String) -> Option<Phrase> {
+    let tts = &shared.engines.synthesize;
+    if tts.sample_rate() != shared.phrases.rate_hz {
+        return None;
+    }
+    match tts
+        .synthesize(text.clone(), crate::cancel::CancelHandle::new())
+        .await
+    {
+        Ok(audio) if !audio.is_empty() => Some(Phrase {
+            text,
+            audio: Arc::new(audio),
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            warn!(error = %e, "the call's own greeting could not be synthesised");
+            None
+        }
+    }
+}
+
 impl Call {
     fn new(
         shared: Arc<Shared>,
@@ -142,7 +167,12 @@ impl Call {
         ));
         let barge = BargeIn::new(BargeInConfig::from_conversation(cfg));
         let timers = Timers::new(TimersConfig::from_conversation(cfg));
-        let conversation = shared.engines.converse.start().map_err(|e| e.to_string())?;
+        let script = shared.scripts.as_ref().and_then(|s| s.script(&info.uuid));
+        let conversation = match script.as_ref().and_then(|s| s.instructions.as_deref()) {
+            Some(extra) => shared.engines.converse.start_with_instructions(extra),
+            None => shared.engines.converse.start(),
+        }
+        .map_err(|e| e.to_string())?;
         let language = cfg.language.clone();
         let metrics = Some(shared.metrics.call_started());
         if let Some(records) = &shared.records {
@@ -178,6 +208,7 @@ impl Call {
             apologised: false,
             language,
             metrics,
+            script,
             verdict_tx,
             handover_tx,
         })
@@ -191,10 +222,12 @@ impl Call {
     ) -> CallOutcome {
         let mut progress = self.out.progress();
         let phrases = self.shared.phrases.clone();
-        for phrase in [&phrases.disclosure, &phrases.greeting]
-            .into_iter()
-            .flatten()
-        {
+        let greeting = match self.script.as_ref().and_then(|s| s.greeting.clone()) {
+            Some(text) => synthesize_phrase(Arc::clone(&self.shared), text).await,
+            None => None,
+        }
+        .or_else(|| phrases.greeting.clone());
+        for phrase in [&phrases.disclosure, &greeting].into_iter().flatten() {
             self.say(phrase);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
