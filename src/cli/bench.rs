@@ -33,6 +33,9 @@ pub enum BenchCommand {
     /// Soak: sequential + concurrent conversation calls with hang-ups, barge-ins and resets;
     /// memory and descriptor slope, CLOSE-WAIT, tasks and engine jobs left.
     Soak(super::bench_soak::BenchSoakArgs),
+    /// Answering-machine detection: accuracy (confusion matrix) and decision time on human
+    /// answers and machine greetings spoken by a real voice through the μ-law telephone path.
+    Amd(super::bench_amd::BenchAmdArgs),
 }
 
 /// Runs a benchmark.
@@ -48,5 +51,6 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Calls(args) => super::bench_calls::run(config, args),
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
         BenchCommand::Soak(args) => super::bench_soak::run(config, args),
+        BenchCommand::Amd(args) => super::bench_amd::run(config, args),
     }
 }

@@ -3,6 +3,7 @@
 //! Every section lives in its own file and is `deny_unknown_fields`: a typo is an error that
 //! names the file and the key, never a silent default.
 
+mod amd;
 mod ami;
 mod asr;
 mod conversation;
@@ -14,6 +15,7 @@ mod server;
 mod tts;
 mod vad;
 
+pub use amd::{AmdConfig, MachineAction};
 pub use ami::AmiConfig;
 pub use asr::AsrConfig;
 pub use conversation::{ConversationConfig, Phrases};
@@ -59,6 +61,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
     pub ami: AmiConfig,
+    /// `[amd]`: answering-machine and IVR detection on outbound calls.
+    pub amd: AmdConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -189,6 +193,7 @@ impl Config {
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;
+        self.amd.validate()?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //! the wire. The only timer is a coarse tick for wall-clock limits (silence re-prompt, maximum
 //! call length, the LLM budget), never for synchronisation.
 
+pub(crate) mod amd;
 mod closing;
 mod playback;
 mod turns;
@@ -70,6 +71,8 @@ struct Call {
     recording: Option<super::recording::Recording>,
     verdict_tx: mpsc::UnboundedSender<Verdict>,
     handover_tx: mpsc::UnboundedSender<Result<(), String>>,
+    /// Answering-machine screening (outbound calls only; see `amd`).
+    amd: Option<amd::Screening>,
 }
 
 /// Runs one call to its end.
@@ -146,7 +149,9 @@ impl Call {
         }
         let recording =
             super::recording::Recording::start(&shared.config.records, &info.uuid, info.started);
+        let amd = amd::Screening::start(&shared, &info);
         Ok(Call {
+            amd,
             recording,
             shared,
             info,
@@ -180,9 +185,12 @@ impl Call {
     ) -> CallOutcome {
         let mut progress = self.out.progress();
         let phrases = self.shared.phrases.clone();
+        // A screened call greets once the detector says a person answered (see `amd`).
+        let greet = !self.screening();
         for phrase in [&phrases.disclosure, &phrases.greeting]
             .into_iter()
             .flatten()
+            .filter(|_| greet)
         {
             self.say(phrase);
         }
@@ -206,6 +214,7 @@ impl Call {
                     self.feed(TurnInput::Verdict { id, finished });
                 }
                 Some(result) = handovers.recv() => self.on_handover(result),
+                msg = amd::recv(&mut self.amd) => self.on_amd_msg(msg),
                 changed = progress.changed() => {
                     if changed.is_err() { break Stop::Agent; }
                     self.on_progress(&progress.borrow_and_update().clone());
@@ -277,6 +286,10 @@ impl Call {
         let voiced = self.endpointer.last_probability() >= self.shared.config.vad.threshold;
         if voiced {
             self.idle_since = Instant::now();
+        }
+        if self.screening() {
+            self.amd_on_audio(&samples, voiced, events);
+            return;
         }
         let audible = self.out.queued_samples() > 0;
         let now = self.endpointer.now();
