@@ -37,6 +37,9 @@ pub struct AmdParams {
     pub min_speech: Duration,
     /// Gap inside a run of voiced frames that still counts as the same run.
     pub voiced_gap: Duration,
+    /// Voiced frames this far (dB) under the loudest voiced frame so far are background
+    /// (a TV, people in the room), not the greeting.
+    pub background_db: f32,
     /// The beep.
     pub beep: BeepParams,
     /// Without a beep, silence after the greeting that cues the message.
@@ -65,6 +68,7 @@ impl AmdParams {
             transcript_wait: ms(c.transcript_wait_ms),
             min_speech: ms(c.min_speech_ms),
             voiced_gap: Duration::from_millis(200),
+            background_db: 15.0,
             beep: BeepParams {
                 min_hz: c.beep_min_hz as f32,
                 max_hz: c.beep_max_hz as f32,
@@ -94,6 +98,8 @@ pub enum AmdInput {
         voiced: bool,
         /// A steady tone is under way.
         tone: bool,
+        /// The frame's level (dBFS).
+        dbfs: f32,
     },
     /// A beep ended.
     Beep(Beep),
@@ -145,6 +151,8 @@ pub struct Decider {
     greeting_start: Option<Duration>,
     /// End of the last voiced frame of a confirmed run.
     last_voiced: Option<Duration>,
+    /// Level of the loudest voiced frame so far (dBFS).
+    peak_db: f32,
     pending: u32,
     decision: Option<Decision>,
     beep: Option<Beep>,
@@ -162,6 +170,7 @@ impl Decider {
             run: None,
             greeting_start: None,
             last_voiced: None,
+            peak_db: f32::NEG_INFINITY,
             pending: 0,
             decision: None,
             beep: None,
@@ -234,9 +243,15 @@ impl Decider {
                 len,
                 voiced,
                 tone,
+                dbfs,
             } => {
                 self.now = end;
-                self.frame(end, len, voiced && !tone);
+                let voiced = voiced && !tone;
+                if voiced {
+                    self.peak_db = self.peak_db.max(dbfs);
+                }
+                let foreground = dbfs >= self.peak_db - self.p.background_db;
+                self.frame(end, len, voiced && foreground);
                 self.rules(&mut out);
             }
             AmdInput::Beep(beep) => {

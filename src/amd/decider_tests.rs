@@ -15,6 +15,7 @@ fn play(d: &mut Decider, segments: &[(bool, u64)]) -> Vec<AmdOutput> {
                 len: FRAME,
                 voiced,
                 tone: false,
+                dbfs: if voiced { -12.0 } else { -60.0 },
             }));
         }
     }
@@ -251,7 +252,33 @@ fn tone_frames_are_not_speech() {
             len: FRAME,
             voiced: true,
             tone: true,
+            dbfs: -10.0,
         }));
     }
     assert_eq!(decided(&out).map(|d| d.verdict), Some(Verdict::Human));
+}
+
+#[test]
+fn quiet_voices_behind_the_answer_are_background() {
+    // "Hi, who's this?" over a TV 20 dB down that the VAD also calls speech.
+    let mut d = Decider::new(AmdParams::default());
+    let mut out = Vec::new();
+    let mut feed = |d: &mut Decider, voiced: bool, dbfs: f32, ms: u64| {
+        for _ in 0..ms / 20 {
+            let end = d.now() + FRAME;
+            out.extend(d.on(AmdInput::Frame {
+                end,
+                len: FRAME,
+                voiced,
+                tone: false,
+                dbfs,
+            }));
+        }
+    };
+    feed(&mut d, true, -32.0, 400);
+    feed(&mut d, true, -12.0, 900);
+    feed(&mut d, true, -32.0, 4000);
+    let dec = decided(&out).expect("a verdict");
+    assert_eq!(dec.verdict, Verdict::Human, "{dec:?}");
+    assert_eq!(dec.at, ms(400 + 900 + 900));
 }

@@ -35,11 +35,13 @@ impl AmdDetector {
         for beep in self.tone.push(samples) {
             out.extend(self.decider.on(AmdInput::Beep(beep)));
         }
+        let mean_square = samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32;
         out.extend(self.decider.on(AmdInput::Frame {
             end,
             len: end - start,
             voiced,
             tone: self.tone.tone_active(),
+            dbfs: 10.0 * (mean_square + 1e-12).log10(),
         }));
         out
     }

@@ -8,10 +8,12 @@
 //! the wire. The only timer is a coarse tick for wall-clock limits (silence re-prompt, maximum
 //! call length, the LLM budget), never for synchronisation.
 
-pub(crate) mod amd;
 mod closing;
 mod playback;
 mod turns;
+
+// Answering-machine screening (outbound calls).
+pub(crate) mod amd;
 
 use super::barge_in::{BargeIn, BargeInAction, BargeInConfig};
 use super::ending::{outcome, Ending, Stop};
