@@ -41,6 +41,9 @@ pub struct BenchAmdArgs {
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Keep the voice's audio of each text here and reuse it on the next run (same voice).
+    #[arg(long)]
+    pub speech_cache: Option<PathBuf>,
 }
 
 fn real_dir() -> PathBuf {
@@ -134,13 +137,30 @@ pub fn run(config_path: Option<&Path>, args: BenchAmdArgs) -> anyhow::Result<()>
     let tts = crate::tts::setup::engine(&config, &voice.to_string_lossy(), None, None)
         .with_context(|| format!("loading voice {}", voice.display()))?;
     let mut spoken: HashMap<String, Vec<f32>> = HashMap::new();
+    if let Some(dir) = &args.speech_cache {
+        std::fs::create_dir_all(dir)?;
+    }
     for text in set::texts(&specs) {
+        let cached = args.speech_cache.as_ref().map(|dir| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (text, voice.to_string_lossy()).hash(&mut h);
+            dir.join(format!("{:016x}.wav", h.finish()))
+        });
+        if let Some(clip) = cached
+            .as_ref()
+            .and_then(|p| crate::audio::wav::read_mono(p).ok())
+        {
+            spoken.insert(text.to_string(), clip.samples);
+            continue;
+        }
         let pcm = tts.synthesize(text)?;
         let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
-        spoken.insert(
-            text.to_string(),
-            trim(&crate::audio::resample(&f, tts.sample_rate(), RATE)?),
-        );
+        let audio = trim(&crate::audio::resample(&f, tts.sample_rate(), RATE)?);
+        if let Some(p) = &cached {
+            crate::audio::wav::write_mono_f32(p, &audio, RATE)?;
+        }
+        spoken.insert(text.to_string(), audio);
     }
     let mut speak = |t: &str| -> anyhow::Result<Vec<f32>> {
         spoken
