@@ -11,6 +11,10 @@
 //!   silence → human (waiting up to `transcript_wait` more for a transcript being made);
 //! - nobody spoke for `max_initial_silence`, or no verdict by `max_decision` → undecided.
 //!
+//! A human (or undecided) verdict stays open for `revise_window`: a beep or a machine phrase
+//! heard then revises it to a machine ([`AmdOutput::Revised`]) — a short voicemail greeting
+//! ("Leave a message." … beep) looks like a person until its beep.
+//!
 //! After a machine verdict it keeps listening for the end of the greeting: a beep that ended
 //! (`after_beep` of quiet after it) or `message_after_silence` of silence cues the message;
 //! `max_message_wait` without either gives up.
@@ -38,8 +42,11 @@ pub struct AmdParams {
     /// Gap inside a run of voiced frames that still counts as the same run.
     pub voiced_gap: Duration,
     /// Voiced frames this far (dB) under the loudest voiced frame so far are background
-    /// (a TV, people in the room), not the greeting.
+    /// (a TV, people in the room), not the greeting — unless they follow louder speech
+    /// within `background_hold` (the soft end of a word, a fricative).
     pub background_db: f32,
+    /// See `background_db`.
+    pub background_hold: Duration,
     /// The beep.
     pub beep: BeepParams,
     /// Without a beep, silence after the greeting that cues the message.
@@ -48,6 +55,8 @@ pub struct AmdParams {
     pub after_beep: Duration,
     /// Longest wait for the message cue after a machine verdict.
     pub max_message_wait: Duration,
+    /// How long a human/undecided verdict can still be revised by a beep or a phrase.
+    pub revise_window: Duration,
 }
 
 impl Default for AmdParams {
@@ -69,6 +78,7 @@ impl AmdParams {
             min_speech: ms(c.min_speech_ms),
             voiced_gap: Duration::from_millis(200),
             background_db: 15.0,
+            background_hold: Duration::from_millis(300),
             beep: BeepParams {
                 min_hz: c.beep_min_hz as f32,
                 max_hz: c.beep_max_hz as f32,
@@ -80,6 +90,7 @@ impl AmdParams {
             message_after_silence: ms(c.message_after_silence_ms),
             after_beep: Duration::from_millis(150),
             max_message_wait: ms(c.max_message_wait_ms),
+            revise_window: ms(c.revise_window_ms),
         }
     }
 }
@@ -126,6 +137,8 @@ pub enum Cue {
 pub enum AmdOutput {
     /// The verdict (said once).
     Decided(Decision),
+    /// A human/undecided verdict was wrong: a machine after all (a late beep or phrase).
+    Revised(Decision),
     /// A machine's greeting is over: speak the message now (said once).
     SpeakNow {
         /// Media time of the cue.
@@ -153,6 +166,8 @@ pub struct Decider {
     last_voiced: Option<Duration>,
     /// Level of the loudest voiced frame so far (dBFS).
     peak_db: f32,
+    /// End of the last voiced frame within `background_db` of the peak.
+    last_foreground: Option<Duration>,
     pending: u32,
     decision: Option<Decision>,
     beep: Option<Beep>,
@@ -171,6 +186,7 @@ impl Decider {
             greeting_start: None,
             last_voiced: None,
             peak_db: f32::NEG_INFINITY,
+            last_foreground: None,
             pending: 0,
             decision: None,
             beep: None,
@@ -212,20 +228,24 @@ impl Decider {
     }
 
     fn decide(&mut self, verdict: Verdict, reason: Reason, out: &mut Vec<AmdOutput>) {
-        if self.decision.is_some() {
-            return;
-        }
         let machine = matches!(verdict, Verdict::Machine { .. });
         let d = Decision {
             verdict,
             reason,
             at: self.now,
         };
-        self.decision = Some(d.clone());
-        if !machine {
-            self.done = true;
+        match &self.decision {
+            None => {
+                self.decision = Some(d.clone());
+                out.push(AmdOutput::Decided(d));
+            }
+            // Machine evidence while a human verdict is still open: revise it.
+            Some(prev) if machine && !prev.is_machine() && !self.done => {
+                self.decision = Some(d.clone());
+                out.push(AmdOutput::Revised(d));
+            }
+            Some(_) => {}
         }
-        out.push(AmdOutput::Decided(d));
     }
 
     /// Applies one input; returns what it caused, in order.
@@ -250,8 +270,14 @@ impl Decider {
                 if voiced {
                     self.peak_db = self.peak_db.max(dbfs);
                 }
-                let foreground = dbfs >= self.peak_db - self.p.background_db;
-                self.frame(end, len, voiced && foreground);
+                let loud = dbfs >= self.peak_db - self.p.background_db;
+                if voiced && loud {
+                    self.last_foreground = Some(end);
+                }
+                let held = self
+                    .last_foreground
+                    .is_some_and(|at| end.saturating_sub(at) <= self.p.background_hold);
+                self.frame(end, len, voiced && (loud || held));
                 self.rules(&mut out);
             }
             AmdInput::Beep(beep) => {
@@ -356,6 +382,12 @@ impl Decider {
             }
         }
         if self.done {
+            return;
+        }
+        if let Some(d) = self.decision.as_ref().filter(|d| !d.is_machine()) {
+            if now.saturating_sub(d.at) >= self.p.revise_window {
+                self.done = true;
+            }
             return;
         }
         // A machine: wait for the end of its greeting.

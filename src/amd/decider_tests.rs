@@ -42,6 +42,8 @@ fn hello_and_a_pause_is_a_human_after_the_silence() {
     assert_eq!(dec.reason, Reason::ShortGreeting { speech_ms: 600 });
     // 400 ms before, 600 ms of "hello?", 900 ms of silence.
     assert_eq!(dec.at, ms(1900));
+    assert!(!d.is_done(), "still open for a late beep");
+    play(&mut d, &[(false, 2500)]);
     assert!(d.is_done());
 }
 
@@ -221,10 +223,48 @@ fn silence_is_undecided_and_clicks_do_not_start_a_greeting() {
 }
 
 #[test]
-fn late_evidence_does_not_change_a_verdict() {
+fn a_late_beep_revises_a_human_verdict_within_the_window_only() {
+    // "Leave a message." — human by its length — then the beep 1.2 s later.
+    let mut d = Decider::new(AmdParams::default());
+    let out = play(&mut d, &[(true, 900), (false, 1000)]);
+    assert_eq!(decided(&out).map(|d| d.verdict), Some(Verdict::Human));
+    let beep = Beep {
+        start: ms(2100),
+        end: ms(2400),
+        hz: 1000.0,
+        dbfs: -10.0,
+    };
+    play(&mut d, &[(false, 500)]);
+    let out = d.on(AmdInput::Beep(beep));
+    let revised = out.iter().find_map(|o| match o {
+        AmdOutput::Revised(d) => Some(d.clone()),
+        _ => None,
+    });
+    let revised = revised.expect("revised");
+    assert_eq!(
+        revised.verdict,
+        Verdict::Machine {
+            beep_at: Some(ms(2100))
+        }
+    );
+    let out = play(&mut d, &[(false, 400)]);
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            AmdOutput::SpeakNow {
+                cue: Cue::Beep { .. },
+                ..
+            }
+        )),
+        "the message follows the beep: {out:?}"
+    );
+
+    // After the window, nothing changes the verdict.
     let mut d = Decider::new(AmdParams::default());
     let out = play(&mut d, &[(true, 600), (false, 1000)]);
     assert_eq!(decided(&out).map(|d| d.verdict), Some(Verdict::Human));
+    play(&mut d, &[(false, 2600)]);
+    assert!(d.is_done());
     let out = d.on(AmdInput::Transcript("leave a message".into()));
     assert!(out.is_empty());
     assert!(d
@@ -280,5 +320,30 @@ fn quiet_voices_behind_the_answer_are_background() {
     feed(&mut d, true, -32.0, 4000);
     let dec = decided(&out).expect("a verdict");
     assert_eq!(dec.verdict, Verdict::Human, "{dec:?}");
-    assert_eq!(dec.at, ms(400 + 900 + 900));
+    // The TV's frames right after the answer still count (300 ms hold), then not.
+    assert_eq!(dec.at, ms(400 + 900 + 300 + 900));
+}
+
+#[test]
+fn soft_frames_inside_a_greeting_are_still_the_greeting() {
+    // A machine's sentences with soft ends (25 dB under its loudest frame) around short
+    // pauses: one greeting, a machine.
+    let mut d = Decider::new(AmdParams::default());
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        for (voiced, dbfs, n) in [(true, -8.0, 40), (true, -33.0, 10), (false, -60.0, 15)] {
+            for _ in 0..n {
+                let end = d.now() + FRAME;
+                out.extend(d.on(AmdInput::Frame {
+                    end,
+                    len: FRAME,
+                    voiced,
+                    tone: false,
+                    dbfs,
+                }));
+            }
+        }
+    }
+    let dec = decided(&out).expect("a verdict");
+    assert!(matches!(dec.reason, Reason::LongGreeting { .. }), "{dec:?}");
 }

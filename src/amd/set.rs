@@ -466,6 +466,9 @@ impl ClipOutcome {
     }
 }
 
+/// Transcribes one utterance (16 kHz) for [`replay`].
+pub type TranscribeFn<'a> = &'a mut dyn FnMut(&[f32]) -> anyhow::Result<String>;
+
 /// Most utterances transcribed per call before a verdict.
 pub const MAX_TRANSCRIPTS: usize = 3;
 
@@ -480,7 +483,7 @@ pub fn replay(
     params: &AmdParams,
     vad: &mut Endpointer,
     vad_threshold: f32,
-    mut transcribe: Option<&mut dyn FnMut(&[f32]) -> anyhow::Result<String>>,
+    mut transcribe: Option<TranscribeFn<'_>>,
 ) -> anyhow::Result<ClipOutcome> {
     let mut det = AmdDetector::new(params.clone(), RATE);
     let mut due: Vec<(Duration, String)> = Vec::new();
@@ -496,7 +499,7 @@ pub fn replay(
     let handle = |outputs: Vec<AmdOutput>, out: &mut ClipOutcome| {
         for o in outputs {
             match o {
-                AmdOutput::Decided(d) => out.decision = Some(d),
+                AmdOutput::Decided(d) | AmdOutput::Revised(d) => out.decision = Some(d),
                 AmdOutput::SpeakNow { at, .. } => out.speak_at = Some(at),
                 AmdOutput::GaveUp { .. } => {}
             }

@@ -57,6 +57,9 @@ pub struct AmdConfig {
     pub message_after_silence_ms: u32,
     /// The greeting never ends (or never pauses) within this after the verdict: hang up (ms).
     pub max_message_wait_ms: u32,
+    /// A beep or a voicemail phrase this soon after a human verdict makes it a machine after
+    /// all (the greeting is cut off, the message waits for the beep) (ms).
+    pub revise_window_ms: u32,
 }
 
 impl Default for AmdConfig {
@@ -83,6 +86,7 @@ impl Default for AmdConfig {
                 .into(),
             message_after_silence_ms: 2500,
             max_message_wait_ms: 30_000,
+            revise_window_ms: 2500,
         }
     }
 }
@@ -130,6 +134,7 @@ impl AmdConfig {
             1000,
             300_000,
         )?;
+        ms("revise_window_ms", self.revise_window_ms, 0, 10_000)?;
         if !(100..=3800).contains(&self.beep_min_hz) {
             return Err(ConfigError::invalid(
                 "amd.beep_min_hz",

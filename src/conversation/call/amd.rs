@@ -122,15 +122,26 @@ impl Call {
         self.amd.as_ref().is_some_and(Screening::holds_call)
     }
 
-    /// Caller audio while screening: to the detector; utterances to the ASR for phrases.
-    pub(super) fn amd_on_audio(&mut self, samples: &[f32], voiced: bool, events: Vec<VadEvent>) {
+    /// Caller audio to the detector (utterances to the ASR for phrases while listening);
+    /// true while screening owns the call (the conversation does not see the audio). After a
+    /// human verdict the detector still listens for `revise_window_ms` (a late beep).
+    pub(super) fn amd_on_audio(
+        &mut self,
+        samples: &[f32],
+        voiced: bool,
+        events: &[VadEvent],
+    ) -> bool {
         let Some(s) = self.amd.as_mut() else {
-            return;
+            return false;
         };
+        if s.stage == Stage::Done && s.detector.decider().is_done() {
+            return false;
+        }
         let outputs = s.detector.push(samples, voiced);
         if s.stage == Stage::Listening {
             for event in events {
                 if let VadEvent::EndOfUtterance { audio, .. } = event {
+                    let audio = audio.clone();
                     if s.transcripts < crate::amd::set::MAX_TRANSCRIPTS {
                         s.transcripts += 1;
                         s.detector.transcript_pending();
@@ -154,7 +165,9 @@ impl Call {
                 }
             }
         }
+        let holds = s.holds_call();
         self.on_amd_outputs(outputs);
+        holds
     }
 
     /// A screening task reported.
@@ -186,6 +199,7 @@ impl Call {
         for o in outputs {
             match o {
                 AmdOutput::Decided(d) => self.on_amd_decision(d),
+                AmdOutput::Revised(d) => self.on_amd_revised(d),
                 AmdOutput::SpeakNow { at, cue } => {
                     info!(
                         at_ms = at.as_millis() as u64,
@@ -270,6 +284,25 @@ impl Call {
                 .cloned();
             let _ = tx.send(AmdMsg::Message(made));
         });
+    }
+
+    /// A machine after all (a beep soon after the "person" verdict): stop the greeting and
+    /// whatever the conversation started, then act as on any machine.
+    fn on_amd_revised(&mut self, d: Decision) {
+        if self.ending.is_some() {
+            return;
+        }
+        info!(reason = %d.reason, "a machine after all; stopping the greeting");
+        self.out.clear();
+        self.barge.agent_stopped();
+        self.supersede_turn();
+        self.queued = None;
+        self.reply = None;
+        self.caller_turn = None;
+        if let Some(s) = self.amd.as_mut() {
+            s.stage = Stage::Listening;
+        }
+        self.on_amd_decision(d);
     }
 
     /// Speaks the message to the machine, then hangs up once it was played.

@@ -289,8 +289,7 @@ impl Call {
         if voiced {
             self.idle_since = Instant::now();
         }
-        if self.screening() {
-            self.amd_on_audio(&samples, voiced, events);
+        if self.amd_on_audio(&samples, voiced, &events) {
             return;
         }
         let audible = self.out.queued_samples() > 0;
