@@ -6,6 +6,7 @@
 //! [`audio`] → [`transport`] (20 ms paced frames) → Asterisk. [`pipeline`] is the seam
 //! between a call's transport and whatever converses on it.
 
+pub mod amd;
 pub mod ami;
 pub mod app;
 pub mod asr;

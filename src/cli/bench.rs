@@ -36,6 +36,9 @@ pub enum BenchCommand {
     /// Campaign dialler: N outbound calls at once through a loopback AMI peer; AMI and
     /// scheduling overhead per call (p50/p95).
     Campaign(super::bench_campaign::BenchCampaignArgs),
+    /// Answering-machine detection: accuracy (confusion matrix) and decision time on human
+    /// answers and machine greetings spoken by a real voice through the μ-law telephone path.
+    Amd(super::bench_amd::BenchAmdArgs),
 }
 
 /// Runs a benchmark.
@@ -52,5 +55,6 @@ pub fn run(config: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Transport(args) => super::call::bench_transport(config, args),
         BenchCommand::Soak(args) => super::bench_soak::run(config, args),
         BenchCommand::Campaign(args) => super::bench_campaign::run(config, args),
+        BenchCommand::Amd(args) => super::bench_amd::run(config, args),
     }
 }

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own file; this one only wires them together.
 
 mod bench;
+mod bench_amd;
 mod bench_calls;
 mod bench_campaign;
 mod bench_soak;

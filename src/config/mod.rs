@@ -3,6 +3,7 @@
 //! Every section lives in its own file and is `deny_unknown_fields`: a typo is an error that
 //! names the file and the key, never a silent default.
 
+mod amd;
 mod ami;
 mod asr;
 mod campaign;
@@ -16,6 +17,7 @@ mod server;
 mod tts;
 mod vad;
 
+pub use amd::{AmdConfig, MachineAction};
 pub use ami::AmiConfig;
 pub use asr::{AsrConfig, WHISPER_LANGUAGES};
 pub use campaign::CampaignConfig;
@@ -67,6 +69,8 @@ pub struct Config {
     pub gpu: GpuConfig,
     /// `[campaign]`: the outbound dialler for campaigns.
     pub campaign: CampaignConfig,
+    /// `[amd]`: answering-machine and IVR detection on outbound calls.
+    pub amd: AmdConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -199,6 +203,7 @@ impl Config {
         self.ami.validate()?;
         crate::gpu::check_build(self, crate::gpu::Build::current())?;
         self.campaign.validate()?;
+        self.amd.validate()?;
         Ok(())
     }
 

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
     /// Per-call scripts (outbound campaigns), looked up when a call connects.
     pub(crate) scripts: Option<Arc<dyn CallScripts>>,
+    /// Answering-machine screening: the campaign's hook, the voicemail message audio.
+    pub(crate) amd: call::amd::AmdShared,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -130,6 +132,7 @@ impl ConversationHandler {
                 llm_budget,
                 asr_in_flight: Default::default(),
                 scripts: None,
+                amd: Default::default(),
             }),
         }
     }
@@ -148,6 +151,12 @@ impl ConversationHandler {
     /// budget fits this machine from the first call.
     pub fn observe_asr_cost(&self, audio_s: f64, took: std::time::Duration) {
         self.shared.asr_budget.observe(audio_s, took, 0);
+    }
+
+    /// Screens the calls `detection` asks for (outbound calls it placed) for answering
+    /// machines, with `[amd]`; false when a hook was already set (it is set once).
+    pub fn set_machine_detection(&self, detection: Arc<dyn crate::amd::MachineDetection>) -> bool {
+        self.shared.amd.hook.set(detection).is_ok()
     }
 
     /// The ASR budget an utterance of `audio_s` seconds gets now, with nothing queued.

@@ -18,7 +18,7 @@ impl Call {
     }
 
     pub(super) fn on_tick(&mut self) {
-        if self.ending.is_some() {
+        if self.ending.is_some() || self.screening() {
             return;
         }
         let turn_live = self.turn.as_ref().is_some_and(|t| !t.superseded);
@@ -209,6 +209,7 @@ impl Call {
                 self.finish_reply(reply, text, !all_played);
             }
         }
+        self.amd_finish();
         let (outcome, error) = outcome(self.ending.as_ref(), &stop, &self.errors);
         let target = matches!(outcome, RecordOutcome::Transferred)
             .then(|| self.shared.config.conversation.transfer_target.clone());

@@ -13,6 +13,9 @@ mod echo;
 mod playback;
 mod turns;
 
+// Answering-machine screening (outbound calls).
+pub(crate) mod amd;
+
 use super::barge_in::{BargeIn, BargeInAction, BargeInConfig};
 use super::ending::{outcome, Ending, Stop};
 use super::phrases::Phrase;
@@ -72,9 +75,14 @@ struct Call {
     metrics: Option<ActiveCall>,
     /// This call's own script (an outbound campaign's), if any.
     script: Option<super::traits::CallScript>,
+    /// The greeting this call says (the script's, else the configured one), kept for a
+    /// screened call that greets only once a person answered.
+    greeting: Option<Phrase>,
     recording: Option<super::recording::Recording>,
     verdict_tx: mpsc::UnboundedSender<Verdict>,
     handover_tx: mpsc::UnboundedSender<Result<(), String>>,
+    /// Answering-machine screening (outbound calls only; see `amd`).
+    amd: Option<amd::Screening>,
 }
 
 /// Runs one call to its end.
@@ -186,7 +194,9 @@ impl Call {
         }
         let recording =
             super::recording::Recording::start(&shared.config.records, &info.uuid, info.started);
+        let amd = amd::Screening::start(&shared, &info);
         Ok(Call {
+            amd,
             recording,
             shared,
             info,
@@ -209,6 +219,7 @@ impl Call {
             language,
             metrics,
             script,
+            greeting: None,
             verdict_tx,
             handover_tx,
         })
@@ -227,7 +238,14 @@ impl Call {
             None => None,
         }
         .or_else(|| phrases.greeting.clone());
-        for phrase in [&phrases.disclosure, &greeting].into_iter().flatten() {
+        self.greeting = greeting.clone();
+        // A screened call greets once the detector says a person answered (see `amd`).
+        let greet = !self.screening();
+        for phrase in [&phrases.disclosure, &greeting]
+            .into_iter()
+            .flatten()
+            .filter(|_| greet)
+        {
             self.say(phrase);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -250,6 +268,7 @@ impl Call {
                     self.feed(TurnInput::Verdict { id, finished });
                 }
                 Some(result) = handovers.recv() => self.on_handover(result),
+                msg = amd::recv(&mut self.amd) => self.on_amd_msg(msg),
                 changed = progress.changed() => {
                     if changed.is_err() { break Stop::Agent; }
                     self.on_progress(&progress.borrow_and_update().clone());
@@ -322,6 +341,9 @@ impl Call {
         let voiced = self.endpointer.last_probability() >= self.shared.config.vad.threshold;
         if voiced {
             self.idle_since = Instant::now();
+        }
+        if self.amd_on_audio(&samples, voiced, &events) {
+            return;
         }
         let audible = self.out.queued_samples() > 0;
         let now = self.endpointer.now();
