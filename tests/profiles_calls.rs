@@ -41,7 +41,7 @@ async fn start(tmp: &std::path::Path, profiles_toml: &str) -> Agent {
         profiles.display()
     );
     let cfg = config_text(tmp, &extra);
-    let mut inner = start_agent(&cfg).await;
+    let inner = start_agent(&cfg).await;
     let stack = inner.stack.as_ref().unwrap();
     let services = AgentServices::start(
         &inner.config,

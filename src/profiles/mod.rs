@@ -423,6 +423,3 @@ impl ProfilesFile {
         hex::encode(&digest[..8])
     }
 }
-
-#[cfg(test)]
-mod tests;
