@@ -12,8 +12,11 @@ fn load(text: &str) -> Result<Config, String> {
 #[test]
 fn example_documents_the_defaults() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/agent.example.toml");
-    let cfg = Config::load_with_env(Some(std::path::Path::new(path)), Vec::<(String, String)>::new())
-        .unwrap();
+    let cfg = Config::load_with_env(
+        Some(std::path::Path::new(path)),
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap();
     assert_eq!(cfg.api, ApiConfig::default());
     assert_eq!(cfg.profiles, ProfilesConfig::default());
     let text = std::fs::read_to_string(path).unwrap();
@@ -38,7 +41,10 @@ fn example_documents_the_defaults() {
                 "allowed_origins",
             ][..],
         ),
-        ("profiles", &["file", "default", "ami_variable", "ami_wait_ms"][..]),
+        (
+            "profiles",
+            &["file", "default", "ami_variable", "ami_wait_ms"][..],
+        ),
     ] {
         let s = section(name);
         for key in keys {
@@ -65,7 +71,10 @@ fn config_check_never_prints_a_token() {
 #[test]
 fn an_enabled_api_needs_a_credential() {
     let err = load("[api]\nenabled = true\n").unwrap_err();
-    assert!(err.contains("api.enabled") && err.contains("hash-password"), "{err}");
+    assert!(
+        err.contains("api.enabled") && err.contains("hash-password"),
+        "{err}"
+    );
     load("[api]\nenabled = true\ntokens = [\"0123456789abcdef0123456789\"]\n").unwrap();
 }
 
@@ -73,13 +82,25 @@ fn an_enabled_api_needs_a_credential() {
 fn bad_values_name_their_key() {
     for (text, key) in [
         ("[api]\ntokens = [\"short\"]\n", "api.tokens[0]"),
-        ("[api]\npassword_hash = \"plaintext\"\n", "api.password_hash"),
+        (
+            "[api]\npassword_hash = \"plaintext\"\n",
+            "api.password_hash",
+        ),
         ("[api]\nsession_ttl_secs = 1\n", "api.session_ttl_secs"),
-        ("[api]\nlogin_attempts_per_minute = 0\n", "api.login_attempts_per_minute"),
-        ("[api]\nallowed_origins = [\"https://x.org/path\"]\n", "api.allowed_origins[0]"),
+        (
+            "[api]\nlogin_attempts_per_minute = 0\n",
+            "api.login_attempts_per_minute",
+        ),
+        (
+            "[api]\nallowed_origins = [\"https://x.org/path\"]\n",
+            "api.allowed_origins[0]",
+        ),
         ("[api]\nlisen = \"127.0.0.1:1\"\n", "lisen"),
         ("[profiles]\ndefault = \"Not A Name\"\n", "profiles.default"),
-        ("[profiles]\nami_variable = \"A-B\"\n", "profiles.ami_variable"),
+        (
+            "[profiles]\nami_variable = \"A-B\"\n",
+            "profiles.ami_variable",
+        ),
         ("[profiles]\nfile = \"\"\n", "profiles.file"),
     ] {
         let err = load(text).unwrap_err();
@@ -103,13 +124,26 @@ fn hash_password_prints_a_hash_the_api_accepts() {
         .write_all(b"s3cret pass phrase\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(enclave::api::auth::verify_password(&hash, "s3cret pass phrase"));
-    assert!(!enclave::api::auth::verify_password(&hash, "s3cret pass phrasE"));
+    assert!(enclave::api::auth::verify_password(
+        &hash,
+        "s3cret pass phrase"
+    ));
+    assert!(!enclave::api::auth::verify_password(
+        &hash,
+        "s3cret pass phrasE"
+    ));
     // And agent.toml takes it.
-    load(&format!("[api]\nenabled = true\npassword_hash = \"{hash}\"\n")).unwrap();
+    load(&format!(
+        "[api]\nenabled = true\npassword_hash = \"{hash}\"\n"
+    ))
+    .unwrap();
     // Too short a password is refused.
     let mut child = Command::new(env!("CARGO_BIN_EXE_agent"))
         .args(["console", "hash-password"])

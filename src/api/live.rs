@@ -93,20 +93,18 @@ pub async fn events(
             if let Some(ev) = first {
                 return Some((Ok(ev), (None, rx, state, stop)));
             }
-            loop {
-                let r = tokio::select! {
-                    _ = stop.cancelled() => return None,
-                    r = rx.recv() => r,
-                };
-                let ev = match r {
-                    Ok(e) => event_json(&e, &state),
-                    Err(RecvError::Lagged(n)) => Event::default()
-                        .event("lagged")
-                        .data(json!({ "missed": n }).to_string()),
-                    Err(RecvError::Closed) => return None,
-                };
-                return Some((Ok(ev), (None, rx, state, stop)));
-            }
+            let r = tokio::select! {
+                _ = stop.cancelled() => return None,
+                r = rx.recv() => r,
+            };
+            let ev = match r {
+                Ok(e) => event_json(&e, &state),
+                Err(RecvError::Lagged(n)) => Event::default()
+                    .event("lagged")
+                    .data(json!({ "missed": n }).to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(ev), (None, rx, state, stop)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
