@@ -544,6 +544,53 @@ async fn live_events_show_a_new_call_as_it_happens() {
     .await;
     assert_eq!(ended["outcome"], "completed");
     drop(r);
+
+    // Streams are bounded: the one past the limit is refused, and a closed one frees its slot.
+    let max = enclave::api::live::MAX_EVENT_STREAMS;
+    let mut open = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while open.len() < max {
+        let r = c
+            .get(api.url("/api/live/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            open.push(r);
+        } else {
+            // The stream dropped above may not have released its slot yet.
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(tokio::time::Instant::now() < deadline, "slots are released");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let r = c
+        .get(api.url("/api/live/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(open.pop());
+    let reopened = loop {
+        let r = c
+            .get(api.url("/api/live/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed stream frees its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(reopened);
+    drop(open);
     api.stop().await;
 }
 

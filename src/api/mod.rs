@@ -152,6 +152,8 @@ pub struct ApiState {
     pub(crate) started: Instant,
     /// Cancelled when the server stops: ends the open event streams.
     pub(crate) shutdown: CancellationToken,
+    /// Event streams that may still open ([`live::MAX_EVENT_STREAMS`]).
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -221,6 +223,7 @@ impl ApiState {
             models: src.models,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            streams: Arc::new(tokio::sync::Semaphore::new(live::MAX_EVENT_STREAMS)),
         })
     }
 
