@@ -685,3 +685,46 @@ fn range_header_parsing() {
     assert_eq!(parse_range(Some("items=0-1"), 100), Whole);
     assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let api = start_api(tmp.path(), api_config()).await;
+    // Clients that connect and never send a request hold every slot...
+    let mut idle = Vec::new();
+    for _ in 0..128 {
+        idle.push(tokio::net::TcpStream::connect(api.addr).await.unwrap());
+    }
+    // ...so the next connection is closed at once.
+    let mut extra = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf))
+        .await
+        .expect("the connection over the limit is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // One closes: the API answers again.
+    drop(idle.pop());
+    let c = client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c
+            .get(api.url("/api/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == StatusCode::OK => break,
+            _ => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "a freed slot is reused"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    drop(idle);
+    api.stop().await;
+}

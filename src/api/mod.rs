@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod calls;
 mod console_assets;
+mod listener;
 pub mod live;
 pub mod profiles;
 pub mod serve;
@@ -347,7 +348,8 @@ impl ApiServer {
             stop.cancelled().await;
             streams.cancel();
         });
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let listener = listener::LimitedListener::new(listener, listener::MAX_CONNECTIONS);
+        let app = router(state).into_make_service_with_connect_info::<listener::Peer>();
         tracing::info!(%local_addr, "HTTP API and console listening");
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
