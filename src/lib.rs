@@ -8,6 +8,7 @@
 
 pub mod amd;
 pub mod ami;
+pub mod api;
 pub mod app;
 pub mod asr;
 pub mod audio;
@@ -23,6 +24,7 @@ pub mod models;
 pub mod onnx;
 pub mod outbox;
 pub mod pipeline;
+pub mod profiles;
 pub mod quality;
 pub mod records;
 pub mod sim;

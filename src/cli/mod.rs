@@ -12,6 +12,7 @@ mod call;
 mod campaign;
 mod chat;
 mod config_cmd;
+mod console;
 mod models;
 mod serve;
 mod speech;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Benchmarks of each stage (p50/p95, real-time factor).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Web console and HTTP API tools (password hash for `[api] password_hash`).
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(cmd) => models::run(config_path, cmd),
         Command::Bench(cmd) => bench::run(config_path, cmd),
         Command::Campaign(cmd) => campaign::run(config_path, cmd),
+        Command::Console(cmd) => console::run(cmd),
     }
 }
 

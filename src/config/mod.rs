@@ -5,6 +5,7 @@
 
 mod amd;
 mod ami;
+mod api;
 mod asr;
 mod campaign;
 mod conversation;
@@ -12,6 +13,7 @@ mod gpu;
 mod llm;
 mod metrics;
 mod models;
+mod profiles;
 mod records;
 mod server;
 mod tts;
@@ -21,11 +23,13 @@ pub use amd::{AmdConfig, MachineAction};
 pub use ami::AmiConfig;
 pub use asr::{AsrConfig, WHISPER_LANGUAGES};
 pub use campaign::CampaignConfig;
+pub use api::{ApiConfig, MIN_TOKEN_LEN};
 pub use conversation::{ConversationConfig, Phrases};
 pub use gpu::{GpuConfig, GpuMode};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
+pub use profiles::ProfilesConfig;
 pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
 pub use tts::TtsConfig;
@@ -71,6 +75,10 @@ pub struct Config {
     pub campaign: CampaignConfig,
     /// `[amd]`: answering-machine and IVR detection on outbound calls.
     pub amd: AmdConfig,
+    /// `[api]`: the HTTP API and web console, and its credentials.
+    pub api: ApiConfig,
+    /// `[profiles]`: the agent profiles file.
+    pub profiles: ProfilesConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -204,6 +212,8 @@ impl Config {
         crate::gpu::check_build(self, crate::gpu::Build::current())?;
         self.campaign.validate()?;
         self.amd.validate()?;
+        self.api.validate()?;
+        self.profiles.validate()?;
         Ok(())
     }
 
