@@ -320,7 +320,10 @@ pub fn evaluate(
                         let d = decision(now + extra, compute - extra, true, evidence);
                         (now + compute, d)
                     } else {
-                        (now + extra, decision(now + extra, Duration::ZERO, true, evidence))
+                        (
+                            now + extra,
+                            decision(now + extra, Duration::ZERO, true, evidence),
+                        )
                     });
                 }
                 VadEvent::SpeechContinue { .. } => {}
