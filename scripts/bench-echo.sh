@@ -8,7 +8,8 @@
 #
 #   bash scripts/bench-echo.sh [path/to/agent]          (default: target/debug/agent)
 # ENCLAVE_BENCH_CALLS (6 calls per cell), ENCLAVE_BENCH_SECS (16 s per call),
-# ENCLAVE_BENCH_GATES ("true false"), ENCLAVE_BENCH_CELLS ("-20:40 -20:120 -20:200 -10:40 -10:120 -10:200").
+# ENCLAVE_BENCH_GATES ("true false"), ENCLAVE_BENCH_CELLS ("-20:40 -20:120 -20:200 -10:40 -10:120 -10:200"),
+# ENCLAVE_BENCH_INTERRUPT_DB (-20: the echo level under the real interruption; -60 ≈ none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -57,6 +58,6 @@ PY
     row "${cell%%:*}" "${cell##*:}"
   done
   # A real interruption: the caller starts jfk.wav 1.5 s into the greeting, echo at −20 dB.
-  row -20 120 --wav "$fixtures/audio/jfk.wav" --wav-at 1.5
+  row "${ENCLAVE_BENCH_INTERRUPT_DB:--20}" 120 --wav "$fixtures/audio/jfk.wav" --wav-at 1.5
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done

@@ -45,7 +45,9 @@ impl Transcribe for ScriptedAsr {
         let text = if audio_16k.len() > self.whole {
             "My order number is 4 5 7."
         } else {
-            "My order number is"
+            // Not a dangling word (turn-taking would wait for more whatever the model says),
+            // not a sentence end: only a model's "finished" answers it.
+            "My order number is 4 5"
         };
         let stall = self.stall;
         Box::pin(async move {

@@ -287,46 +287,54 @@ pub fn evaluate(
     };
     let mut ep = Endpointer::new(&cfg, Some(silero))?;
     let extra = Duration::from_millis(rule.long_ms.saturating_sub(rule.short_ms) as u64);
-    let mut deadline: Option<Duration> = None;
+    // The decision a pause leads to, due at a media time (the pause plus the decider's compute,
+    // or the long silence): as in a call, speech before it is due drops it (the caller went on
+    // while the model or Whisper was still working).
+    let mut pending: Option<(Duration, Decision)> = None;
     let mut decisions = Vec::new();
-    let mut decide = |media: Duration, compute: Duration, by_silence: bool, evidence: String| {
+    let decision = |media: Duration, compute: Duration, by_silence: bool, evidence: String| {
         let media_s = media.as_secs_f64();
-        decisions.push(Decision {
+        Decision {
             media_s,
             compute_s: compute.as_secs_f64(),
             by_silence,
             // A decision inside the last window of speech still counts as at the end.
             premature: media_s + 1e-3 < true_end_s,
             evidence,
-        });
+        }
     };
     for frame in clip.audio.chunks(320) {
         let events = ep.push(frame)?;
         let now = ep.now();
         for e in events {
             match e {
-                VadEvent::SpeechStart { .. } => deadline = None,
+                VadEvent::SpeechStart { .. } => pending = None,
                 VadEvent::EndOfUtterance { .. } => {
                     let turn = &clip.audio[..(now.as_secs_f64() * RATE as f64) as usize];
                     let (finished, compute, evidence) = rule.decider.decide(turn)?;
-                    if finished {
-                        decide(now, compute, false, evidence);
+                    pending = Some(if finished {
+                        (now + compute, decision(now, compute, false, evidence))
                     } else if compute >= extra {
-                        // The model answered after the long deadline: the silence decides.
-                        decide(now + extra, compute.saturating_sub(extra), true, evidence);
+                        // The model answered after the long deadline: the silence decides
+                        // once it answers (the transcript is needed either way).
+                        let d = decision(now + extra, compute - extra, true, evidence);
+                        (now + compute, d)
                     } else {
-                        deadline = Some(now + extra);
-                    }
+                        (
+                            now + extra,
+                            decision(now + extra, Duration::ZERO, true, evidence),
+                        )
+                    });
                 }
                 VadEvent::SpeechContinue { .. } => {}
             }
         }
-        if let Some(d) = deadline {
-            if now >= d {
-                decide(d, Duration::ZERO, true, String::new());
-                deadline = None;
-            }
+        if pending.as_ref().is_some_and(|(due, _)| now >= *due) {
+            decisions.push(pending.take().expect("checked").1);
         }
+    }
+    if let Some((_, d)) = pending {
+        decisions.push(d);
     }
     Ok(ClipResult {
         name: clip.name.clone(),
