@@ -363,3 +363,45 @@ async fn inbound_calls_are_not_screened() {
     assert!(board.report(&uuid).is_none());
     assert!(board.decision(&uuid).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_greeting_then_a_beep_is_a_machine_after_all() {
+    // "Hello." (short, no phrase: a person by its length), then the beep 1.3 s later: the
+    // verdict is revised, the greeting stopped, the message left after the beep.
+    let tmp = tempfile::tempdir().unwrap();
+    let board = Arc::new(VerdictBoard::new());
+    let agent = start(tmp.path(), "", "Hello.", Arc::clone(&board)).await;
+    let uuid = uuid::Uuid::new_v4();
+    board.expect(uuid);
+    let mut audio = silence(0.3);
+    audio.extend(jfk(0.2, 1.0));
+    audio.extend(silence(1.3));
+    let beep_end = audio.len() as f64 / 16_000.0 + 0.4;
+    audio.extend(beep(1400.0, 400));
+    audio.extend(silence(6.0));
+    let report = call(&agent, uuid, audio, 2.0).await;
+    let got = board
+        .wait_report(&uuid, Duration::from_secs(10))
+        .await
+        .expect("a report");
+    let db = agent.db.clone();
+    agent.stop().await;
+    let decision = got.decision.clone().expect("a verdict");
+    assert!(matches!(decision.reason, Reason::Beep { .. }), "{got:?}");
+    let AmdAction::LeftMessage { at } = got.action else {
+        panic!("the message was left: {got:?}");
+    };
+    assert!(
+        at.as_secs_f64() >= beep_end,
+        "message at {at:?}, beep ended {beep_end} s"
+    );
+    assert_eq!(report.ended, CallEndReason::AgentHangup, "{report}");
+    let rec = read_call(&db, &uuid).expect("record");
+    let agents: Vec<&str> = rec
+        .turns
+        .iter()
+        .filter(|t| t.role == Role::Agent)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert_eq!(agents.last().copied(), Some(MESSAGE), "{:?}", rec.turns);
+}
