@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod records;
 pub mod sim;
+pub mod summary;
 pub mod transport;
 pub mod tts;
 pub mod vad;

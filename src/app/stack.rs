@@ -34,6 +34,9 @@ pub enum StackError {
     /// The AMI settings are unusable.
     #[error(transparent)]
     Ami(#[from] crate::ami::AmiError),
+    /// Result-event delivery (`[events]`) could not start.
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
 /// The running services; keep it alive while serving, then [`Stack::shutdown`].
@@ -46,6 +49,8 @@ pub struct Stack {
     pub metrics_addr: Option<std::net::SocketAddr>,
     metrics_server: Option<MetricsServer>,
     records: Option<RecordStore>,
+    outbox: Option<crate::outbox::OutboxService>,
+    summary: Option<crate::summary::SummaryService>,
     cancel: CancellationToken,
 }
 
@@ -175,6 +180,39 @@ impl Stack {
             None
         };
 
+        let busy = std::time::Duration::from_millis(config.records.busy_timeout_ms);
+        let outbox = match &records {
+            Some(store) => crate::outbox::OutboxService::start(
+                &config.events,
+                store.path(),
+                busy,
+                cancel.child_token(),
+            )?,
+            None if config.events.enabled => {
+                tracing::warn!(
+                    "[events] needs [records] enabled (the outbox is in the records database)"
+                );
+                None
+            }
+            None => None,
+        };
+        let summarizer = Arc::new(crate::summary::Summarizer::new(
+            Some(Arc::clone(&engines.llm)),
+            &config.summary,
+            Arc::clone(&metrics),
+        ));
+        let summary = match (&records, config.summary.enabled) {
+            (Some(store), true) => Some(crate::summary::SummaryService::start(
+                Arc::clone(&summarizer),
+                &config.summary,
+                store.subscribe(),
+                store.path(),
+                busy,
+                cancel.child_token(),
+            )?),
+            _ => None,
+        };
+
         let handler_config = config.clone();
         let writer = records.as_ref().map(|r| r.writer());
         let handler = tokio::task::spawn_blocking(move || {
@@ -185,6 +223,7 @@ impl Stack {
             text: String::new(),
             message: format!("phrase synthesis panicked: {e}"),
         })??;
+        handler.set_summarizer(summarizer);
         readiness.set_models_loaded(true);
         Ok(Stack {
             handler,
@@ -192,6 +231,8 @@ impl Stack {
             metrics_addr: metrics_server.as_ref().map(|s| s.local_addr()),
             metrics_server,
             records,
+            outbox,
+            summary,
             cancel,
         })
     }
@@ -199,10 +240,16 @@ impl Stack {
     /// Stops the services after the calls have ended: flushes records, stops listeners.
     pub async fn shutdown(self) {
         self.readiness.set_draining();
+        if let Some(summary) = self.summary {
+            summary.shutdown().await; // unfinished ones are caught up at the next start
+        }
         if let Some(records) = self.records {
             if let Err(e) = records.close().await {
                 tracing::warn!(error = %e, "closing the call records");
             }
+        }
+        if let Some(outbox) = self.outbox {
+            outbox.shutdown().await; // undelivered events stay in the outbox
         }
         self.cancel.cancel();
         if let Some(server) = self.metrics_server {

@@ -6,22 +6,26 @@
 mod ami;
 mod asr;
 mod conversation;
+mod events;
 mod llm;
 mod metrics;
 mod models;
 mod records;
 mod server;
+mod summary;
 mod tts;
 mod vad;
 
 pub use ami::AmiConfig;
 pub use asr::AsrConfig;
 pub use conversation::{ConversationConfig, Phrases};
+pub use events::EventsConfig;
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
 pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
+pub use summary::SummaryConfig;
 pub use tts::TtsConfig;
 pub use vad::VadConfig;
 
@@ -59,6 +63,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
     pub ami: AmiConfig,
+    /// `[events]`: delivery of result events to a webhook and Kafka.
+    pub events: EventsConfig,
+    /// `[summary]`: post-call summary and outcome, hand-over summary.
+    pub summary: SummaryConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -189,6 +197,8 @@ impl Config {
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;
+        self.events.validate()?;
+        self.summary.validate()?;
         Ok(())
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) llm_budget: budget::StageBudget,
     /// Transcriptions started and not yet done, across calls.
     pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
+    /// Writes the operator's hand-over summary (set once by the composition root).
+    pub(crate) summarizer: std::sync::OnceLock<Arc<crate::summary::Summarizer>>,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -125,6 +127,7 @@ impl ConversationHandler {
                 asr_budget,
                 llm_budget,
                 asr_in_flight: Default::default(),
+                summarizer: Default::default(),
             }),
         }
     }
@@ -133,6 +136,12 @@ impl ConversationHandler {
     /// budget fits this machine from the first call.
     pub fn observe_asr_cost(&self, audio_s: f64, took: std::time::Duration) {
         self.shared.asr_budget.observe(audio_s, took, 0);
+    }
+
+    /// Hand-overs tell the operator what the caller wanted with this summariser (without
+    /// one: the caller's last words). Set once; later calls are ignored.
+    pub fn set_summarizer(&self, summarizer: Arc<crate::summary::Summarizer>) {
+        let _ = self.shared.summarizer.set(summarizer);
     }
 
     /// The ASR budget an utterance of `audio_s` seconds gets now, with nothing queued.
