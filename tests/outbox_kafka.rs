@@ -26,7 +26,9 @@ fn tansu_binary() -> PathBuf {
     let path = std::env::var_os("ENCLAVE_TANSU")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".cache/enclave/tansu/tansu")
         });
     assert!(
@@ -59,7 +61,10 @@ impl Broker {
             .spawn()
             .expect("start tansu");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "tansu did not listen on {port}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -108,7 +113,10 @@ async fn consume(port: u16, out: Arc<Mutex<Vec<Consumed>>>, stop: CancellationTo
             _ = stop.cancelled() => return,
             p = attempt => if let Some(p) = p { break p },
         }
-        assert!(Instant::now() < deadline, "the topic never appeared on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "the topic never appeared on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mut offset = 0;
@@ -129,7 +137,11 @@ async fn consume(port: u16, out: Arc<Mutex<Vec<Consumed>>>, stop: CancellationTo
                 key: String::from_utf8(r.record.key.clone().unwrap_or_default()).unwrap(),
                 event_id: value["event_id"].as_str().unwrap_or("").into(),
                 header_id: String::from_utf8(
-                    r.record.headers.get("event_id").cloned().unwrap_or_default(),
+                    r.record
+                        .headers
+                        .get("event_id")
+                        .cloned()
+                        .unwrap_or_default(),
                 )
                 .unwrap(),
                 n: value["n"].as_u64().unwrap_or(u64::MAX),
@@ -267,20 +279,32 @@ async fn every_event_reaches_the_real_broker_across_a_broker_restart() {
     let stop_b = CancellationToken::new();
     let consumer_b = tokio::spawn(consume(port, Arc::clone(&seen), stop_b.clone()));
     wait_until("every event consumed", 90, || {
-        let ids: BTreeSet<String> = seen.lock().unwrap().iter().map(|c| c.event_id.clone()).collect();
+        let ids: BTreeSet<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.event_id.clone())
+            .collect();
         expected.iter().all(|id| ids.contains(id))
     })
     .await;
     let recovered = t_up.elapsed();
     stop_b.cancel();
     consumer_b.await.unwrap();
-    wait_until("all recorded as delivered", 30, || delivered_count(&db) == 60).await;
+    wait_until("all recorded as delivered", 30, || {
+        delivered_count(&db) == 60
+    })
+    .await;
 
     let seen = seen.lock().unwrap().clone();
     let mut first: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut once = BTreeSet::new();
     for c in &seen {
-        assert_eq!(c.key, format!("contact-{}", c.n % 5), "key = contact id: {c:?}");
+        assert_eq!(
+            c.key,
+            format!("contact-{}", c.n % 5),
+            "key = contact id: {c:?}"
+        );
         assert_eq!(c.header_id, c.event_id, "event_id header");
         if once.insert(c.event_id.clone()) {
             first.entry(c.key.clone()).or_default().push(c.n);

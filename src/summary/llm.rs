@@ -15,7 +15,7 @@ use super::{
 use crate::config::SummaryConfig;
 use crate::dialog::engine::{GenEvent, GenParams, LlmEngine};
 use crate::dialog::grammar::GrammarBuilder;
-use crate::dialog::session::GrammarSpec;
+use crate::dialog::session::{GrammarSpec, Session};
 use crate::metrics::Metrics;
 use crate::records::Role;
 use serde_json::{json, Value};
@@ -111,15 +111,30 @@ impl Summarizer {
         let _turn = self.gate.acquire().await.map_err(|_| SummaryError::Busy)?;
         let t0 = Instant::now();
         let mut result = fallback();
-        match self.llm_summary(lines, None, true).await {
-            Ok(s) => {
+        let llm = self.llm.as_ref().expect("checked above");
+        // One session for both: the outcome prompt extends the summary prompt, so its
+        // transcript part is taken from the KV cache instead of being evaluated again.
+        let mut session = llm
+            .session()
+            .map_err(|e| SummaryError::Engine(e.to_string()))?;
+        let prompt = summary_prompt(lines, Some(call_outcome));
+        let raw = match self
+            .llm_summary(&mut session, &prompt, lines, None, true)
+            .await
+        {
+            Ok((raw, s)) => {
                 result.summary = s;
                 result.summary_source = Source::Llm;
+                raw
             }
             Err(SummaryError::Busy) => return Err(SummaryError::Busy),
-            Err(e) => tracing::info!(error = %e, "LLM summary not used; extractive summary"),
-        }
-        match self.llm_outcome(lines, call_outcome).await {
+            Err(e) => {
+                tracing::info!(error = %e, "LLM summary not used; extractive summary");
+                String::new()
+            }
+        };
+        let prompt = format!("{prompt}{}\nOutcome: ", raw.trim_end());
+        match self.llm_outcome(&mut session, &prompt, lines).await {
             Ok(o) => result.outcome = o,
             Err(SummaryError::Busy) => return Err(SummaryError::Busy),
             Err(e) => tracing::info!(error = %e, "LLM outcome not used"),
@@ -139,8 +154,18 @@ impl Summarizer {
     pub async fn handover_line(&self, reason: &str, lines: &[Line]) -> String {
         let budget = Duration::from_millis(self.cfg.handover_budget_ms);
         let wanted = if self.llm.is_some() && !budget.is_zero() && !lines.is_empty() {
-            match self.llm_summary(lines, Some(budget), false).await {
-                Ok(s) => Some(s),
+            let prompt = summary_prompt(lines, None);
+            let session = self.llm.as_ref().map(|l| l.session());
+            let result = match session {
+                Some(Ok(mut session)) => {
+                    self.llm_summary(&mut session, &prompt, lines, Some(budget), false)
+                        .await
+                }
+                Some(Err(e)) => Err(SummaryError::Engine(e.to_string())),
+                None => Err(SummaryError::Engine("no LLM".into())),
+            };
+            match result {
+                Ok((_, s)) => Some(s),
                 Err(e) => {
                     tracing::info!(error = %e, "hand-over summary: using the caller's words");
                     None
@@ -157,56 +182,59 @@ impl Summarizer {
         }
     }
 
-    /// The LLM's summary sentence(s), checked. `deadline` bounds the whole generation;
-    /// `yield_to_calls` cancels it when the call load rises.
+    /// The LLM's summary sentence(s), checked: `(raw continuation, accepted summary)`.
+    /// `deadline` bounds the whole generation; `yield_to_calls` cancels it when the call
+    /// load rises.
     async fn llm_summary(
         &self,
+        session: &mut Session,
+        prompt: &str,
         lines: &[Line],
         deadline: Option<Duration>,
         yield_to_calls: bool,
-    ) -> Result<String, SummaryError> {
-        let prompt = format!("{}{SUMMARY_CUE}", transcript_prompt(lines));
+    ) -> Result<(String, String), SummaryError> {
         let mut params = GenParams::greedy(self.cfg.max_tokens);
         params.stop = vec!["\n".into()];
+        let t0 = Instant::now();
         let text = self
-            .generate(&prompt, &params, None, deadline, yield_to_calls)
+            .generate(session, prompt, &params, None, deadline, yield_to_calls)
             .await?;
-        check_summary(&format!("{SUMMARY_PREFIX}{text}"))
+        tracing::debug!(took_ms = t0.elapsed().as_millis() as u64, text = %text, "LLM summary");
+        check_grounded(&text, lines)?;
+        let summary = check_summary(&format!("{SUMMARY_PREFIX}{text}"))?;
+        Ok((text, summary))
     }
 
     /// The LLM's outcome under the JSON grammar, checked.
     async fn llm_outcome(
         &self,
+        session: &mut Session,
+        prompt: &str,
         lines: &[Line],
-        call_outcome: &str,
     ) -> Result<Outcome, SummaryError> {
-        let prompt = format!(
-            "{}The call ended: {call_outcome}.\n{OUTCOME_CUE}",
-            transcript_prompt(lines)
-        );
-        let params = GenParams::greedy(64);
+        let params = GenParams::greedy(48);
         let grammar = outcome_grammar().map_err(SummaryError::Engine)?;
+        let t0 = Instant::now();
         let text = self
-            .generate(&prompt, &params, Some(grammar), None, true)
+            .generate(session, prompt, &params, Some(grammar), None, true)
             .await?;
-        parse_outcome(&text)
+        tracing::debug!(took_ms = t0.elapsed().as_millis() as u64, text = %text, "LLM outcome");
+        let outcome = parse_outcome(&text)?;
+        // A small model copies the example's intent or invents one: it must name something
+        // the caller said.
+        check_grounded(&outcome.intent, lines)?;
+        Ok(outcome)
     }
 
     async fn generate(
         &self,
+        session: &mut Session,
         prompt: &str,
         params: &GenParams,
         grammar: Option<GrammarSpec>,
         deadline: Option<Duration>,
         yield_to_calls: bool,
     ) -> Result<String, SummaryError> {
-        let llm = self
-            .llm
-            .as_ref()
-            .ok_or_else(|| SummaryError::Engine("no LLM".into()))?;
-        let mut session = llm
-            .session()
-            .map_err(|e| SummaryError::Engine(e.to_string()))?;
         let mut generation = match grammar {
             Some(g) => session.generate_constrained(prompt, params, g),
             None => session.generate_prompt(prompt, params),
@@ -238,13 +266,35 @@ impl Summarizer {
     }
 }
 
-/// Where the model continues the summary: the prompt ends with this prefix, so a base
-/// model writes about the caller instead of continuing the dialogue.
-const SUMMARY_PREFIX: &str = "The caller";
-const SUMMARY_CUE: &str =
-    "\nA short summary of the call in one or two sentences, saying what the caller wanted:\nThe caller";
-const OUTCOME_CUE: &str = "The outcome of the call as JSON: intent = what the caller wanted, in a few words; \
-     resolved = whether it was settled in the call; follow_up = whether someone must act after the call.\n";
+/// The summary continues this prefix (the prompt ends with it), so a base model writes what
+/// the caller wanted instead of continuing the dialogue.
+const SUMMARY_PREFIX: &str = "The caller wanted to";
+
+/// One worked example before the real call: a base model follows a pattern far better than
+/// an instruction.
+const FEW_SHOT: &str =
+    "Phone calls to a call centre, each with a one-sentence summary and its outcome.
+
+Call:
+Agent: Good morning, City Water, how can I help?
+Caller: My water bill for March is twice the usual amount and I think the meter reading is wrong.
+Agent: I will order a new meter reading and we will call you back.
+Summary: The caller wanted to dispute the March water bill; a new meter reading was ordered.
+Outcome: {\"intent\": \"dispute water bill\", \"resolved\": false, \"follow_up\": true}
+
+Call:
+";
+
+/// The summary prompt: the example, the transcript, how the call ended (post-call), the cue.
+fn summary_prompt(lines: &[Line], call_outcome: Option<&str>) -> String {
+    let ended = call_outcome
+        .map(|o| format!("(The call ended: {}.)\n", o.replace('_', " ")))
+        .unwrap_or_default();
+    format!(
+        "{FEW_SHOT}{}{ended}Summary: {SUMMARY_PREFIX}",
+        transcript_prompt(lines)
+    )
+}
 
 /// The transcript part of the prompts, most recent lines kept within [`MAX_TRANSCRIPT_CHARS`].
 fn transcript_prompt(lines: &[Line]) -> String {
@@ -267,10 +317,7 @@ fn transcript_prompt(lines: &[Line]) -> String {
         kept.push(format!("{who}: {text}"));
     }
     kept.reverse();
-    format!(
-        "Below is a phone call between a caller and a call-centre agent.\n\n{}\n",
-        kept.join("\n")
-    )
+    format!("{}\n", kept.join("\n"))
 }
 
 /// Accepts a summary only if it reads like one: a few words, not a continuation of the
@@ -300,6 +347,35 @@ pub fn check_summary(text: &str) -> Result<String, SummaryError> {
         return Err(SummaryError::Unusable(format!("repetitive: {text:?}")));
     }
     Ok(clip(&text, 300))
+}
+
+/// Accepts a summary only if it names something the caller said: at least one word of four
+/// letters or more from the caller's turns (a small model otherwise invents a plausible call).
+pub fn check_grounded(summary: &str, lines: &[Line]) -> Result<(), SummaryError> {
+    const COMMON: &[&str] = &[
+        "that", "this", "with", "have", "would", "could", "about", "there", "their", "what",
+        "when", "your", "from", "they", "been", "were", "will", "just", "like", "want", "need",
+        "call", "caller", "agent", "hello", "thanks", "thank", "please", "yeah", "okay",
+    ];
+    let words = |t: &str| -> std::collections::BTreeSet<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 4)
+            .map(str::to_lowercase)
+            .filter(|w| !COMMON.contains(&w.as_str()))
+            .collect()
+    };
+    let said: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l.role == Role::Caller)
+        .flat_map(|l| words(&l.text))
+        .collect();
+    if words(summary).iter().any(|w| said.contains(w)) {
+        Ok(())
+    } else {
+        Err(SummaryError::Unusable(format!(
+            "names nothing the caller said: {summary:?}"
+        )))
+    }
 }
 
 /// The JSON Schema of the outcome the grammar enforces.
@@ -377,10 +453,16 @@ mod tests {
             .unwrap(),
             "The caller wants to move the appointment to Friday. The agent agreed."
         );
-        assert!(check_summary("The caller").is_err());
-        assert!(check_summary("The caller said. Caller: hello").is_err());
-        assert!(check_summary("The caller 1234 5678 9012 3456 7890").is_err());
-        assert!(check_summary("The caller the the the the the the the the the").is_err());
+        assert!(check_summary("The caller wanted to").is_err());
+        assert!(check_summary("The caller wanted to talk. Caller: hello there").is_err());
+        assert!(check_summary("The caller wanted to 1234 5678 9012 3456 7890 1234 5678").is_err());
+        assert!(check_summary("The caller wanted to the the the the the the the the the").is_err());
+        let lines = [Line::new(
+            Role::Caller,
+            "I want to reschedule my dental appointment",
+        )];
+        assert!(check_grounded("The caller wants to move the appointment.", &lines).is_ok());
+        assert!(check_grounded("The caller asked about a pizza order.", &lines).is_err());
     }
 
     #[test]
