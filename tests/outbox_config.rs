@@ -25,9 +25,12 @@ fn the_example_documents_the_events_and_summary_defaults() {
         rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
     };
     let keys = |v: toml::Value| -> Vec<String> { v.as_table().unwrap().keys().cloned().collect() };
-    let mut events = EventsConfig::default();
-    events.webhook_url = Some("http://x".into()); // serialised only when set
-    events.webhook_secret_file = Some("f".into());
+    // Optional keys are serialised only when set.
+    let events = EventsConfig {
+        webhook_url: Some("http://x".into()),
+        webhook_secret_file: Some("f".into()),
+        ..EventsConfig::default()
+    };
     for (name, keys) in [
         ("events", keys(toml::Value::try_from(&events).unwrap())),
         (
@@ -77,7 +80,10 @@ fn bad_values_name_the_key_and_secrets_stay_hidden() {
     assert!(cfg.events.webhook_enabled() && cfg.events.kafka_enabled());
     assert!(!cfg.to_toml().contains("hunter2"));
     assert!(!format!("{:?}", cfg.events).contains("hunter2"));
-    assert_eq!(enclave::outbox::service::sinks(&cfg.events).unwrap().len(), 2);
+    assert_eq!(
+        enclave::outbox::service::sinks(&cfg.events).unwrap().len(),
+        2
+    );
 }
 
 #[test]
@@ -102,10 +108,16 @@ fn retention_prunes_only_events_every_sink_has_finished() {
     store::mark_delivered(&mut conn, "kafka", &[&ids[0]], 1).unwrap();
     store::mark_failed(&conn, "kafka", &ids[1], "permanent: too large", DEAD_LETTER).unwrap();
     store::mark_failed(&conn, "kafka", &ids[2], "down", 5).unwrap();
-    conn.execute("UPDATE outbox SET created_at = 0 WHERE event_id != ?1", [&ids[3]])
-        .unwrap();
+    conn.execute(
+        "UPDATE outbox SET created_at = 0 WHERE event_id != ?1",
+        [&ids[3]],
+    )
+    .unwrap();
     let cutoff = enclave::records::unix_ms(std::time::SystemTime::now()) - 1000;
-    assert_eq!(store::prune(&mut conn, cutoff, &["webhook", "kafka"]).unwrap(), 2);
+    assert_eq!(
+        store::prune(&mut conn, cutoff, &["webhook", "kafka"]).unwrap(),
+        2
+    );
     let left: Vec<String> = enclave::outbox::events_after(&conn, 0, 10)
         .unwrap()
         .into_iter()

@@ -316,7 +316,7 @@ async fn every_event_arrives_through_a_down_then_failing_webhook() {
     assert!(store::pending(&conn, name, 0, 100).unwrap().is_empty());
     assert_eq!(m.delivered_total(), 19);
     assert_eq!(m.dead_letters_total(), 1);
-    assert!(m.failures_total() >= 3 + 5 + 1);
+    assert!(m.failures_total() >= 9, "3 down + 5×500 + 1×422");
     let text = enclave::metrics::global().render();
     assert!(text.contains(&format!(
         "enclave_outbox_delivered_total{{sink=\"{name}\"}} 19"

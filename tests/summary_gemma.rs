@@ -68,10 +68,7 @@ fn dental_call() -> Vec<Line> {
 
 fn check(summary: &enclave::summary::CallSummary, lines: &[Line]) {
     assert!(!summary.summary.is_empty());
-    let sentences = summary
-        .summary
-        .matches(|c| matches!(c, '.' | '!' | '?'))
-        .count();
+    let sentences = summary.summary.matches(['.', '!', '?']).count();
     match summary.summary_source {
         Source::Llm => {
             assert!(summary.summary.starts_with("The caller"), "{summary:?}");

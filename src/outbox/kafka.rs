@@ -66,7 +66,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition of `key` among `partitions` (Kafka's default for keyed records).
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
 /// A connected producer: the client and one partition client per partition.

@@ -59,6 +59,14 @@ pub fn sink(name: &str) -> Arc<SinkMetrics> {
     Arc::clone(sinks.entry(name.to_string()).or_default())
 }
 
+/// A metric family: name, type, help, and the value of one sink.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SinkMetrics) -> String,
+);
+
 /// Appends the outbox families to a Prometheus text exposition.
 pub fn render(out: &mut String) {
     use crate::metrics::registry::{escape_label, header};
@@ -68,7 +76,7 @@ pub fn render(out: &mut String) {
         .iter()
         .map(|(k, v)| (k.clone(), Arc::clone(v)))
         .collect();
-    let families: [(&str, &str, &str, fn(&SinkMetrics) -> String); 4] = [
+    let families: [Family; 4] = [
         (
             "enclave_outbox_pending",
             "gauge",
