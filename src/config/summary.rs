@@ -15,8 +15,9 @@ pub struct SummaryConfig {
     pub use_llm: bool,
     /// Most tokens of the summary sentence(s) the LLM may write.
     pub max_tokens: u32,
-    /// Post-call summaries run only while fewer calls than this are active (0 = `llm.max_parallel`),
-    /// so a summary never takes a sequence a live call needs; one runs at a time.
+    /// Post-call summaries use the LLM only while fewer calls than this are active (1 = only
+    /// when the agent is idle; 0 = `llm.max_parallel`); one runs at a time, and it is cancelled
+    /// as soon as the load reaches this, so it never delays a live call's turn.
     pub max_active_calls: u32,
     /// How long a summary may wait for the load to drop (s) before the extractive summary is written instead.
     pub defer_secs: u64,
@@ -33,7 +34,7 @@ impl Default for SummaryConfig {
             enabled: true,
             use_llm: true,
             max_tokens: 60,
-            max_active_calls: 0,
+            max_active_calls: 1,
             defer_secs: 300,
             handover_budget_ms: 800,
             catch_up_hours: 24,
