@@ -134,3 +134,54 @@ fn retention_prunes_only_events_every_sink_has_finished() {
     assert_eq!(rows, 0, "delivery rows go with their events");
     assert_eq!(store::pending(&conn, "kafka", 0, 10).unwrap().len(), 2);
 }
+
+#[test]
+fn the_cli_shows_and_requeues_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.sqlite3");
+    let conn = open_connection(&db, Duration::from_secs(5)).unwrap();
+    let id = enqueue(
+        &conn,
+        &NewEvent {
+            kind: "contact.result".into(),
+            key: "c1".into(),
+            payload: serde_json::json!({"code": 2}),
+        },
+    )
+    .unwrap();
+    store::mark_failed(
+        &conn,
+        "webhook",
+        &id,
+        "permanent: POST x: HTTP 401",
+        DEAD_LETTER,
+    )
+    .unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(&cfg, format!("[records]\ndb_path = \"{}\"\n", db.display())).unwrap();
+    let agent = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = agent(&["events", "status"]);
+    assert!(status.contains("1 events in the outbox"), "{status}");
+    assert!(
+        status.contains("webhook: pending 0, delivered 0, dead letters 1"),
+        "{status}"
+    );
+    let dead = agent(&["events", "dead-letters", "--sink", "webhook"]);
+    assert!(dead.contains(&id) && dead.contains("HTTP 401"), "{dead}");
+    let requeued = agent(&["events", "requeue", "--sink", "webhook"]);
+    assert!(requeued.starts_with("1 dead-lettered"), "{requeued}");
+    assert_eq!(store::pending(&conn, "webhook", 0, 10).unwrap().len(), 1);
+}

@@ -9,6 +9,7 @@ mod bench_turn;
 mod call;
 mod chat;
 mod config_cmd;
+mod events;
 mod models;
 mod serve;
 mod speech;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Installed models: list, verify, bundle for air-gapped boxes, import.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Result events (the outbox): status per sink, dead letters, requeue.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Benchmarks of each stage (p50/p95, real-time factor).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -89,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DownloadModels(args) => models::download(config_path, args),
         Command::Models(cmd) => models::run(config_path, cmd),
         Command::Bench(cmd) => bench::run(config_path, cmd),
+        Command::Events(cmd) => events::run(config_path, cmd),
     }
 }
 
