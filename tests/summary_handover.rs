@@ -247,4 +247,8 @@ async fn the_operator_hears_what_the_caller_wanted() {
         format!("the caller pressed 0. Caller said: \"{SAID}\""),
         "{report}"
     );
+    assert_eq!(enclave::summary::metrics::total(true, false), 1);
+    assert!(enclave::metrics::global()
+        .render()
+        .contains("enclave_summaries_total{kind=\"handover\",source=\"extractive\"} 1"));
 }

@@ -275,6 +275,7 @@ impl Metrics {
         ));
         super::limits::render(&mut out);
         crate::outbox::metrics::render(&mut out);
+        crate::summary::metrics::render(&mut out);
         out
     }
 }

@@ -174,6 +174,7 @@ impl Summarizer {
         } else {
             None
         };
+        super::metrics::handover(wanted.is_some());
         let wanted = wanted.unwrap_or_else(|| handover_extractive(lines));
         if wanted.is_empty() {
             format!("{reason}; the caller has not said anything yet")

@@ -10,6 +10,7 @@
 //! and a `call.completed` outbox event in one transaction.
 
 pub mod llm;
+pub mod metrics;
 pub mod service;
 
 pub use llm::Summarizer;

@@ -229,6 +229,10 @@ async fn summarise_one(
     match written {
         Ok(Some(event_id)) => {
             outbox::wake();
+            super::metrics::post_call(
+                summary.summary_source == super::Source::Llm,
+                t0.elapsed().as_secs_f64(),
+            );
             tracing::info!(
                 %uuid,
                 took_ms,
