@@ -350,8 +350,9 @@ pub fn check_summary(text: &str) -> Result<String, SummaryError> {
     Ok(clip(&text, 300))
 }
 
-/// Accepts a summary only if it names something the caller said: at least one word of four
-/// letters or more from the caller's turns (a small model otherwise invents a plausible call).
+/// Accepts a summary (or an intent) only if it names something the caller said — at least one
+/// word of four letters or more from the caller's turns — and nothing that only the prompt's
+/// worked example says (a small model otherwise invents a plausible call, or copies the example).
 pub fn check_grounded(summary: &str, lines: &[Line]) -> Result<(), SummaryError> {
     const COMMON: &[&str] = &[
         "that", "this", "with", "have", "would", "could", "about", "there", "their", "what",
@@ -370,7 +371,19 @@ pub fn check_grounded(summary: &str, lines: &[Line]) -> Result<(), SummaryError>
         .filter(|l| l.role == Role::Caller)
         .flat_map(|l| words(&l.text))
         .collect();
-    if words(summary).iter().any(|w| said.contains(w)) {
+    let everything: std::collections::BTreeSet<String> =
+        lines.iter().flat_map(|l| words(&l.text)).collect();
+    let example_only: Vec<String> = words(FEW_SHOT)
+        .into_iter()
+        .filter(|w| !everything.contains(w))
+        .collect();
+    let own = words(summary);
+    if let Some(w) = own.iter().find(|w| example_only.contains(w)) {
+        // "dispute the March dental appointment": half copied from the worked example.
+        Err(SummaryError::Unusable(format!(
+            "copies the prompt's example (`{w}`): {summary:?}"
+        )))
+    } else if own.iter().any(|w| said.contains(w)) {
         Ok(())
     } else {
         Err(SummaryError::Unusable(format!(
@@ -464,6 +477,8 @@ mod tests {
         )];
         assert!(check_grounded("The caller wants to move the appointment.", &lines).is_ok());
         assert!(check_grounded("The caller asked about a pizza order.", &lines).is_err());
+        assert!(check_grounded("The caller wanted to dispute the appointment.", &lines).is_err());
+        assert!(check_grounded("dispute water bill", &lines).is_err());
     }
 
     #[test]
