@@ -154,16 +154,21 @@ impl Summarizer {
     pub async fn handover_line(&self, reason: &str, lines: &[Line]) -> String {
         let budget = Duration::from_millis(self.cfg.handover_budget_ms);
         let wanted = if self.llm.is_some() && !budget.is_zero() && !lines.is_empty() {
-            let prompt = summary_prompt(lines, None);
-            let session = self.llm.as_ref().map(|l| l.session());
-            let result = match session {
-                Some(Ok(mut session)) => {
-                    self.llm_summary(&mut session, &prompt, lines, Some(budget), false)
-                        .await
+            // The budget covers everything: session, tokenising, generating.
+            let attempt = async {
+                let prompt = summary_prompt(lines, None);
+                match self.llm.as_ref().map(|l| l.session()) {
+                    Some(Ok(mut session)) => {
+                        self.llm_summary(&mut session, &prompt, lines, None, false)
+                            .await
+                    }
+                    Some(Err(e)) => Err(SummaryError::Engine(e.to_string())),
+                    None => Err(SummaryError::Engine("no LLM".into())),
                 }
-                Some(Err(e)) => Err(SummaryError::Engine(e.to_string())),
-                None => Err(SummaryError::Engine("no LLM".into())),
             };
+            let result = tokio::time::timeout(budget, attempt)
+                .await
+                .unwrap_or(Err(SummaryError::Late(budget)));
             match result {
                 Ok((_, s)) => Some(s),
                 Err(e) => {
