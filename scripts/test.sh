@@ -8,6 +8,7 @@ source scripts/env.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 bash scripts/synth-models.sh --tiny
 bash scripts/real-models.sh
+bash scripts/tansu.sh  # the Kafka broker of tests/outbox_kafka.rs
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --no-fail-fast "$@"

@@ -28,6 +28,7 @@ pub mod profiles;
 pub mod quality;
 pub mod records;
 pub mod sim;
+pub mod summary;
 pub mod transport;
 pub mod tts;
 pub mod vad;

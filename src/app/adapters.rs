@@ -208,6 +208,21 @@ impl Converse for Conversation {
             .find(|m| m.role == crate::dialog::Role::User)
             .map(|m| m.content.clone())
     }
+
+    fn transcript(&self) -> Vec<crate::summary::Line> {
+        use crate::dialog::Role as Chat;
+        use crate::records::Role as Rec;
+        self.history()
+            .iter()
+            .filter_map(|m| match m.role {
+                Chat::User => Some(crate::summary::Line::new(Rec::Caller, m.content.clone())),
+                Chat::Assistant if !m.content.trim().is_empty() => {
+                    Some(crate::summary::Line::new(Rec::Agent, m.content.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// [`StartConversation`] over the loaded LLM and tools, as `[llm]` configures them.

@@ -37,6 +37,9 @@ pub enum StackError {
     /// The campaign dialler cannot start.
     #[error("[campaign]: {0}")]
     Campaign(String),
+    /// Result-event delivery (`[events]`) could not start.
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
 /// The running services; keep it alive while serving, then [`Stack::shutdown`].
@@ -54,6 +57,8 @@ pub struct Stack {
     metrics_server: Option<MetricsServer>,
     records: Option<RecordStore>,
     campaign: Option<crate::campaign::RunnerHandle>,
+    outbox: Option<crate::outbox::OutboxService>,
+    summary: Option<crate::summary::SummaryService>,
     cancel: CancellationToken,
 }
 
@@ -185,6 +190,39 @@ impl Stack {
 
         let campaign_llm = Arc::clone(&engines.llm);
         let campaign_ami = ami.clone();
+        let busy = std::time::Duration::from_millis(config.records.busy_timeout_ms);
+        let outbox = match &records {
+            Some(store) => crate::outbox::OutboxService::start(
+                &config.events,
+                store.path(),
+                busy,
+                cancel.child_token(),
+            )?,
+            None if config.events.enabled => {
+                tracing::warn!(
+                    "[events] needs [records] enabled (the outbox is in the records database)"
+                );
+                None
+            }
+            None => None,
+        };
+        let summarizer = Arc::new(crate::summary::Summarizer::new(
+            Some(Arc::clone(&engines.llm)),
+            &config.summary,
+            Arc::clone(&metrics),
+        ));
+        let summary = match (&records, config.summary.enabled) {
+            (Some(store), true) => Some(crate::summary::SummaryService::start(
+                Arc::clone(&summarizer),
+                &config.summary,
+                store.subscribe(),
+                store.path(),
+                busy,
+                cancel.child_token(),
+            )?),
+            _ => None,
+        };
+
         let handler_config = config.clone();
         let writer = records.as_ref().map(|r| r.writer());
         let (handler_engines, handler_ami) = (engines.clone(), ami.clone());
@@ -214,6 +252,7 @@ impl Stack {
             Ok(v) => v,
             Err(e) => return Err(StackError::Campaign(e)),
         };
+        handler.set_summarizer(summarizer);
         readiness.set_models_loaded(true);
         Ok(Stack {
             campaign,
@@ -224,6 +263,8 @@ impl Stack {
             engines,
             ami,
             records,
+            outbox,
+            summary,
             cancel,
         })
     }
@@ -239,10 +280,16 @@ impl Stack {
         if let Some(dialler) = self.campaign {
             dialler.stop().await;
         }
+        if let Some(summary) = self.summary {
+            summary.shutdown().await; // unfinished ones are caught up at the next start
+        }
         if let Some(records) = self.records {
             if let Err(e) = records.close().await {
                 tracing::warn!(error = %e, "closing the call records");
             }
+        }
+        if let Some(outbox) = self.outbox {
+            outbox.shutdown().await; // undelivered events stay in the outbox
         }
         self.cancel.cancel();
         if let Some(server) = self.metrics_server {

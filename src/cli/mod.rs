@@ -13,6 +13,7 @@ mod campaign;
 mod chat;
 mod config_cmd;
 mod console;
+mod events;
 mod models;
 mod serve;
 mod speech;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Outbound campaigns: import contacts, start/pause/resume/stop, status, export results.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Result events (the outbox): status per sink, dead letters, requeue.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Benchmarks of each stage (p50/p95, real-time factor).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(config_path, cmd),
         Command::Campaign(cmd) => campaign::run(config_path, cmd),
         Command::Console(cmd) => console::run(cmd),
+        Command::Events(cmd) => events::run(config_path, cmd),
     }
 }
 

@@ -10,12 +10,14 @@ mod asr;
 mod campaign;
 mod conversation;
 mod gpu;
+mod events;
 mod llm;
 mod metrics;
 mod models;
 mod profiles;
 mod records;
 mod server;
+mod summary;
 mod tts;
 mod vad;
 
@@ -26,12 +28,14 @@ pub use campaign::CampaignConfig;
 pub use api::{ApiConfig, MIN_TOKEN_LEN};
 pub use conversation::{ConversationConfig, Phrases};
 pub use gpu::{GpuConfig, GpuMode};
+pub use events::EventsConfig;
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
 pub use profiles::ProfilesConfig;
 pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
+pub use summary::SummaryConfig;
 pub use tts::TtsConfig;
 pub use vad::{VadBackend, VadConfig};
 
@@ -79,6 +83,10 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[profiles]`: the agent profiles file.
     pub profiles: ProfilesConfig,
+    /// `[events]`: delivery of result events to a webhook and Kafka.
+    pub events: EventsConfig,
+    /// `[summary]`: post-call summary and outcome, hand-over summary.
+    pub summary: SummaryConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -214,6 +222,8 @@ impl Config {
         self.amd.validate()?;
         self.api.validate()?;
         self.profiles.validate()?;
+        self.events.validate()?;
+        self.summary.validate()?;
         Ok(())
     }
 

@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) scripts: Option<Arc<dyn CallScripts>>,
     /// Answering-machine screening: the campaign's hook, the voicemail message audio.
     pub(crate) amd: call::amd::AmdShared,
+    /// Writes the operator's hand-over summary (set once by the composition root).
+    pub(crate) summarizer: std::sync::OnceLock<Arc<crate::summary::Summarizer>>,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -133,6 +135,7 @@ impl ConversationHandler {
                 asr_in_flight: Default::default(),
                 scripts: None,
                 amd: Default::default(),
+                summarizer: Default::default(),
             }),
         }
     }
@@ -157,6 +160,12 @@ impl ConversationHandler {
     /// machines, with `[amd]`; false when a hook was already set (it is set once).
     pub fn set_machine_detection(&self, detection: Arc<dyn crate::amd::MachineDetection>) -> bool {
         self.shared.amd.hook.set(detection).is_ok()
+    }
+
+    /// Hand-overs tell the operator what the caller wanted with this summariser (without
+    /// one: the caller's last words). Set once; later calls are ignored.
+    pub fn set_summarizer(&self, summarizer: Arc<crate::summary::Summarizer>) {
+        let _ = self.shared.summarizer.set(summarizer);
     }
 
     /// The ASR budget an utterance of `audio_s` seconds gets now, with nothing queued.

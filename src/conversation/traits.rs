@@ -98,6 +98,14 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
     /// What the caller said last (for the hand-over summary).
     fn last_caller_text(&self) -> Option<String>;
 
+    /// The conversation so far, caller and agent lines in order (for the hand-over summary).
+    /// The default has only the caller's last words.
+    fn transcript(&self) -> Vec<crate::summary::Line> {
+        self.last_caller_text()
+            .map(|t| vec![crate::summary::Line::new(crate::records::Role::Caller, t)])
+            .unwrap_or_default()
+    }
+
     /// Forgets the last caller turn and what was generated for it: its answer was retracted
     /// before the caller heard any of it (they went on; the merged sentence comes next).
     /// The default keeps the history (the LLM then sees the half sentence, then the whole).

@@ -274,6 +274,8 @@ impl Metrics {
             self.handover_failures.get()
         ));
         super::limits::render(&mut out);
+        crate::outbox::metrics::render(&mut out);
+        crate::summary::metrics::render(&mut out);
         out
     }
 }

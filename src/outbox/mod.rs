@@ -4,12 +4,39 @@
 //! result) calls [`enqueue`] inside the same SQLite transaction that records the decision. The
 //! delivery workers (webhook, Kafka) read `outbox` in `seq` order and track each sink's progress
 //! in `outbox_deliveries`; delivery is at least once and `event_id` is the consumers'
-//! de-duplication key.
+//! de-duplication key. See [`worker`] for ordering and head-of-line behaviour, [`webhook`]
+//! for the signature a receiver checks, [`kafka`] for keys and partitions.
+
+pub mod backoff;
+pub mod kafka;
+pub mod metrics;
+pub mod service;
+pub mod store;
+pub mod webhook;
+pub mod worker;
+
+pub use service::{OutboxError, OutboxService};
+pub use worker::{BatchOutcome, Sink, SinkError, WorkerSettings};
 
 use rusqlite::{params, Connection};
 use serde_json::Value;
+use std::sync::LazyLock;
 use std::time::SystemTime;
 use uuid::Uuid;
+
+/// Bumped by [`wake`]: the delivery workers of this process wait on it between polls.
+static WAKE: LazyLock<tokio::sync::watch::Sender<u64>> =
+    LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Tells this process's delivery workers that events were committed (call it after the
+/// transaction that enqueued them); without it they find them at the next poll.
+pub fn wake() {
+    WAKE.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+pub(crate) fn wake_receiver() -> tokio::sync::watch::Receiver<u64> {
+    WAKE.subscribe()
+}
 
 /// One event to publish: its kind, partition key and JSON body.
 #[derive(Debug, Clone, PartialEq)]

@@ -88,9 +88,16 @@ impl Call {
                 self.say(&phrases.transfer_notice);
                 let uuid = self.info.uuid;
                 let target = self.shared.config.conversation.transfer_target.clone();
-                let summary = self.summary_line(&reason);
+                let mut summary = self.summary_line(&reason);
+                let summarizer = self.shared.summarizer.get().cloned();
+                let transcript = self.conversation.as_ref().map(|c| c.transcript());
+                let why = reason.clone();
                 let tx = self.handover_tx.clone();
                 tokio::spawn(async move {
+                    // What the caller wanted (time-bounded), while the transfer notice plays.
+                    if let (Some(s), Some(lines)) = (summarizer, transcript) {
+                        summary = s.handover_line(&why, &lines).await;
+                    }
                     let result = ami
                         .set_call_result(&uuid, "transfer", Some(&target), &summary)
                         .await
