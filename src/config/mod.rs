@@ -20,7 +20,7 @@ pub use conversation::{ConversationConfig, Phrases};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
-pub use records::RecordsConfig;
+pub use records::{redact_url_password, RecordsBackendKind, RecordsConfig};
 pub use server::{HandlerKind, ServerConfig};
 pub use tts::TtsConfig;
 pub use vad::VadConfig;
