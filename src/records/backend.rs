@@ -61,6 +61,17 @@ pub trait RecordsBackend: Send {
 
     /// The schema version stored in the database.
     fn schema_version(&mut self) -> Result<i64, RecordsError>;
+
+    /// The SQLite connection, when this backend is SQLite (dialect-specific queries such as
+    /// the console's listing and search run on it through [`super::RecordStore::read`]).
+    fn as_sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        None
+    }
+
+    /// The PostgreSQL client, when this backend is PostgreSQL.
+    fn as_postgres(&mut self) -> Option<&mut postgres::Client> {
+        None
+    }
 }
 
 type Job = Box<dyn FnOnce(&mut dyn RecordsBackend) + Send>;

@@ -413,4 +413,11 @@ impl RecordsBackend for PostgresBackend {
             source,
         })
     }
+
+    fn as_postgres(&mut self) -> Option<&mut Client> {
+        if self.ensure_connected().is_err() {
+            return None;
+        }
+        Some(&mut self.client)
+    }
 }

@@ -104,6 +104,10 @@ impl RecordsBackend for SqliteBackend {
     fn schema_version(&mut self) -> Result<i64, RecordsError> {
         super::schema::schema_version(&self.conn).map_err(self.err("read schema_version"))
     }
+
+    fn as_sqlite(&mut self) -> Option<&mut Connection> {
+        Some(&mut self.conn)
+    }
 }
 
 fn insert_call(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {

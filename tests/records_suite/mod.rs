@@ -123,6 +123,25 @@ pub async fn reopening_keeps_data_and_does_not_migrate_again(db: &dyn Db) {
     store.close().await.unwrap();
     let store = open(&cfg).await;
     assert!(store.load_call(&uuid).unwrap().is_some(), "{}", db.name());
+    // Dialect-specific reads (the console's queries) reach the right connection.
+    let key = uuid.to_string();
+    let count = store
+        .read(move |b| {
+            let n: i64 = if let Some(c) = b.as_sqlite() {
+                c.query_row("SELECT count(*) FROM calls WHERE uuid = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+            } else {
+                let c = b.as_postgres().expect("sqlite or postgres");
+                c.query_one("SELECT count(*) FROM calls WHERE uuid = $1", &[&key])
+                    .unwrap()
+                    .get(0)
+            };
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(count, 1);
     assert_eq!(db.scalar(&cfg, "SELECT count(*) FROM schema_version"), 1);
     assert_eq!(
         db.scalar(&cfg, "SELECT max(version) FROM schema_version"),
