@@ -549,3 +549,119 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
         heard.len()
     );
 }
+
+/// The same history on a store, for the console queries.
+async fn console_history(cfg: &RecordsConfig) -> RecordStore {
+    let store = records_suite::open(cfg).await;
+    let w = store.writer();
+    let base = 1_700_000_000_000u64;
+    for i in 0..9u64 {
+        let uuid = Uuid::from_u128(0xc0 + u128::from(i));
+        let mut s = records_suite::start(uuid, base + (i / 2) * 1000); // pairs share a start
+        s.caller_id = Some(format!("+7495{i:07}"));
+        w.call_started(s);
+        for seq in 0..(i as u32 % 3 + 1) {
+            let text = match seq {
+                0 => "Здравствуйте, Balance please",
+                1 => "Сейчас проверю ваш баланс",
+                _ => "transfer me to an operator",
+            };
+            let mut t =
+                records_suite::turn(uuid, seq, Role::Caller, text, base + 10 * u64::from(seq));
+            t.latencies.turn_latency_ms = Some(300 + 97 * (i as u32 * 3 + seq) % 900);
+            w.turn_completed(t);
+        }
+        if i != 8 {
+            w.call_ended(CallEnd {
+                uuid,
+                ended_at: records_suite::at(base + 60_000),
+                outcome: CallOutcome::ALL[i as usize % 4],
+                transfer_target: None,
+                language: None,
+                error: None,
+            });
+        }
+    }
+    w.flush().await.unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_queries_give_the_same_answers_on_sqlite_and_postgres() {
+    use enclave::records::query::CallFilter;
+    let pg = Pg::start();
+    let sqlite = Sqlite {
+        dir: tempfile::tempdir().unwrap(),
+        n: AtomicU32::new(0),
+    };
+    let (scfg, _) = sqlite.fresh();
+    let (pcfg, _) = pg.fresh();
+    let on_sqlite = console_history(&scfg).await;
+    let on_pg = console_history(&pcfg).await;
+    let page = |limit, offset| CallFilter {
+        limit,
+        offset,
+        ..CallFilter::default()
+    };
+    let filters = vec![
+        page(50, 0),
+        page(3, 2),
+        page(4, 8),
+        CallFilter {
+            outcomes: vec![CallOutcome::Completed, CallOutcome::CallerHangup],
+            ..page(50, 0)
+        },
+        CallFilter {
+            include_running: true,
+            ..page(50, 0)
+        },
+        CallFilter {
+            text: Some("balance".into()), // ASCII, other case
+            ..page(50, 0)
+        },
+        CallFilter {
+            text: Some("проверю".into()),
+            ..page(50, 0)
+        },
+        CallFilter {
+            text: Some("100%_".into()), // wildcards are literal
+            ..page(50, 0)
+        },
+        CallFilter {
+            caller_id: Some("00003".into()),
+            from_ms: Some(1_700_000_001_000),
+            to_ms: Some(1_700_000_003_000),
+            ..page(50, 0)
+        },
+    ];
+    for f in &filters {
+        let (a, b) = (
+            on_sqlite.list_calls(f).unwrap(),
+            on_pg.list_calls(f).unwrap(),
+        );
+        assert_eq!(a, b, "list_calls({f:?})");
+    }
+    assert_eq!(on_sqlite.list_calls(&page(50, 0)).unwrap().total, 9);
+    assert_eq!(on_sqlite.list_calls(&filters[5]).unwrap().total, 9);
+    assert_eq!(on_sqlite.list_calls(&filters[7]).unwrap().total, 0);
+    for i in 0..10u128 {
+        let uuid = Uuid::from_u128(0xc0 + i);
+        assert_eq!(
+            on_sqlite.call_detail(&uuid).unwrap(),
+            on_pg.call_detail(&uuid).unwrap(),
+            "call_detail({uuid})"
+        );
+    }
+    let (from, to) = (1_699_999_999_000, 1_700_000_100_000);
+    let (a, b) = (
+        on_sqlite.call_stats(from, to).unwrap(),
+        on_pg.call_stats(from, to).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!((a.calls, a.running), (9, 1));
+    assert!(a.turn_latency_ms.p95 >= a.turn_latency_ms.p50 && a.turn_latency_ms.p50.is_some());
+    println!(
+        "console queries: {} filters, 10 details, stats identical: {a:?}",
+        filters.len()
+    );
+}

@@ -11,7 +11,10 @@
 
 pub mod backend;
 mod backend_postgres;
+mod backend_query;
 mod backend_sqlite;
+pub mod query;
+mod query_postgres;
 mod recorder;
 mod redact;
 mod retention;
