@@ -96,7 +96,7 @@ impl std::fmt::Debug for RecordsConfig {
 }
 
 /// `scheme://user:secret@host/…` → `scheme://user:<redacted>@host/…`; a `password=` query
-/// parameter is redacted too. Anything else is returned unchanged.
+/// parameter or libpq key=value pair is redacted too. Anything else is returned unchanged.
 pub fn redact_url_password(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
@@ -112,7 +112,8 @@ pub fn redact_url_password(url: &str) -> String {
         }
     }
     if let Some(q) = out.find("password=") {
-        let end = out[q..].find('&').map(|i| q + i).unwrap_or(out.len());
+        // `&` ends a URL query parameter, a space a libpq key=value pair.
+        let end = out[q..].find(['&', ' ']).map(|i| q + i).unwrap_or(out.len());
         out.replace_range(q + "password=".len()..end, "<redacted>");
     }
     out
@@ -197,5 +198,47 @@ impl RecordsConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_urls_printed() {
+        assert_eq!(
+            redact_url_password("postgres://enclave:s3cr@t@db:5432/enclave?connect_timeout=5"),
+            "postgres://enclave:<redacted>@db:5432/enclave?connect_timeout=5"
+        );
+        assert_eq!(
+            redact_url_password("host=db user=enclave password=hunter2 dbname=x"),
+            "host=db user=enclave password=<redacted> dbname=x"
+        );
+        assert_eq!(
+            redact_url_password("postgres://enclave@db/enclave"),
+            "postgres://enclave@db/enclave"
+        );
+        let cfg = RecordsConfig {
+            backend: RecordsBackendKind::Postgres,
+            postgres_url: Some("postgres://u:topsecret@h/db".into()),
+            ..RecordsConfig::default()
+        };
+        assert!(!format!("{cfg:?}").contains("topsecret"));
+        assert!(!toml::to_string(&cfg).unwrap().contains("topsecret"));
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn postgres_backend_needs_a_valid_url() {
+        let mut cfg = RecordsConfig {
+            backend: RecordsBackendKind::Postgres,
+            ..RecordsConfig::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("records.postgres_url"), "{err}");
+        cfg.postgres_url = Some("postgres://h:notaport/db".into());
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("not a PostgreSQL connection string"), "{err}");
     }
 }
