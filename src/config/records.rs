@@ -113,7 +113,10 @@ pub fn redact_url_password(url: &str) -> String {
     }
     if let Some(q) = out.find("password=") {
         // `&` ends a URL query parameter, a space a libpq key=value pair.
-        let end = out[q..].find(['&', ' ']).map(|i| q + i).unwrap_or(out.len());
+        let end = out[q..]
+            .find(['&', ' '])
+            .map(|i| q + i)
+            .unwrap_or(out.len());
         out.replace_range(q + "password=".len()..end, "<redacted>");
     }
     out
