@@ -25,7 +25,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 apt_packages=(build-essential cmake clang libclang-dev pkg-config libgomp1 libespeak-ng-dev
               espeak-ng-data espeak-ng python3 python3-venv python3-pip ca-certificates curl
-              sox strace iproute2 util-linux)  # strace + ip: the zero-egress test (tests/egress.rs)
+              sox strace iproute2 util-linux  # strace + ip: the zero-egress test (tests/egress.rs)
+              postgresql prometheus)  # records on PostgreSQL, Grafana queries (tests/records_postgres.rs, grafana_prometheus.rs)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

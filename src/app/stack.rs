@@ -159,15 +159,14 @@ impl Stack {
         }
 
         let records = if config.records.enabled {
-            let (path, cfg) = (config.records.db_path.clone(), config.records.clone());
+            let cfg = config.records.clone();
             let m = Arc::clone(&metrics);
-            let store =
-                tokio::task::spawn_blocking(move || RecordStore::open_with_metrics(&path, &cfg, m))
-                    .await
-                    .map_err(|e| crate::records::RecordsError::Io {
-                        what: "opening the call records".into(),
-                        source: std::io::Error::other(e.to_string()),
-                    })??;
+            let store = tokio::task::spawn_blocking(move || RecordStore::open_configured(&cfg, m))
+                .await
+                .map_err(|e| crate::records::RecordsError::Io {
+                    what: "opening the call records".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
             store.spawn_retention_task(cancel.child_token());
             Some(store)
         } else {

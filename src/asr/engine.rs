@@ -207,10 +207,12 @@ impl AsrEngine {
         cancel: CancelHandle,
     ) -> Result<Transcript, AsrError> {
         let queued = Instant::now();
+        let waiting = crate::metrics::jobs::queued(Engine::Asr);
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|e| AsrError::Worker(e.to_string()))?;
+        drop(waiting);
         let queue_ms = ms(queued);
         let engine = Arc::clone(self);
         tokio::task::spawn_blocking(move || {

@@ -17,6 +17,19 @@ pub const STAGE_LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
 ];
 
+/// Stages `enclave_errors_total{stage}` is exported for from the start (others appear on
+/// their first error).
+pub const KNOWN_ERROR_STAGES: [&str; 8] = [
+    "transport",
+    "asr",
+    "llm",
+    "tts",
+    "vad",
+    "turn",
+    "records",
+    "ami",
+];
+
 /// A timed stage of a turn: the `stage` label of `enclave_stage_latency_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
@@ -89,8 +102,13 @@ pub fn global() -> &'static Arc<Metrics> {
 }
 
 impl Metrics {
-    /// A fresh, all-zero metric set.
+    /// A fresh, all-zero metric set. The known error stages start at 0 so that
+    /// `rate(enclave_errors_total[…])` has a series before the first error.
     pub fn new() -> Self {
+        let errors = LabeledCounter::new(&["stage"]);
+        for stage in KNOWN_ERROR_STAGES {
+            errors.add(&[stage], 0);
+        }
         Metrics {
             calls_active: Gauge::default(),
             calls_total: Default::default(),
@@ -98,7 +116,7 @@ impl Metrics {
             stage_latency: std::array::from_fn(|_| Histogram::new(STAGE_LATENCY_BUCKETS)),
             barge_ins: Counter::default(),
             tool_calls: LabeledCounter::new(&["tool", "result"]),
-            errors: LabeledCounter::new(&["stage"]),
+            errors,
             records_dropped: Counter::default(),
             handover_failures: Counter::default(),
         }
@@ -276,6 +294,7 @@ impl Metrics {
         super::limits::render(&mut out);
         crate::outbox::metrics::render(&mut out);
         crate::summary::metrics::render(&mut out);
+        super::engines::render(&mut out);
         out
     }
 }

@@ -71,6 +71,37 @@ impl Drop for JobGuard {
     }
 }
 
+static QUEUED: [AtomicI64; 5] = [
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+];
+
+/// Counts one job as waiting for its engine (a worker slot, a session) until dropped:
+/// `enclave_engine_jobs_queued{engine}`.
+#[derive(Debug)]
+#[must_use = "the job counts as queued only while the guard lives"]
+pub struct QueuedGuard(Engine);
+
+/// Starts counting a job of `engine` as queued (drop the guard once it starts running).
+pub fn queued(engine: Engine) -> QueuedGuard {
+    QUEUED[engine as usize].fetch_add(1, Ordering::SeqCst);
+    QueuedGuard(engine)
+}
+
+impl Drop for QueuedGuard {
+    fn drop(&mut self) {
+        QUEUED[self.0 as usize].fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Jobs of `engine` waiting now, in this process.
+pub fn queued_now(engine: Engine) -> i64 {
+    QUEUED[engine as usize].load(Ordering::SeqCst)
+}
+
 /// Jobs of `engine` running now, in this process.
 pub fn active(engine: Engine) -> i64 {
     engine.slot().load(Ordering::SeqCst)

@@ -5,6 +5,7 @@
 //! exposition on demand. The call loop records into [`global()`].
 
 mod agent;
+pub mod engines;
 mod http;
 pub mod jobs;
 pub mod limits;

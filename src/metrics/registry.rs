@@ -21,6 +21,10 @@ pub const OVERFLOW_LABEL: &str = "other";
 pub struct Counter(AtomicU64);
 
 impl Counter {
+    /// Zero (usable in statics).
+    pub const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
     /// Adds `n`.
     pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
@@ -40,6 +44,10 @@ impl Counter {
 pub struct Gauge(AtomicI64);
 
 impl Gauge {
+    /// Zero (usable in statics).
+    pub const fn new() -> Self {
+        Gauge(AtomicI64::new(0))
+    }
     /// Adds `n` (may be negative).
     pub fn add(&self, n: i64) {
         self.0.fetch_add(n, Ordering::Relaxed);

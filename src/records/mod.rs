@@ -1,18 +1,31 @@
-//! Call records: one SQLite row per call and per turn (WAL, off the audio path), optional WAV recordings.
+//! Call records: one row per call and per turn (off the audio path) in SQLite (WAL) or
+//! PostgreSQL, optional WAV recordings.
 //!
-//! [`RecordStore::open`] opens and migrates the database, purges expired records, and starts
-//! the one writer thread that owns the connection. Calls write through a [`RecordWriter`]
+//! [`RecordStore::open`] (SQLite) / [`RecordStore::open_configured`] (either, by
+//! `records.backend`) opens and migrates the database, purges expired records, and starts
+//! the one writer thread that owns the connection. Everything but the SQL itself is shared
+//! by both databases: see [`backend`]. Calls write through a [`RecordWriter`]
 //! (cheap to clone, never blocks; see `writer.rs` for the drop-on-full tradeoff). Each
 //! completed turn is committed in its own transaction as soon as the writer reaches it, so a
 //! crash loses at most the turn in progress and whatever was still queued.
 
+pub mod backend;
+mod backend_postgres;
+mod backend_query;
+mod backend_sqlite;
 pub mod query;
+mod query_postgres;
 mod recorder;
 mod redact;
 mod retention;
 pub mod schema;
+pub mod schema_postgres;
 mod types;
 mod writer;
+
+pub use backend::{BackendThread, DeletedRows, RecordsBackend};
+pub use backend_postgres::PostgresBackend;
+pub use backend_sqlite::{load_call, SqliteBackend};
 
 pub use recorder::{recording_path, CallRecorder, RecordingStats};
 pub use redact::{redact_digits, redact_json, REDACTED};
@@ -24,12 +37,11 @@ pub use types::{
 };
 pub use writer::{RecordEvent, RecordWriter};
 
-use crate::config::RecordsConfig;
+use crate::config::{RecordsBackendKind, RecordsConfig};
 use crate::metrics::Metrics;
-use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -50,6 +62,16 @@ pub enum RecordsError {
         what: String,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL failed.
+    #[error("records database {target}: {what}: {}", postgres_detail(.source))]
+    Postgres {
+        /// Where (host, port, database; no password).
+        target: String,
+        /// What was being done.
+        what: String,
+        /// The client's error (with the server's message, when it sent one).
+        source: postgres::Error,
     },
     /// The schema is unusable (newer than this build, WAL refused).
     #[error("records database: {0}")]
@@ -73,6 +95,22 @@ pub enum RecordsError {
     Corrupt(String),
 }
 
+/// The server's message (severity, SQLSTATE, text) or the client's error with its causes:
+/// `postgres::Error`'s own `Display` says only "db error".
+fn postgres_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl RecordsError {
     fn db(path: &Path, what: &str, source: rusqlite::Error) -> Self {
         RecordsError::Db {
@@ -87,8 +125,9 @@ impl RecordsError {
 #[derive(Debug)]
 pub struct RecordStore {
     path: PathBuf,
+    kind: RecordsBackendKind,
     writer: RecordWriter,
-    reader: Mutex<Connection>,
+    reader: BackendThread,
     recordings_dir: Option<PathBuf>,
     recording_sample_rate: u32,
     retention_days: u32,
@@ -113,17 +152,73 @@ impl RecordStore {
         metrics: Arc<Metrics>,
     ) -> Result<RecordStore, RecordsError> {
         let busy = Duration::from_millis(cfg.busy_timeout_ms);
-        let mut conn = schema::open_connection(path, busy)?;
-        retention::purge(
-            &mut conn,
-            SystemTime::now(),
-            cfg.retention_days,
-            cfg.recordings_dir.as_deref(),
-        )?;
-        let reader = schema::open_connection(path, busy)?;
+        let db = path.to_path_buf();
+        let open = move || -> Result<Box<dyn RecordsBackend>, RecordsError> {
+            let conn = schema::open_connection(&db, busy)?;
+            Ok(Box::new(SqliteBackend::new(conn, &db)))
+        };
+        Self::open_backend(
+            RecordsBackendKind::Sqlite,
+            path.to_path_buf(),
+            Arc::new(open),
+            cfg,
+            metrics,
+        )
+    }
+
+    /// Opens the database `cfg.backend` names: SQLite at `cfg.db_path`, or PostgreSQL at
+    /// `cfg.postgres_url`. Blocking, like [`RecordStore::open`].
+    pub fn open_configured(
+        cfg: &RecordsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<RecordStore, RecordsError> {
+        match cfg.backend {
+            RecordsBackendKind::Sqlite => Self::open_with_metrics(&cfg.db_path, cfg, metrics),
+            RecordsBackendKind::Postgres => {
+                let url = cfg.postgres_url.clone().ok_or_else(|| {
+                    RecordsError::Schema(
+                        "records.backend = \"postgres\" needs records.postgres_url".into(),
+                    )
+                })?;
+                Self::open_postgres(&url, cfg, metrics)
+            }
+        }
+    }
+
+    /// Opens (creating the tables and migrating) the PostgreSQL database at `url`, shared
+    /// safely with other agents (migrations take an advisory lock). Blocking.
+    pub fn open_postgres(
+        url: &str,
+        cfg: &RecordsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<RecordStore, RecordsError> {
+        let lock_timeout = Duration::from_millis(cfg.busy_timeout_ms);
+        let url = url.to_string();
+        let label = PathBuf::from(crate::config::redact_url_password(&url));
+        let open = move || -> Result<Box<dyn RecordsBackend>, RecordsError> {
+            Ok(Box::new(PostgresBackend::connect(&url, lock_timeout)?))
+        };
+        Self::open_backend(
+            RecordsBackendKind::Postgres,
+            label,
+            Arc::new(open),
+            cfg,
+            metrics,
+        )
+    }
+
+    /// Starts the writer thread (which opens, migrates and purges) and the reader thread,
+    /// each with its own connection from `open`.
+    fn open_backend(
+        kind: RecordsBackendKind,
+        path: PathBuf,
+        open: Arc<dyn Fn() -> Result<Box<dyn RecordsBackend>, RecordsError> + Send + Sync>,
+        cfg: &RecordsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<RecordStore, RecordsError> {
         let (tx, rx) = tokio::sync::mpsc::channel(cfg.queue_capacity.max(1));
         let (events, _) = tokio::sync::broadcast::channel(EVENTS_CAPACITY);
-        let settings = WriterSettings {
+        let mut settings = WriterSettings {
             redact_min_digits: cfg.redact_digits.then_some(cfg.redact_min_digits),
             retention_days: cfg.retention_days,
             recordings_dir: cfg.recordings_dir.clone(),
@@ -131,22 +226,47 @@ impl RecordStore {
             events: events.clone(),
         };
         let thread_metrics = Arc::clone(&metrics);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let open_writer = Arc::clone(&open);
         std::thread::Builder::new()
             .name("enclave-records".into())
-            .spawn(move || writer::run_writer(conn, rx, settings, thread_metrics))
+            .spawn(move || {
+                let opened = open_writer().and_then(|mut backend| {
+                    retention::purge(
+                        backend.as_mut(),
+                        SystemTime::now(),
+                        settings.retention_days,
+                        settings.recordings_dir.as_deref(),
+                    )?;
+                    Ok(backend)
+                });
+                match opened {
+                    Ok(backend) => {
+                        settings.db_label = backend.label().to_string();
+                        let _ = ready_tx.send(Ok(()));
+                        writer::run_writer(backend, rx, settings, thread_metrics);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
             .map_err(|source| RecordsError::Io {
                 what: "cannot start the records writer thread".into(),
                 source,
             })?;
+        ready_rx.recv().map_err(|_| RecordsError::Closed)??;
+        let reader = BackendThread::spawn("enclave-records-reader", move || open())?;
         Ok(RecordStore {
-            path: path.to_path_buf(),
+            path,
+            kind,
             writer: RecordWriter {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
                 metrics,
                 disabled: false,
             },
-            reader: Mutex::new(reader),
+            reader,
             recordings_dir: cfg.recordings_dir.clone(),
             recording_sample_rate: cfg.recording_sample_rate,
             retention_days: cfg.retention_days,
@@ -161,9 +281,25 @@ impl RecordStore {
         self.events.subscribe()
     }
 
-    /// The database file.
+    /// The database file (SQLite), or the connection URL with its password redacted
+    /// (PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Which database this store writes.
+    pub fn backend_kind(&self) -> RecordsBackendKind {
+        self.kind
+    }
+
+    /// Runs `f` with the store's read connection, on its own thread (safe to call from async
+    /// code; it blocks like any database read). Queries for tooling and the console hang here.
+    pub fn read<R, F>(&self, f: F) -> Result<R, RecordsError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn RecordsBackend) -> Result<R, RecordsError> + Send + 'static,
+    {
+        self.reader.run(f)?
     }
 
     /// A handle for writing records (clone it into every call).
@@ -220,8 +356,8 @@ impl RecordStore {
 
     /// Reads a call and its turns back (tests, `agent` tooling).
     pub fn load_call(&self, uuid: &Uuid) -> Result<Option<StoredCall>, RecordsError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        load_call(&conn, &self.path, uuid)
+        let uuid = *uuid;
+        self.read(move |b| b.load_call(&uuid))
     }
 
     /// Commits everything queued, then stops the writer thread.
@@ -237,116 +373,4 @@ impl Drop for RecordStore {
         // The writer finishes what is queued before it sees this, then stops.
         let _ = self.writer.tx.try_send(Command::Shutdown);
     }
-}
-
-/// Reads one call and its turns from an open connection.
-pub fn load_call(
-    conn: &Connection,
-    path: &Path,
-    uuid: &Uuid,
-) -> Result<Option<StoredCall>, RecordsError> {
-    let key = uuid.to_string();
-    let db = |what: &str, e| RecordsError::db(path, what, e);
-    let call = conn
-        .query_row(
-            "SELECT caller_id, started_at, ended_at, duration_ms, outcome, transfer_target, language, models, error
-             FROM calls WHERE uuid = ?1",
-            params![key],
-            |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(|e| db("read call", e))?;
-    let Some((
-        caller_id,
-        started_at_ms,
-        ended_at_ms,
-        duration_ms,
-        outcome,
-        transfer_target,
-        language,
-        models,
-        error,
-    )) = call
-    else {
-        return Ok(None);
-    };
-    let outcome = match outcome {
-        Some(o) => Some(
-            CallOutcome::parse(&o)
-                .ok_or_else(|| RecordsError::Corrupt(format!("calls.outcome `{o}`")))?,
-        ),
-        None => None,
-    };
-    let models = serde_json::from_str(&models)
-        .map_err(|e| RecordsError::Corrupt(format!("calls.models: {e}")))?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, role, text, started_at, ended_at, endpointing_ms, asr_ms, llm_ttft_ms,
-                    llm_first_sentence_ms, tts_first_audio_ms, turn_latency_ms, interrupted, tool_calls
-             FROM turns WHERE call_uuid = ?1 ORDER BY seq",
-        )
-        .map_err(|e| db("read turns", e))?;
-    let rows = stmt
-        .query_map(params![key], |r| {
-            Ok((
-                r.get::<_, u32>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                TurnLatencies {
-                    endpointing_ms: r.get(5)?,
-                    asr_ms: r.get(6)?,
-                    llm_ttft_ms: r.get(7)?,
-                    llm_first_sentence_ms: r.get(8)?,
-                    tts_first_audio_ms: r.get(9)?,
-                    turn_latency_ms: r.get(10)?,
-                },
-                r.get::<_, bool>(11)?,
-                r.get::<_, String>(12)?,
-            ))
-        })
-        .map_err(|e| db("read turns", e))?;
-    let mut turns = Vec::new();
-    for row in rows {
-        let (seq, role, text, started_at_ms, ended_at_ms, latencies, interrupted, tool_calls) =
-            row.map_err(|e| db("read turns", e))?;
-        turns.push(StoredTurn {
-            seq,
-            role: Role::parse(&role)
-                .ok_or_else(|| RecordsError::Corrupt(format!("turns.role `{role}`")))?,
-            text,
-            started_at_ms,
-            ended_at_ms,
-            latencies,
-            interrupted,
-            tool_calls: serde_json::from_str(&tool_calls)
-                .map_err(|e| RecordsError::Corrupt(format!("turns.tool_calls: {e}")))?,
-        });
-    }
-    Ok(Some(StoredCall {
-        uuid: *uuid,
-        caller_id,
-        started_at_ms,
-        ended_at_ms,
-        duration_ms,
-        outcome,
-        transfer_target,
-        language,
-        models,
-        error,
-        turns,
-    }))
 }

@@ -1,9 +1,10 @@
-//! Retention: deleting calls, turns and recordings older than `records.retention_days`.
+//! Retention: deleting calls, turns and recordings older than `records.retention_days`, on
+//! any backend (the backend deletes the rows, this module the files).
 
+use super::backend::RecordsBackend;
 use super::recorder::recording_path;
 use super::types::unix_ms;
 use super::RecordsError;
-use rusqlite::{params, Connection};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +22,7 @@ pub struct PurgeStats {
 /// Deletes calls that started more than `retention_days` before `now`, their turns and their
 /// recordings, and recordings older than that with no call row (orphans). `0` days keeps all.
 pub fn purge(
-    conn: &mut Connection,
+    backend: &mut dyn RecordsBackend,
     now: SystemTime,
     retention_days: u32,
     recordings_dir: Option<&Path>,
@@ -33,32 +34,8 @@ pub fn purge(
         .checked_sub(Duration::from_secs(u64::from(retention_days) * 86_400))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let cutoff_ms = unix_ms(cutoff);
-    let label = Path::new("records");
-    let db = |what: &str, e: rusqlite::Error| RecordsError::db(label, what, e);
-    let tx = conn.transaction().map_err(|e| db("begin purge", e))?;
-    let uuids: Vec<String> = {
-        let mut stmt = tx
-            .prepare("SELECT uuid FROM calls WHERE started_at < ?1")
-            .map_err(|e| db("select old calls", e))?;
-        let rows = stmt
-            .query_map(params![cutoff_ms], |r| r.get::<_, String>(0))
-            .map_err(|e| db("select old calls", e))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(|e| db("select old calls", e))?
-    };
-    let turns = tx
-        .execute(
-            "DELETE FROM turns WHERE call_uuid IN (SELECT uuid FROM calls WHERE started_at < ?1)",
-            params![cutoff_ms],
-        )
-        .map_err(|e| db("delete old turns", e))?;
-    let calls = tx
-        .execute(
-            "DELETE FROM calls WHERE started_at < ?1",
-            params![cutoff_ms],
-        )
-        .map_err(|e| db("delete old calls", e))?;
-    tx.commit().map_err(|e| db("commit purge", e))?;
+    let deleted = backend.delete_calls_before(cutoff_ms)?;
+    let (uuids, calls, turns) = (deleted.uuids, deleted.calls, deleted.turns);
 
     let mut recordings = 0;
     if let Some(dir) = recordings_dir {

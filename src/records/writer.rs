@@ -1,5 +1,5 @@
 //! The records writer: a cheap, never-blocking handle and the one thread that owns the
-//! SQLite connection.
+//! database connection (any [`RecordsBackend`]).
 //!
 //! Queue choice: a *bounded* channel with `try_send`. A full queue drops the write, counts it
 //! in `enclave_records_dropped_total` and logs a warning, instead of blocking the call's task
@@ -7,12 +7,12 @@
 //! tradeoff is that under a stalled disk some records are lost; with the default capacity of
 //! 4096 writes (minutes of traffic at 200 calls) that takes a disk stalled for a long time.
 
+use super::backend::RecordsBackend;
 use super::redact::{redact_digits, redact_json};
 use super::retention::{purge, PurgeStats};
-use super::types::{unix_ms, CallEnd, CallStart, TurnRecord};
+use super::types::{CallEnd, CallStart, TurnRecord};
 use super::RecordsError;
 use crate::metrics::Metrics;
-use rusqlite::{params, Connection};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -193,7 +193,7 @@ pub(super) struct WriterSettings {
 
 /// Body of the writer thread: runs commands in order until `Shutdown` or all handles drop.
 pub(super) fn run_writer(
-    mut conn: Connection,
+    mut backend: Box<dyn RecordsBackend>,
     mut rx: mpsc::Receiver<Command>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
@@ -201,7 +201,8 @@ pub(super) fn run_writer(
     while let Some(cmd) = rx.blocking_recv() {
         let kind = cmd.kind();
         let result = match cmd {
-            Command::CallStarted(c) => insert_call(&conn, &c)
+            Command::CallStarted(c) => backend
+                .insert_call(&c)
                 .map(|()| {
                     let _ = settings.events.send(RecordEvent::CallStarted {
                         uuid: c.uuid,
@@ -209,18 +210,23 @@ pub(super) fn run_writer(
                     });
                 })
                 .map_err(|e| e.to_string()),
-            Command::TurnCompleted(t) => insert_turn(&mut conn, &t, &settings)
-                .map(|text| {
-                    let _ = settings.events.send(RecordEvent::TurnCommitted {
-                        call_uuid: t.call_uuid,
-                        seq: t.seq,
-                        role: t.role,
-                        text,
-                        interrupted: t.interrupted,
-                    });
-                })
-                .map_err(|e| e.to_string()),
-            Command::CallEnded(e) => update_call_end(&mut conn, &e)
+            Command::TurnCompleted(t) => {
+                let (text, tool_calls) = stored_texts(&t, settings.redact_min_digits);
+                backend
+                    .insert_turn(&t, &text, &tool_calls)
+                    .map(|()| {
+                        let _ = settings.events.send(RecordEvent::TurnCommitted {
+                            call_uuid: t.call_uuid,
+                            seq: t.seq,
+                            role: t.role,
+                            text,
+                            interrupted: t.interrupted,
+                        });
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Command::CallEnded(e) => backend
+                .update_call_end(&e)
                 .map(|()| {
                     let _ = settings.events.send(RecordEvent::CallEnded {
                         uuid: e.uuid,
@@ -230,7 +236,7 @@ pub(super) fn run_writer(
                 .map_err(|e| e.to_string()),
             Command::Purge { now, done } => {
                 let r = purge(
-                    &mut conn,
+                    backend.as_mut(),
                     now,
                     settings.retention_days,
                     settings.recordings_dir.as_deref(),
@@ -255,24 +261,10 @@ pub(super) fn run_writer(
     tracing::debug!(db = %settings.db_label, "records writer stopped");
 }
 
-fn insert_call(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
-    let models = serde_json::to_string(&c.models).unwrap_or_else(|_| "{}".into());
-    conn.execute(
-        "INSERT INTO calls (uuid, caller_id, started_at, language, models) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (uuid) DO UPDATE SET caller_id = excluded.caller_id,
-             started_at = excluded.started_at, language = excluded.language, models = excluded.models",
-        params![c.uuid.to_string(), c.caller_id, unix_ms(c.started_at), c.language, models],
-    )?;
-    Ok(())
-}
-
-/// Writes one turn; returns the text as stored (redacted when configured).
-fn insert_turn(
-    conn: &mut Connection,
-    t: &TurnRecord,
-    s: &WriterSettings,
-) -> rusqlite::Result<String> {
-    let (text, tool_calls) = match s.redact_min_digits {
+/// The turn's text and tool calls (JSON) as they are stored: redacted when configured, before
+/// any backend sees them.
+fn stored_texts(t: &TurnRecord, redact_min_digits: Option<usize>) -> (String, String) {
+    let (text, tool_calls) = match redact_min_digits {
         Some(min) => {
             let calls: Vec<_> = t
                 .tool_calls
@@ -289,57 +281,5 @@ fn insert_turn(
         None => (t.text.clone(), t.tool_calls.clone()),
     };
     let tool_calls = serde_json::to_string(&tool_calls).unwrap_or_else(|_| "[]".into());
-    let l = &t.latencies;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // A turn whose call_started was dropped still gets a (minimal) call row to hang on.
-    tx.execute(
-        "INSERT OR IGNORE INTO calls (uuid, started_at) VALUES (?1, ?2)",
-        params![t.call_uuid.to_string(), unix_ms(t.started_at)],
-    )?;
-    tx.execute(
-        "INSERT INTO turns (call_uuid, seq, role, text, started_at, ended_at, endpointing_ms, asr_ms,
-             llm_ttft_ms, llm_first_sentence_ms, tts_first_audio_ms, turn_latency_ms, interrupted, tool_calls)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            t.call_uuid.to_string(),
-            t.seq,
-            t.role.as_str(),
-            text,
-            unix_ms(t.started_at),
-            unix_ms(t.ended_at),
-            l.endpointing_ms,
-            l.asr_ms,
-            l.llm_ttft_ms,
-            l.llm_first_sentence_ms,
-            l.tts_first_audio_ms,
-            l.turn_latency_ms,
-            t.interrupted,
-            tool_calls,
-        ],
-    )?;
-    tx.commit()?;
-    Ok(text)
-}
-
-fn update_call_end(conn: &mut Connection, e: &CallEnd) -> rusqlite::Result<()> {
-    let ended = unix_ms(e.ended_at);
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO calls (uuid, started_at) VALUES (?1, ?2) ON CONFLICT (uuid) DO NOTHING",
-        params![e.uuid.to_string(), ended],
-    )?;
-    tx.execute(
-        "UPDATE calls SET ended_at = ?2, duration_ms = max(0, ?2 - started_at), outcome = ?3,
-             transfer_target = ?4, language = coalesce(?5, language), error = ?6
-         WHERE uuid = ?1",
-        params![
-            e.uuid.to_string(),
-            ended,
-            e.outcome.as_str(),
-            e.transfer_target,
-            e.language,
-            e.error
-        ],
-    )?;
-    tx.commit()
+    (text, tool_calls)
 }

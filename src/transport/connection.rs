@@ -378,6 +378,8 @@ async fn call_body(
                                     );
                                 }
                                 crate::metrics::limits::dropped_caller_audio(len.as_secs_f64());
+                                crate::metrics::engines::caller_audio_frame_dropped(
+                                    crate::metrics::engines::AudioDrop::FasterThanRealTime);
                                 settings.stats.inbound_dropped_frames.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             }
@@ -392,6 +394,8 @@ async fn call_body(
                                 if let Some(tx) = &events_tx {
                                     if tx.try_send(CallEvent::Audio(chunk)).is_err() {
                                         dropped_audio += 1;
+                                        crate::metrics::engines::caller_audio_frame_dropped(
+                                            crate::metrics::engines::AudioDrop::HandlerBehind);
                                         if dropped_audio == 1 || dropped_audio.is_power_of_two() {
                                             tracing::warn!(call = %uuid, dropped_audio,
                                                 "handler is not keeping up; caller audio dropped");

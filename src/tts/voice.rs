@@ -380,6 +380,7 @@ impl Voice {
             }
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        let _waiting = crate::metrics::jobs::queued(crate::metrics::jobs::Engine::Tts);
         self.sessions[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -3,7 +3,7 @@
 //! on the async runtime, calls never contend for a session mutex, and N calls that ask at the
 //! same moment cost one run of batch N instead of N runs.
 
-use crate::metrics::registry::{Counter, Histogram};
+use crate::metrics::registry::{Counter, Gauge, Histogram};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ pub struct BatchStats {
     pub steps_total: Counter,
     /// Requests served.
     pub requests_total: Counter,
+    /// Requests sent and not yet taken into a step.
+    pub queue_depth: Gauge,
 }
 
 impl BatchStats {
@@ -42,6 +44,7 @@ impl BatchStats {
             batch_size: Histogram::new(BATCH_BOUNDS),
             steps_total: Counter::default(),
             requests_total: Counter::default(),
+            queue_depth: Gauge::default(),
         }
     }
 
@@ -68,6 +71,10 @@ impl BatchStats {
             "# TYPE {p}_steps_total counter\n{p}_steps_total {}\n# TYPE {p}_requests_total counter\n{p}_requests_total {}\n",
             self.steps_total.get(),
             self.requests_total.get()
+        ));
+        out.push_str(&format!(
+            "# TYPE {p}_queue_depth gauge\n# HELP {p}_queue_depth Requests waiting for a step.\n{p}_queue_depth {}\n",
+            self.queue_depth.get()
         ));
         out
     }
@@ -97,25 +104,37 @@ pub struct Queued<R> {
 #[derive(Debug)]
 pub struct BatchSender<R> {
     tx: mpsc::Sender<Queued<R>>,
+    stats: Arc<BatchStats>,
 }
 
 impl<R> Clone for BatchSender<R> {
     fn clone(&self) -> Self {
         BatchSender {
             tx: self.tx.clone(),
+            stats: Arc::clone(&self.stats),
         }
+    }
+}
+
+impl crate::metrics::engines::RenderMetrics for BatchStats {
+    fn render_metrics(&self) -> String {
+        self.render()
     }
 }
 
 impl<R> BatchSender<R> {
     /// Queues a request; `Err` gives it back when the worker has stopped.
     pub fn send(&self, request: R) -> Result<(), R> {
+        self.stats.queue_depth.add(1);
         self.tx
             .send(Queued {
                 request,
                 queued: Instant::now(),
             })
-            .map_err(|e| e.0.request)
+            .map_err(|e| {
+                self.stats.queue_depth.add(-1);
+                e.0.request
+            })
     }
 }
 
@@ -135,6 +154,11 @@ where
 {
     let (tx, rx) = mpsc::channel::<Queued<R>>();
     let max_batch = max_batch.max(1);
+    // On /metrics from now on (the newest worker of a prefix wins).
+    let weak = Arc::downgrade(&stats);
+    let weak: std::sync::Weak<dyn crate::metrics::engines::RenderMetrics> = weak;
+    crate::metrics::engines::register(stats.prefix, weak);
+    let sender_stats = Arc::clone(&stats);
     let handle = std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
@@ -148,6 +172,7 @@ where
                 }
                 let started = Instant::now();
                 let n = batch.len();
+                stats.queue_depth.add(-(n as i64));
                 let requests = batch
                     .into_iter()
                     .map(|q| {
@@ -165,7 +190,13 @@ where
                 stats.step_seconds.observe_duration(started.elapsed());
             }
         })?;
-    Ok((BatchSender { tx }, handle))
+    Ok((
+        BatchSender {
+            tx,
+            stats: sender_stats,
+        },
+        handle,
+    ))
 }
 
 /// p-quantile (0..=1) of durations, for benchmark reports; `None` when empty.

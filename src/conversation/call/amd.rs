@@ -246,10 +246,7 @@ impl Call {
             self.idle_since = Instant::now();
             let phrases = self.shared.phrases.clone();
             let greeting = self.greeting.clone();
-            for phrase in [&phrases.disclosure, &greeting]
-                .into_iter()
-                .flatten()
-            {
+            for phrase in [&phrases.disclosure, &greeting].into_iter().flatten() {
                 self.say(phrase);
             }
             return;

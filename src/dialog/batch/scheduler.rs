@@ -253,6 +253,9 @@ pub fn run(
             }
         }
         waiting = still_waiting;
+        crate::metrics::engines::llm_waiting(
+            waiting.len() + slots.iter().map(|s| s.queue.len()).sum::<usize>(),
+        );
         // Start queued requests on idle slots.
         for (seq, slot) in slots.iter_mut().enumerate() {
             while slot.active.is_none() {
@@ -498,7 +501,15 @@ fn step(
     if batch.n_tokens() == 0 {
         return;
     }
-    if let Err(e) = ctx.decode(batch) {
+    let decode_started = std::time::Instant::now();
+    let decoded = ctx.decode(batch);
+    crate::metrics::engines::llm_step(
+        added.len(),
+        batch.n_tokens() as usize,
+        limits.n_seq,
+        decode_started.elapsed(),
+    );
+    if let Err(e) = decoded {
         let msg = format!("llama_decode failed: {e}");
         for (i, _) in &added {
             let slot = &mut slots[*i];

@@ -1,0 +1,69 @@
+//! The console's reads on whichever database the store writes: [`super::query`] (SQLite) or
+//! [`super::query_postgres`], through the store's read thread.
+
+use super::query::{CallDetail, CallFilter, CallPage, CallStats};
+use super::{query, query_postgres, RecordStore, RecordsError};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+impl RecordStore {
+    fn read_query<R, S, P>(
+        &self,
+        what: &'static str,
+        sqlite: S,
+        postgres: P,
+    ) -> Result<R, RecordsError>
+    where
+        R: Send + 'static,
+        S: FnOnce(&rusqlite::Connection) -> rusqlite::Result<R> + Send + 'static,
+        P: FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
+    {
+        let label = self.path().display().to_string();
+        self.read(move |b| {
+            if let Some(c) = b.as_sqlite() {
+                return sqlite(c).map_err(|e| RecordsError::Db {
+                    path: PathBuf::from(&label),
+                    what: what.into(),
+                    source: e,
+                });
+            }
+            match b.as_postgres() {
+                Some(c) => postgres(c).map_err(|source| RecordsError::Postgres {
+                    target: label,
+                    what: what.into(),
+                    source,
+                }),
+                None => Err(RecordsError::Closed),
+            }
+        })
+    }
+
+    /// One page of calls matching `f` (newest first) and the total, on either backend.
+    pub fn list_calls(&self, f: &CallFilter) -> Result<CallPage, RecordsError> {
+        let (a, b) = (f.clone(), f.clone());
+        self.read_query(
+            "list calls",
+            move |c| query::list_calls(c, &a),
+            move |c| query_postgres::list_calls(c, &b),
+        )
+    }
+
+    /// One call with its turns, on either backend.
+    pub fn call_detail(&self, uuid: &Uuid) -> Result<Option<CallDetail>, RecordsError> {
+        let uuid = *uuid;
+        self.read_query(
+            "read call",
+            move |c| query::call_detail(c, &uuid),
+            move |c| query_postgres::call_detail(c, &uuid),
+        )
+    }
+
+    /// The dashboard's figures for calls started in `[from_ms, to_ms)`, on either backend.
+    pub fn call_stats(&self, from_ms: i64, to_ms: i64) -> Result<CallStats, RecordsError> {
+        self.read_query(
+            "call stats",
+            move |c| query::call_stats(c, from_ms, to_ms),
+            move |c| query_postgres::call_stats(c, from_ms, to_ms),
+        )
+    }
+}
