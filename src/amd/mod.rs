@@ -26,7 +26,7 @@ pub use decider::{AmdInput, AmdOutput, AmdParams, Cue, Decider};
 pub use detector::AmdDetector;
 pub use tone::{Beep, BeepParams, ToneDetector};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -189,14 +189,19 @@ pub trait MachineDetection: Send + Sync + 'static {
     fn finished(&self, uuid: &uuid::Uuid, report: &AmdReport);
 }
 
+/// Reports a [`VerdictBoard`] keeps (the oldest go first), so a long-running agent that
+/// screens every call does not grow without bound.
+pub const BOARD_CAPACITY: usize = 10_000;
+
 /// An in-memory [`MachineDetection`]: screens the uuids it was told to expect (or all calls),
-/// keeps every report and lets a caller wait for one. What tests and `agent call` use; a
-/// campaign can use it as is.
+/// keeps the last [`BOARD_CAPACITY`] reports and lets a caller wait for one. What tests and
+/// `[amd] inbound` use; a campaign can use it as is.
 #[derive(Debug, Default)]
 pub struct VerdictBoard {
     screen_all: bool,
     expected: Mutex<HashSet<uuid::Uuid>>,
     reports: Mutex<HashMap<uuid::Uuid, AmdReport>>,
+    order: Mutex<VecDeque<uuid::Uuid>>,
     decisions: Mutex<HashMap<uuid::Uuid, Decision>>,
     changed: tokio::sync::Notify,
 }
@@ -263,10 +268,71 @@ impl MachineDetection for VerdictBoard {
     }
 
     fn finished(&self, uuid: &uuid::Uuid, report: &AmdReport) {
-        self.reports
-            .lock()
-            .expect("board lock")
-            .insert(*uuid, report.clone());
+        self.expected.lock().expect("board lock").remove(uuid);
+        {
+            let mut reports = self.reports.lock().expect("board lock");
+            let mut order = self.order.lock().expect("board lock");
+            if reports.insert(*uuid, report.clone()).is_none() {
+                order.push_back(*uuid);
+            }
+            while order.len() > BOARD_CAPACITY {
+                if let Some(old) = order.pop_front() {
+                    reports.remove(&old);
+                    self.decisions.lock().expect("board lock").remove(&old);
+                }
+            }
+        }
         self.changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(verdict: Verdict) -> AmdReport {
+        AmdReport {
+            decision: Some(Decision {
+                verdict,
+                reason: Reason::NoSpeech,
+                at: Duration::from_secs(1),
+            }),
+            beep_at: None,
+            action: AmdAction::HungUp,
+            transcript: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_board_screens_only_expected_calls_and_keeps_a_bounded_history() {
+        let board = VerdictBoard::new();
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        board.expect(a);
+        assert!(board.screen(&a) && !board.screen(&b));
+        assert!(VerdictBoard::screening_all().screen(&b));
+        board.finished(&a, &report(Verdict::Machine { beep_at: None }));
+        assert_eq!(board.report(&a).unwrap().attempt_result(), "machine");
+        assert!(!board.screen(&a), "a finished call is no longer expected");
+        for _ in 0..BOARD_CAPACITY {
+            board.finished(&uuid::Uuid::new_v4(), &report(Verdict::Human));
+        }
+        assert!(board.report(&a).is_none(), "the oldest report went first");
+        assert_eq!(board.reports.lock().unwrap().len(), BOARD_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_report_returns_when_it_comes() {
+        let board = std::sync::Arc::new(VerdictBoard::new());
+        let id = uuid::Uuid::new_v4();
+        let b = std::sync::Arc::clone(&board);
+        let waiter = tokio::spawn(async move { b.wait_report(&id, Duration::from_secs(30)).await });
+        tokio::task::yield_now().await;
+        board.finished(&id, &report(Verdict::Human));
+        let got = waiter.await.unwrap().expect("the report");
+        assert_eq!(got.attempt_result(), "human");
+        let none = board
+            .wait_report(&uuid::Uuid::new_v4(), Duration::from_millis(20))
+            .await;
+        assert!(none.is_none());
     }
 }
