@@ -378,9 +378,10 @@ pub fn check_grounded(summary: &str, lines: &[Line]) -> Result<(), SummaryError>
         .collect();
     let everything: std::collections::BTreeSet<String> =
         lines.iter().flat_map(|l| words(&l.text)).collect();
+    let prefix = words(SUMMARY_PREFIX); // every summary starts with it
     let example_only: Vec<String> = words(FEW_SHOT)
         .into_iter()
-        .filter(|w| !everything.contains(w))
+        .filter(|w| !everything.contains(w) && !prefix.contains(w))
         .collect();
     let own = words(summary);
     if let Some(w) = own.iter().find(|w| example_only.contains(w)) {
@@ -481,6 +482,7 @@ mod tests {
             "I want to reschedule my dental appointment",
         )];
         assert!(check_grounded("The caller wants to move the appointment.", &lines).is_ok());
+        assert!(check_grounded("The caller wanted to move the appointment.", &lines).is_ok());
         assert!(check_grounded("The caller asked about a pizza order.", &lines).is_err());
         assert!(check_grounded("The caller wanted to dispute the appointment.", &lines).is_err());
         assert!(check_grounded("dispute water bill", &lines).is_err());
