@@ -135,7 +135,17 @@ impl Converse for Parrot {
         self.heard.pop();
         FORGOTTEN.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn prefill(&mut self, partial_caller_text: &str) {
+        PREFILLED
+            .lock()
+            .unwrap()
+            .push(partial_caller_text.to_string());
+    }
 }
+
+/// Transcripts the call loop asked the conversation to prefill while the answer waited.
+static PREFILLED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Turns forgotten by any parrot (a retracted answer's history is dropped).
 static FORGOTTEN: AtomicUsize = AtomicUsize::new(0);
@@ -323,6 +333,16 @@ async fn a_thinking_pause_is_merged_and_the_caller_never_hears_half_an_answer() 
     // No model: the first part does not end a sentence, so the agent waits; the caller goes
     // on within the long silence and both parts are answered together.
     thinking_pause_call(Duration::ZERO, None).await;
+    // While it waited, the half sentence's prompt was prefilled speculatively.
+    assert!(
+        PREFILLED
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == "My order number is 4 5"),
+        "prefilled: {:?}",
+        PREFILLED.lock().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
