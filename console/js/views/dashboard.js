@@ -65,6 +65,8 @@ export function render(main) {
   function drawLive() {
     const calls = [...live.values()].sort((a, b) => b.started_at_ms - a.started_at_ms);
     replace(main.querySelector("#live-count"), String(calls.length));
+    const liveCard = main.querySelector("#stat-live .stat-value");
+    if (liveCard) liveCard.textContent = String(calls.length);
     if (calls.length === 0) {
       replace(liveList, h("li.muted", t("dash.none_live")));
       return;
@@ -85,7 +87,7 @@ export function render(main) {
       const lat = s.turn_latency_ms || {};
       const ended = s.answered_by_agent + s.handed_over;
       replace(cards,
-        card("stat-live", t("dash.live"), String(live.size || s.running || 0)),
+        card("stat-live", t("dash.live"), String(live.size)),
         card("stat-today", t("dash.today"), String(s.calls)),
         card("stat-agent", t("dash.agent"), String(s.answered_by_agent), pct(s.answered_by_agent, ended)),
         card("stat-handed", t("dash.handed"), String(s.handed_over), pct(s.handed_over, ended)),
