@@ -7,6 +7,7 @@
 //! between a call's transport and whatever converses on it.
 
 pub mod ami;
+pub mod api;
 pub mod app;
 pub mod asr;
 pub mod audio;
@@ -20,6 +21,7 @@ pub mod models;
 pub mod onnx;
 pub mod outbox;
 pub mod pipeline;
+pub mod profiles;
 pub mod quality;
 pub mod records;
 pub mod sim;

@@ -72,7 +72,7 @@ pub fn handler(
 
 /// Times one transcription of a few seconds of quiet noise through the configured Whisper:
 /// `(seconds of audio, time taken)`, or `None` when it failed (the configured budget applies).
-fn calibrate_asr(engines: &Engines) -> Option<(f64, Duration)> {
+pub fn calibrate_asr(engines: &Engines) -> Option<(f64, Duration)> {
     const SECS: f64 = 3.0;
     // Low-level noise from a fixed LCG: deterministic, and not trimmed away as silence.
     let mut x: u32 = 0x1234_5678;

@@ -44,6 +44,10 @@ pub struct Stack {
     pub readiness: Readiness,
     /// Where `/metrics` is served, when enabled.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The loaded engines (shared by every agent profile's handler).
+    pub engines: Engines,
+    /// The AMI client, when `[ami]` is enabled.
+    pub ami: Option<AmiClient>,
     metrics_server: Option<MetricsServer>,
     records: Option<RecordStore>,
     cancel: CancellationToken,
@@ -177,8 +181,15 @@ impl Stack {
 
         let handler_config = config.clone();
         let writer = records.as_ref().map(|r| r.writer());
+        let (handler_engines, handler_ami) = (engines.clone(), ami.clone());
         let handler = tokio::task::spawn_blocking(move || {
-            super::handler(handler_config, engines, writer, ami, metrics)
+            super::handler(
+                handler_config,
+                handler_engines,
+                writer,
+                handler_ami,
+                metrics,
+            )
         })
         .await
         .map_err(|e| EnginesError::Phrase {
@@ -191,9 +202,16 @@ impl Stack {
             readiness,
             metrics_addr: metrics_server.as_ref().map(|s| s.local_addr()),
             metrics_server,
+            engines,
+            ami,
             records,
             cancel,
         })
+    }
+
+    /// The call records, when `[records]` is enabled.
+    pub fn records(&self) -> Option<&RecordStore> {
+        self.records.as_ref()
     }
 
     /// Stops the services after the calls have ended: flushes records, stops listeners.

@@ -9,6 +9,7 @@ mod bench_turn;
 mod call;
 mod chat;
 mod config_cmd;
+mod console;
 mod models;
 mod serve;
 mod speech;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Benchmarks of each stage (p50/p95, real-time factor).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Web console and HTTP API tools (password hash for `[api] password_hash`).
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
@@ -89,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DownloadModels(args) => models::download(config_path, args),
         Command::Models(cmd) => models::run(config_path, cmd),
         Command::Bench(cmd) => bench::run(config_path, cmd),
+        Command::Console(cmd) => console::run(cmd),
     }
 }
 

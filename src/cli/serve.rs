@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Arguments of `agent serve`.
 #[derive(Debug, clap::Args)]
@@ -38,9 +39,11 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         let shutdown =
             crate::transport::shutdown::on_signals().context("cannot install signal handlers")?;
         let services_cancel = tokio_util::sync::CancellationToken::new();
-        let (handler, stack): (std::sync::Arc<dyn crate::pipeline::CallHandler>, _) =
+        let (handler, stack, services): (std::sync::Arc<dyn crate::pipeline::CallHandler>, _, _) =
             match config.server.handler {
-                crate::config::HandlerKind::Echo => (crate::pipeline::echo_handler(&config), None),
+                crate::config::HandlerKind::Echo => {
+                    (crate::pipeline::echo_handler(&config), None, None)
+                }
                 crate::config::HandlerKind::Conversation => {
                     let stack = crate::app::Stack::start(
                         &config,
@@ -49,7 +52,16 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
                     )
                     .await
                     .context("cannot start the conversation handler")?;
-                    (std::sync::Arc::new(stack.handler.clone()), Some(stack))
+                    // Agent profiles (one listener per profile) and the HTTP API.
+                    let services = crate::api::AgentServices::start(
+                        &config,
+                        &stack,
+                        std::sync::Arc::clone(crate::metrics::global()),
+                        services_cancel.child_token(),
+                    )
+                    .await
+                    .context("cannot start the agent profiles / HTTP API")?;
+                    (Arc::clone(&services.handler), Some(stack), Some(services))
                 }
             };
         let server = crate::transport::Server::bind(config.server.clone())
@@ -68,6 +80,9 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             stack.readiness.set_accepting(true);
         }
         server.run(handler, shutdown).await;
+        if let Some(services) = services {
+            services.shutdown().await;
+        }
         if let Some(stack) = stack {
             stack.shutdown().await;
         }

@@ -4,22 +4,26 @@
 //! names the file and the key, never a silent default.
 
 mod ami;
+mod api;
 mod asr;
 mod conversation;
 mod llm;
 mod metrics;
 mod models;
+mod profiles;
 mod records;
 mod server;
 mod tts;
 mod vad;
 
 pub use ami::AmiConfig;
+pub use api::{ApiConfig, MIN_TOKEN_LEN};
 pub use asr::AsrConfig;
 pub use conversation::{ConversationConfig, Phrases};
 pub use llm::{check_tool_url, HttpToolConfig, LlmConfig, ToolChoice, BUILTIN_TOOL_NAMES};
 pub use metrics::MetricsConfig;
 pub use models::ModelsConfig;
+pub use profiles::ProfilesConfig;
 pub use records::RecordsConfig;
 pub use server::{HandlerKind, ServerConfig};
 pub use tts::TtsConfig;
@@ -59,6 +63,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ami]`: Asterisk Manager Interface, for hand-over to a human.
     pub ami: AmiConfig,
+    /// `[api]`: the HTTP API and web console, and its credentials.
+    pub api: ApiConfig,
+    /// `[profiles]`: the agent profiles file.
+    pub profiles: ProfilesConfig,
 }
 
 /// Why a configuration could not be loaded: always names the file and, where known, the key.
@@ -189,6 +197,8 @@ impl Config {
         self.records.validate()?;
         self.metrics.validate()?;
         self.ami.validate()?;
+        self.api.validate()?;
+        self.profiles.validate()?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! completed turn is committed in its own transaction as soon as the writer reaches it, so a
 //! crash loses at most the turn in progress and whatever was still queued.
 
+pub mod query;
 mod recorder;
 mod redact;
 mod retention;
