@@ -47,7 +47,7 @@ export function callTable(calls) {
     h("td", h("a", { href }, when(c.started_at_ms, language()))),
     h("td", c.caller_id || "—"),
     h("td.num", clock(durationSecs(c))),
-    h("td.num", Number.isFinite(c.turns) ? c.turns : "—"),
+    h("td.num", Number.isFinite(c.turn_count) ? c.turn_count : "—"),
     h("td", c.language || "—"),
     h("td", outcomeBadge(c.outcome), c.has_recording ? h("span.rec", { title: "recording" }, "●") : null),
     h("td.wide.summary-cell", c.summary || c.error || ""));

@@ -3,7 +3,7 @@
 
 /** Seconds from the call start to the start and end of each turn. */
 export function turnSpans(call) {
-  return (call.turns_detail || []).map((turn) => {
+  return (call.turns || []).map((turn) => {
     const start = Math.max(0, (turn.offset_ms ?? turn.started_at_ms - call.started_at_ms) / 1000);
     const end = Math.max(start, start + (turn.ended_at_ms - turn.started_at_ms) / 1000);
     return { seq: turn.seq, role: turn.role, start, end };

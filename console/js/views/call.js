@@ -54,7 +54,7 @@ export function render(main, { uuid }) {
       : null;
 
     const transcript = h("ol.transcript#transcript");
-    (c.turns_detail || []).forEach((turn, i) => {
+    (c.turns || []).forEach((turn, i) => {
       const el = h("li.turn", {
         class: `role-${turn.role}`,
         dataset: { seq: turn.seq, start: spans[i].start.toFixed(3) },
@@ -103,7 +103,7 @@ export function render(main, { uuid }) {
         turnEls[idx].classList.add("current");
         turnEls[idx].scrollIntoView({ block: "nearest", behavior: "smooth" });
       }
-      main.dataset.currentTurn = String(idx >= 0 ? c.turns_detail[idx].seq : -1);
+      main.dataset.currentTurn = String(idx >= 0 ? c.turns[idx].seq : -1);
     }
     function loop() {
       highlight();

@@ -130,14 +130,14 @@ export function render(main) {
       } catch { /* the stream reconnects; the next snapshot fixes it */ }
     },
     started: (c) => {
-      live.set(c.uuid, { ...c, turns: 0, last_turn: null });
+      live.set(c.uuid, { ...c, turn_count: 0, last_turn: null });
       drawLive();
       refresh();
     },
     turn: (turn) => {
       const c = live.get(turn.call_uuid);
       if (c) {
-        c.turns = (c.turns || 0) + 1;
+        c.turn_count = (c.turn_count || 0) + 1;
         c.last_turn = turn;
         drawLive();
       }

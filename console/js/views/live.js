@@ -59,7 +59,7 @@ export function render(main, { uuid: only }) {
     // Turns spoken before we started listening.
     api.call(info.uuid).then((c) => {
       if (closed) return;
-      for (const turn of c.turns_detail || []) addTurn(entry, { ...turn, call_uuid: c.uuid });
+      for (const turn of c.turns || []) addTurn(entry, { ...turn, call_uuid: c.uuid });
       if (c.outcome) end(entry, c.outcome);
     }).catch(() => {});
     return entry;
@@ -96,7 +96,7 @@ export function render(main, { uuid: only }) {
       for (const entry of calls.values()) {
         try {
           const c = await api.call(entry.info.uuid);
-          for (const turn of c.turns_detail || []) addTurn(entry, turn);
+          for (const turn of c.turns || []) addTurn(entry, turn);
           if (c.outcome) end(entry, c.outcome);
         } catch { /* keep what we have */ }
       }
