@@ -48,7 +48,7 @@ fn agent_config(tmp: &std::path::Path) -> std::path::PathBuf {
         &format!(
             "{}\n[api]\nenabled = true\nlisten = \"127.0.0.1:0\"\ntokens = [\"{TOKEN}\"]\n\
              password_hash = \"{hash}\"\n\n[profiles]\nfile = \"{file}\"\ndefault = \"{PROFILE}\"\n",
-            conversation_support::llm_and_conversation("", "reprompt_after_secs = 0.0\n"),
+            conversation_support::llm_and_conversation("", ""),
             hash = console_support::password_hash(PASSWORD),
             file = profiles.display(),
         ),
@@ -243,6 +243,23 @@ async fn console_in_headless_chromium() {
     )
     .await;
     s.js("document.querySelector('#player').pause(); return true", vec![]).await;
+    // The interface in Russian, next to the Russian transcript.
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the Russian interface",
+        WAIT,
+        "return document.querySelector('[data-nav=calls]').textContent === 'Звонки' && \
+         document.querySelectorAll('#transcript .turn').length === 5",
+    )
+    .await;
+    s.screenshot("04-call-transcript-ru").await;
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the English interface",
+        WAIT,
+        "return document.querySelector('[data-nav=calls]').textContent === 'Calls'",
+    )
+    .await;
 
     // --- 5. profile editor: an invalid value is shown inline; a valid prompt is saved.
     s.goto(&format!("{base}/#/profiles/{PROFILE}")).await;
@@ -319,9 +336,11 @@ async fn console_in_headless_chromium() {
     let bad: Vec<_> = log
         .iter()
         .filter(|(level, msg)| {
-            // The two expected 401s: the session probe before login, and the wrong password.
-            let expected = msg.contains("status of 401")
-                && (msg.contains("/api/session") || msg.contains("/api/login"));
+            // Expected failures: the session probe before login and the wrong password (401),
+            // the invalid profile checked (422, the API's "invalid" answer).
+            let expected = (msg.contains("status of 401")
+                && (msg.contains("/api/session") || msg.contains("/api/login")))
+                || (msg.contains("status of 422") && msg.contains("/api/profiles/validate"));
             (level == "SEVERE" && !expected) || msg.contains("Content Security Policy")
         })
         .collect();

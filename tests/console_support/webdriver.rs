@@ -87,12 +87,42 @@ impl Driver {
     }
 }
 
-/// One browser session.
+/// One browser session; dropping it closes Chromium (also when a test fails half-way:
+/// chromedriver killed first would leave the browser running).
 pub struct Session {
     http: reqwest::Client,
     base: String,
     /// Where screenshots go.
     pub shots: PathBuf,
+    closed: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.closed {
+            delete_blocking(&self.base);
+        }
+    }
+}
+
+/// `DELETE <url>` over a plain blocking socket (Drop cannot await).
+fn delete_blocking(url: &str) {
+    use std::io::{Read, Write};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return;
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Ok(addr) = host.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+        let req = format!("DELETE {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_ok() {
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink);
+        }
+    }
 }
 
 /// An element reference.
@@ -144,6 +174,7 @@ impl Session {
             http,
             base: format!("{}/session/{id}", driver.url),
             shots: shots.to_path_buf(),
+            closed: false,
         }
     }
 
@@ -295,8 +326,9 @@ impl Session {
     }
 
     /// Ends the session (closes Chromium).
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         let _ = self.http.delete(&self.base).send().await;
+        self.closed = true;
     }
 }
 
