@@ -83,7 +83,10 @@ fn shown_ms(v: i64) -> String {
 /// The text of a dashboard stat card.
 async fn stat(s: &Session, id: &str) -> String {
     s.js(
-        &format!("const e = document.querySelector({}); return e ? e.textContent : null", css(&format!("#{id} .stat-value"))),
+        &format!(
+            "const e = document.querySelector({}); return e ? e.textContent : null",
+            css(&format!("#{id} .stat-value"))
+        ),
         vec![],
     )
     .await
@@ -127,7 +130,9 @@ async fn console_in_headless_chromium() {
     )
     .await;
     assert!(
-        s.js("return document.querySelector('#stats') === null", vec![]).await == json!(true),
+        s.js("return document.querySelector('#stats') === null", vec![])
+            .await
+            == json!(true),
         "a wrong password must not open the console"
     );
     s.type_into(&secret, PASSWORD).await;
@@ -136,7 +141,10 @@ async fn console_in_headless_chromium() {
     // --- 2. dashboard: today's figures are the records'.
     s.find("#stat-today", WAIT).await;
     let midnight = s
-        .js("const d = new Date(); d.setHours(0, 0, 0, 0); return d.getTime()", vec![])
+        .js(
+            "const d = new Date(); d.setHours(0, 0, 0, 0); return d.getTime()",
+            vec![],
+        )
         .await
         .as_i64()
         .unwrap();
@@ -145,7 +153,11 @@ async fn console_in_headless_chromium() {
         .filter(|c| enclave::records::unix_ms(c.started_at) >= midnight)
         .count();
     let stats = api_get(&base, &format!("/api/stats?from={midnight}")).await;
-    assert_eq!(stats["calls"].as_u64(), Some(expected_today as u64), "API stats: {stats}");
+    assert_eq!(
+        stats["calls"].as_u64(),
+        Some(expected_today as u64),
+        "API stats: {stats}"
+    );
     s.wait_for(
         "calls today on the dashboard",
         WAIT,
@@ -155,19 +167,40 @@ async fn console_in_headless_chromium() {
         ),
     )
     .await;
-    assert_eq!(stat(&s, "stat-agent").await, stats["answered_by_agent"].to_string());
-    assert_eq!(stat(&s, "stat-handed").await, stats["handed_over"].to_string());
-    let p50 = stats["turn_latency_ms"]["p50"].as_i64().expect("p50 over seeded agent turns");
+    assert_eq!(
+        stat(&s, "stat-agent").await,
+        stats["answered_by_agent"].to_string()
+    );
+    assert_eq!(
+        stat(&s, "stat-handed").await,
+        stats["handed_over"].to_string()
+    );
+    let p50 = stats["turn_latency_ms"]["p50"]
+        .as_i64()
+        .expect("p50 over seeded agent turns");
     let p95 = stats["turn_latency_ms"]["p95"].as_i64().unwrap();
-    assert!((600..=2000).contains(&p50) && p95 >= p50, "p50 {p50} p95 {p95}");
+    assert!(
+        (600..=2000).contains(&p50) && p95 >= p50,
+        "p50 {p50} p95 {p95}"
+    );
     assert_eq!(stat(&s, "stat-p50").await, shown_ms(p50));
     assert_eq!(stat(&s, "stat-p95").await, shown_ms(p95));
-    s.wait_for("recent calls", WAIT, "return document.querySelectorAll('#recent tr.call-row').length === 8").await;
+    s.wait_for(
+        "recent calls",
+        WAIT,
+        "return document.querySelectorAll('#recent tr.call-row').length === 8",
+    )
+    .await;
     s.screenshot("02-dashboard").await;
 
     // --- 3. call history: paging and a Cyrillic search.
     s.goto(&format!("{base}/#/calls")).await;
-    s.wait_for("the first page", WAIT, "return document.querySelectorAll('#calls-table tr.call-row').length === 25").await;
+    s.wait_for(
+        "the first page",
+        WAIT,
+        "return document.querySelectorAll('#calls-table tr.call-row').length === 25",
+    )
+    .await;
     let range = s.text(&s.find("#calls-range", WAIT).await).await;
     assert_eq!(range, format!("Calls 1–25 of {total}"));
     s.click(&s.find("#calls-next", WAIT).await).await;
@@ -197,22 +230,54 @@ async fn console_in_headless_chromium() {
     s.screenshot("03-calls-search").await;
 
     // --- 4. a finished call: transcript synced to its recording.
-    s.click(&s.find("#calls-table tr.call-row a", WAIT).await).await;
+    s.click(&s.find("#calls-table tr.call-row a", WAIT).await)
+        .await;
     s.find("#player", WAIT).await;
-    s.wait_for("the transcript", WAIT, "return document.querySelectorAll('#transcript .turn').length === 5").await;
+    s.wait_for(
+        "the transcript",
+        WAIT,
+        "return document.querySelectorAll('#transcript .turn').length === 5",
+    )
+    .await;
     let texts = s.text(&s.find("#transcript", WAIT).await).await;
-    assert!(texts.contains("Ваш заказ номер сорок два в пути"), "Cyrillic transcript: {texts}");
-    s.wait_for("the recording's metadata", WAIT, "return document.querySelector('#player').readyState >= 1").await;
-    let duration = s.js("return document.querySelector('#player').duration", vec![]).await;
-    assert!((duration.as_f64().unwrap() - 12.0).abs() < 0.1, "WAV duration {duration}");
-    s.js("document.querySelector('#player').play(); return true", vec![]).await;
+    assert!(
+        texts.contains("Ваш заказ номер сорок два в пути"),
+        "Cyrillic transcript: {texts}"
+    );
+    s.wait_for(
+        "the recording's metadata",
+        WAIT,
+        "return document.querySelector('#player').readyState >= 1",
+    )
+    .await;
+    let duration = s
+        .js("return document.querySelector('#player').duration", vec![])
+        .await;
+    assert!(
+        (duration.as_f64().unwrap() - 12.0).abs() < 0.1,
+        "WAV duration {duration}"
+    );
+    s.js(
+        "document.querySelector('#player').play(); return true",
+        vec![],
+    )
+    .await;
     let t1 = s
         .wait_for("playback to start", WAIT, "const a = document.querySelector('#player'); return !a.paused && a.currentTime > 0.2 && a.currentTime")
         .await
         .as_f64()
         .unwrap();
-    let first = s.js("return document.querySelector('#transcript .turn.current')?.dataset.seq ?? null", vec![]).await;
-    assert_eq!(first, json!("0"), "the greeting is highlighted at {t1:.2} s");
+    let first = s
+        .js(
+            "return document.querySelector('#transcript .turn.current')?.dataset.seq ?? null",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        first,
+        json!("0"),
+        "the greeting is highlighted at {t1:.2} s"
+    );
     // The caller's turn starts at 2.5 s: the highlight must move there by itself.
     let t2 = s
         .wait_for(
@@ -224,9 +289,13 @@ async fn console_in_headless_chromium() {
         .await
         .as_f64()
         .unwrap();
-    assert!(t2 > t1 && t2 >= 2.5, "currentTime advanced {t1:.2} → {t2:.2}");
+    assert!(
+        t2 > t1 && t2 >= 2.5,
+        "currentTime advanced {t1:.2} → {t2:.2}"
+    );
     // Clicking a turn seeks there.
-    s.click(&s.find("#transcript .turn[data-seq='3'] .text", WAIT).await).await;
+    s.click(&s.find("#transcript .turn[data-seq='3'] .text", WAIT).await)
+        .await;
     s.wait_for(
         "the seek to turn 3",
         WAIT,
@@ -242,7 +311,11 @@ async fn console_in_headless_chromium() {
         "const c = document.querySelector('#transcript .turn.current'); return c && c.dataset.seq === '4'",
     )
     .await;
-    s.js("document.querySelector('#player').pause(); return true", vec![]).await;
+    s.js(
+        "document.querySelector('#player').pause(); return true",
+        vec![],
+    )
+    .await;
     // The interface in Russian, next to the Russian transcript.
     s.click(&s.find("#lang-toggle", WAIT).await).await;
     s.wait_for(
@@ -280,10 +353,14 @@ async fn console_in_headless_chromium() {
     )
     .await;
     let before = api_get(&base, "/api/profiles").await;
-    assert!(before["profiles"][PROFILE].get("temperature").is_none(), "nothing invalid was written: {before}");
+    assert!(
+        before["profiles"][PROFILE].get("temperature").is_none(),
+        "nothing invalid was written: {before}"
+    );
     s.type_into(&temp, "0.4").await;
     let prompt = "Вы — помощник службы поддержки. Отвечайте кратко и вежливо.";
-    s.type_into(&s.find("#pf-system_prompt", WAIT).await, prompt).await;
+    s.type_into(&s.find("#pf-system_prompt", WAIT).await, prompt)
+        .await;
     s.wait_for(
         "the error to clear",
         WAIT,
@@ -298,8 +375,16 @@ async fn console_in_headless_chromium() {
     )
     .await;
     let after = api_get(&base, "/api/profiles").await;
-    assert_eq!(after["profiles"][PROFILE]["system_prompt"], json!(prompt), "{after}");
-    assert_eq!(after["profiles"][PROFILE]["temperature"], json!(0.4), "{after}");
+    assert_eq!(
+        after["profiles"][PROFILE]["system_prompt"],
+        json!(prompt),
+        "{after}"
+    );
+    assert_eq!(
+        after["profiles"][PROFILE]["temperature"],
+        json!(0.4),
+        "{after}"
+    );
     s.screenshot("06-profile-saved").await;
 
     // --- 6. a live call appears with its transcript, then ends.
@@ -313,12 +398,20 @@ async fn console_in_headless_chromium() {
     let live_uuid = uuid::Uuid::new_v4();
     let caller = Caller::dial(agent.audiosocket, live_uuid).await;
     let card = format!(".live-call[data-uuid='{live_uuid}']");
-    s.wait_for("the live call", WAIT, &format!("return document.querySelector({}) !== null", css(&card))).await;
+    s.wait_for(
+        "the live call",
+        WAIT,
+        &format!("return document.querySelector({}) !== null", css(&card)),
+    )
+    .await;
     // The greeting is an agent turn, committed once it has played (synthetic voice, busy box).
     s.wait_for(
         "the live call's first turn",
         Duration::from_secs(120),
-        &format!("return document.querySelectorAll({}).length >= 1", css(&format!("{card} .turn"))),
+        &format!(
+            "return document.querySelectorAll({}).length >= 1",
+            css(&format!("{card} .turn"))
+        ),
     )
     .await;
     s.screenshot("07-live-call").await;
@@ -327,7 +420,10 @@ async fn console_in_headless_chromium() {
     s.wait_for(
         "the live call to end",
         WAIT,
-        &format!("const c = document.querySelector({}); return c && c.classList.contains('ended')", css(&card)),
+        &format!(
+            "const c = document.querySelector({}); return c && c.classList.contains('ended')",
+            css(&card)
+        ),
     )
     .await;
 

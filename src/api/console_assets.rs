@@ -51,7 +51,8 @@ const fn etag_bytes(bytes: &[u8]) -> [u8; 18] {
 
 macro_rules! asset {
     ($path:literal, $ctype:literal) => {{
-        const BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/console/", $path));
+        const BYTES: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/console/", $path));
         const TAG: [u8; 18] = etag_bytes(BYTES);
         Asset {
             path: $path,
@@ -100,11 +101,17 @@ pub fn console_routes() -> Router {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(asset("index.html").expect("index.html is compiled in"), &headers)
+    serve(
+        asset("index.html").expect("index.html is compiled in"),
+        &headers,
+    )
 }
 
 async fn favicon(headers: HeaderMap) -> Response {
-    serve(asset("favicon.svg").expect("favicon.svg is compiled in"), &headers)
+    serve(
+        asset("favicon.svg").expect("favicon.svg is compiled in"),
+        &headers,
+    )
 }
 
 async fn file(
@@ -138,7 +145,10 @@ fn serve(a: &'static Asset, headers: &HeaderMap) -> Response {
     (
         StatusCode::OK,
         common,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(a.content_type),
+        )],
         a.bytes,
     )
         .into_response()
@@ -156,7 +166,12 @@ mod tests {
             if p.is_dir() {
                 files(&p, root, out);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+                out.insert(
+                    p.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }
@@ -167,7 +182,10 @@ mod tests {
         let mut on_disk = BTreeSet::new();
         files(&root, &root, &mut on_disk);
         let compiled: BTreeSet<String> = ASSETS.iter().map(|a| a.path.to_string()).collect();
-        assert_eq!(on_disk, compiled, "console/ and ASSETS must list the same files");
+        assert_eq!(
+            on_disk, compiled,
+            "console/ and ASSETS must list the same files"
+        );
     }
 
     #[test]
@@ -203,7 +221,13 @@ mod tests {
         }
         for a in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
             let text = std::str::from_utf8(a.bytes).unwrap();
-            for banned in ["eval(", "new Function", "innerHTML", "setAttribute(\"style\"", "document.write"] {
+            for banned in [
+                "eval(",
+                "new Function",
+                "innerHTML",
+                "setAttribute(\"style\"",
+                "document.write",
+            ] {
                 assert!(!text.contains(banned), "{}: uses {banned}", a.path);
             }
         }

@@ -66,7 +66,10 @@ pub fn spawn_agent(config: &Path) -> Agent {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let keep = std::sync::Arc::clone(&log);
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             keep.lock().unwrap().push(line.clone());
             let _ = tx.send(line);
         }
@@ -76,7 +79,10 @@ pub fn spawn_agent(config: &Path) -> Agent {
     while api.is_none() || audiosocket.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-            panic!("agent did not start; log:\n{}", log.lock().unwrap().join("\n"))
+            panic!(
+                "agent did not start; log:\n{}",
+                log.lock().unwrap().join("\n")
+            )
         });
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
@@ -86,7 +92,9 @@ pub fn spawn_agent(config: &Path) -> Agent {
             audiosocket = v["fields"]["addr"].as_str().and_then(|a| a.parse().ok());
         }
         if msg.contains("HTTP API and console listening") {
-            api = v["fields"]["local_addr"].as_str().and_then(|a| a.parse().ok());
+            api = v["fields"]["local_addr"]
+                .as_str()
+                .and_then(|a| a.parse().ok());
         }
     }
     std::thread::spawn(move || while rx.recv().is_ok() {});
@@ -108,7 +116,9 @@ pub struct Caller {
 impl Caller {
     /// Connects to `addr` as call `uuid`.
     pub async fn dial(addr: SocketAddr, uuid: uuid::Uuid) -> Caller {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect AudioSocket");
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect AudioSocket");
         stream.set_nodelay(true).unwrap();
         let (mut rd, mut wr) = stream.into_split();
         let mut hello = vec![0x01u8, 0, 16];

@@ -3,8 +3,8 @@
 
 use enclave::config::RecordsConfig;
 use enclave::records::{
-    recording_path, CallEnd, CallOutcome, CallStart, ModelsUsed, RecordStore, Role,
-    ToolCallRecord, TurnLatencies, TurnRecord,
+    recording_path, CallEnd, CallOutcome, CallStart, ModelsUsed, RecordStore, Role, ToolCallRecord,
+    TurnLatencies, TurnRecord,
 };
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -83,11 +83,35 @@ pub fn russian_call(started_at: SystemTime) -> SeedCall {
         transfer_target: Some("sales"),
         language: "ru",
         turns: vec![
-            turn(Role::Agent, "Здравствуйте! Это виртуальный помощник. Чем могу помочь?", 0.0, 2.0, None),
-            turn(Role::Caller, "Добрый день, где мой заказ номер сорок два?", 2.5, 4.5, None),
+            turn(
+                Role::Agent,
+                "Здравствуйте! Это виртуальный помощник. Чем могу помочь?",
+                0.0,
+                2.0,
+                None,
+            ),
+            turn(
+                Role::Caller,
+                "Добрый день, где мой заказ номер сорок два?",
+                2.5,
+                4.5,
+                None,
+            ),
             lookup,
-            turn(Role::Caller, "Соедините меня, пожалуйста, с оператором.", 7.5, 9.0, None),
-            turn(Role::Agent, "Соединяю вас с оператором. Оставайтесь на линии.", 9.5, 11.5, Some(980)),
+            turn(
+                Role::Caller,
+                "Соедините меня, пожалуйста, с оператором.",
+                7.5,
+                9.0,
+                None,
+            ),
+            turn(
+                Role::Agent,
+                "Соединяю вас с оператором. Оставайтесь на линии.",
+                9.5,
+                11.5,
+                Some(980),
+            ),
         ],
         summary: Some("Клиент спрашивал о доставке заказа 42; переведён на оператора (sales)."),
     }
@@ -104,9 +128,27 @@ pub fn english_call(started_at: SystemTime) -> SeedCall {
         transfer_target: None,
         language: "en",
         turns: vec![
-            turn(Role::Agent, "Hello! You are speaking with an automated assistant. How can I help?", 0.0, 2.5, None),
-            turn(Role::Caller, "What are your opening hours on Saturday?", 3.0, 4.8, None),
-            turn(Role::Agent, "On Saturdays we are open from nine to three.", 5.6, 7.4, Some(760)),
+            turn(
+                Role::Agent,
+                "Hello! You are speaking with an automated assistant. How can I help?",
+                0.0,
+                2.5,
+                None,
+            ),
+            turn(
+                Role::Caller,
+                "What are your opening hours on Saturday?",
+                3.0,
+                4.8,
+                None,
+            ),
+            turn(
+                Role::Agent,
+                "On Saturdays we are open from nine to three.",
+                5.6,
+                7.4,
+                Some(760),
+            ),
             turn(Role::Caller, "Great, thank you. Bye!", 7.8, 8.6, None),
         ],
         summary: Some("Asked for Saturday opening hours; answered."),
@@ -135,10 +177,22 @@ pub fn filler_calls(n: usize, newest: SystemTime) -> Vec<SeedCall> {
                 language: "en",
                 turns: vec![
                     turn(Role::Agent, "Hello! How can I help?", 0.0, 1.5, None),
-                    turn(Role::Caller, "I would like to check my balance.", 2.0, 3.5, None),
+                    turn(
+                        Role::Caller,
+                        "I would like to check my balance.",
+                        2.0,
+                        3.5,
+                        None,
+                    ),
                     SeedTurn {
                         latency_ms: Some(600 + 37 * i as u32),
-                        ..turn(Role::Agent, "Your balance is available in the app.", 4.2, 5.8, None)
+                        ..turn(
+                            Role::Agent,
+                            "Your balance is available in the app.",
+                            4.2,
+                            5.8,
+                            None,
+                        )
                     },
                 ],
                 summary: None,
@@ -221,7 +275,10 @@ pub async fn write(db: &Path, recordings: &Path, calls: &[SeedCall], recorded: &
     }
     std::fs::create_dir_all(recordings).unwrap();
     for uuid in recorded {
-        let c = calls.iter().find(|c| c.uuid == *uuid).expect("recorded call is seeded");
+        let c = calls
+            .iter()
+            .find(|c| c.uuid == *uuid)
+            .expect("recorded call is seeded");
         write_wav(&recording_path(recordings, &uuid.to_string()), c);
     }
 }
@@ -238,10 +295,24 @@ fn write_wav(path: &Path, c: &SeedCall) {
     let n = (c.secs * RATE as f64) as usize;
     for i in 0..n {
         let t = i as f64 / RATE as f64;
-        let speaking = |role: Role| c.turns.iter().any(|x| x.role == role && x.start <= t && t < x.end);
+        let speaking = |role: Role| {
+            c.turns
+                .iter()
+                .any(|x| x.role == role && x.start <= t && t < x.end)
+        };
         let tone = |hz: f64| (0.25 * (2.0 * std::f64::consts::PI * hz * t).sin() * 32767.0) as i16;
-        w.write_sample(if speaking(Role::Caller) { tone(440.0) } else { 0 }).unwrap();
-        w.write_sample(if speaking(Role::Agent) { tone(660.0) } else { 0 }).unwrap();
+        w.write_sample(if speaking(Role::Caller) {
+            tone(440.0)
+        } else {
+            0
+        })
+        .unwrap();
+        w.write_sample(if speaking(Role::Agent) {
+            tone(660.0)
+        } else {
+            0
+        })
+        .unwrap();
     }
     w.finalize().unwrap();
 }

@@ -179,7 +179,9 @@ impl Session {
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
         } else if method == reqwest::Method::POST {
@@ -264,14 +266,22 @@ impl Session {
 
     /// Clicks an element (a real pointer event through the browser).
     pub async fn click(&self, el: &Element) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{}/click", el.0), None)
-            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", el.0),
+            None,
+        )
+        .await;
     }
 
     /// Clears an input and types `text` into it (real key events).
     pub async fn type_into(&self, el: &Element, text: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{}/clear", el.0), None)
-            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", el.0),
+            None,
+        )
+        .await;
         self.cmd(
             reqwest::Method::POST,
             &format!("/element/{}/value", el.0),
@@ -282,11 +292,15 @@ impl Session {
 
     /// The rendered text of an element.
     pub async fn text(&self, el: &Element) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{}/text", el.0), None)
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{}/text", el.0),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
     }
 
     /// Saves a PNG screenshot as `<shots>/<name>.png` and returns its path.
