@@ -544,6 +544,53 @@ async fn live_events_show_a_new_call_as_it_happens() {
     .await;
     assert_eq!(ended["outcome"], "completed");
     drop(r);
+
+    // Streams are bounded: the one past the limit is refused, and a closed one frees its slot.
+    let max = enclave::api::live::MAX_EVENT_STREAMS;
+    let mut open = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while open.len() < max {
+        let r = c
+            .get(api.url("/api/live/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            open.push(r);
+        } else {
+            // The stream dropped above may not have released its slot yet.
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(tokio::time::Instant::now() < deadline, "slots are released");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let r = c
+        .get(api.url("/api/live/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(open.pop());
+    let reopened = loop {
+        let r = c
+            .get(api.url("/api/live/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed stream frees its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(reopened);
+    drop(open);
     api.stop().await;
 }
 
@@ -605,4 +652,79 @@ fn openapi_describes_every_route() {
         }
         assert!(!node.is_null(), "{r} does not resolve");
     }
+}
+
+#[test]
+fn range_header_parsing() {
+    use enclave::api::calls::{parse_range, ByteRange::*};
+    assert_eq!(parse_range(None, 100), Whole);
+    assert_eq!(
+        parse_range(Some("bytes=0-"), 100),
+        Part { start: 0, end: 99 }
+    );
+    assert_eq!(
+        parse_range(Some("bytes=10-19"), 100),
+        Part { start: 10, end: 19 }
+    );
+    assert_eq!(
+        parse_range(Some("bytes=90-200"), 100),
+        Part { start: 90, end: 99 }
+    );
+    assert_eq!(
+        parse_range(Some("bytes=-10"), 100),
+        Part { start: 90, end: 99 }
+    );
+    assert_eq!(
+        parse_range(Some("bytes=-500"), 100),
+        Part { start: 0, end: 99 }
+    );
+    assert_eq!(parse_range(Some("bytes=100-"), 100), Unsatisfiable);
+    assert_eq!(parse_range(Some("bytes=-0"), 100), Unsatisfiable);
+    assert_eq!(parse_range(Some("bytes=5-1"), 100), Whole);
+    assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Whole);
+    assert_eq!(parse_range(Some("items=0-1"), 100), Whole);
+    assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let api = start_api(tmp.path(), api_config()).await;
+    // Clients that connect and never send a request hold every slot...
+    let mut idle = Vec::new();
+    for _ in 0..128 {
+        idle.push(tokio::net::TcpStream::connect(api.addr).await.unwrap());
+    }
+    // ...so the next connection is closed at once.
+    let mut extra = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf))
+        .await
+        .expect("the connection over the limit is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // One closes: the API answers again.
+    drop(idle.pop());
+    let c = client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c
+            .get(api.url("/api/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == StatusCode::OK => break,
+            _ => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "a freed slot is reused"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    drop(idle);
+    api.stop().await;
 }

@@ -41,7 +41,7 @@ async fn start(tmp: &std::path::Path, profiles_toml: &str) -> Agent {
         profiles.display()
     );
     let cfg = config_text(tmp, &extra);
-    let mut inner = start_agent(&cfg).await;
+    let inner = start_agent(&cfg).await;
     let stack = inner.stack.as_ref().unwrap();
     let services = AgentServices::start(
         &inner.config,
@@ -261,5 +261,68 @@ async fn an_edit_applies_to_the_next_call_not_the_one_in_progress() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["default", "sales", "support"]);
+
+    // Validation alone writes nothing; errors carry their key paths.
+    let before = std::fs::read_to_string(tmp.path().join("profiles.toml")).unwrap();
+    let r = c
+        .post(agent.url("/api/profiles/validate"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "profiles": {
+            "ok": { "greeting": "Fine." },
+            "broken": { "asr_budget_ms": 1, "tools": ["no_such_tool"] },
+            "typo": { "greting": "x" },
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let keys: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.iter().any(|k| k.starts_with("profiles.typo")), "{v}");
+    let r = c
+        .post(agent.url("/api/profiles/validate"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "profiles": { "broken": { "tools": ["no_such_tool"] } } }))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["key"], "profiles.broken.tools[0]", "{v}");
+    let r = c
+        .post(agent.url("/api/profiles/validate"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "profiles": { "ok": { "greeting": "Fine." } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("profiles.toml")).unwrap(),
+        before
+    );
+
+    // Removing a profile stops its listener.
+    let r = c
+        .delete(agent.url("/api/profiles/support"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(support).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the removed profile's port still accepts"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let on_disk = std::fs::read_to_string(tmp.path().join("profiles.toml")).unwrap();
+    assert!(!on_disk.contains("support"), "{on_disk}");
     agent.stop().await;
 }

@@ -280,39 +280,3 @@ pub async fn recording(
     }
     Ok(r)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        use ByteRange::*;
-        assert_eq!(parse_range(None, 100), Whole);
-        assert_eq!(
-            parse_range(Some("bytes=0-"), 100),
-            Part { start: 0, end: 99 }
-        );
-        assert_eq!(
-            parse_range(Some("bytes=10-19"), 100),
-            Part { start: 10, end: 19 }
-        );
-        assert_eq!(
-            parse_range(Some("bytes=90-200"), 100),
-            Part { start: 90, end: 99 }
-        );
-        assert_eq!(
-            parse_range(Some("bytes=-10"), 100),
-            Part { start: 90, end: 99 }
-        );
-        assert_eq!(
-            parse_range(Some("bytes=-500"), 100),
-            Part { start: 0, end: 99 }
-        );
-        assert_eq!(parse_range(Some("bytes=100-"), 100), Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=-0"), 100), Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=5-1"), 100), Whole);
-        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Whole);
-        assert_eq!(parse_range(Some("items=0-1"), 100), Whole);
-    }
-}

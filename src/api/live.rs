@@ -13,6 +13,10 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+/// Most event streams open at once; more are answered 503 (each holds a connection and a
+/// subscription, so an unbounded number would let one client exhaust them).
+pub const MAX_EVENT_STREAMS: usize = 64;
+
 /// Keeps the live table's turn counts and caller ids up to date from committed records.
 pub(super) fn spawn_tracker(state: &Arc<ApiState>, cancel: CancellationToken) {
     let Some(mut rx) = state.subscribe() else {
@@ -83,30 +87,34 @@ pub async fn events(
             "live events need call records ([records] enabled = true)",
         ));
     };
+    let Ok(permit) = Arc::clone(&state.streams).try_acquire_owned() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_EVENT_STREAMS} live event streams are open already; close one"),
+        ));
+    };
     let first = Event::default()
         .event("snapshot")
         .data(json!({ "calls": state.live.snapshot() }).to_string());
     let stop = state.shutdown.clone();
     let stream = futures::stream::unfold(
-        (Some(first), rx, state, stop),
-        |(first, mut rx, state, stop)| async move {
+        (Some(first), rx, state, stop, permit),
+        |(first, mut rx, state, stop, permit)| async move {
             if let Some(ev) = first {
-                return Some((Ok(ev), (None, rx, state, stop)));
+                return Some((Ok(ev), (None, rx, state, stop, permit)));
             }
-            loop {
-                let r = tokio::select! {
-                    _ = stop.cancelled() => return None,
-                    r = rx.recv() => r,
-                };
-                let ev = match r {
-                    Ok(e) => event_json(&e, &state),
-                    Err(RecvError::Lagged(n)) => Event::default()
-                        .event("lagged")
-                        .data(json!({ "missed": n }).to_string()),
-                    Err(RecvError::Closed) => return None,
-                };
-                return Some((Ok(ev), (None, rx, state, stop)));
-            }
+            let r = tokio::select! {
+                _ = stop.cancelled() => return None,
+                r = rx.recv() => r,
+            };
+            let ev = match r {
+                Ok(e) => event_json(&e, &state),
+                Err(RecvError::Lagged(n)) => Event::default()
+                    .event("lagged")
+                    .data(json!({ "missed": n }).to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(ev), (None, rx, state, stop, permit)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod calls;
 mod console_assets;
+mod listener;
 pub mod live;
 pub mod profiles;
 pub mod serve;
@@ -152,6 +153,8 @@ pub struct ApiState {
     pub(crate) started: Instant,
     /// Cancelled when the server stops: ends the open event streams.
     pub(crate) shutdown: CancellationToken,
+    /// Event streams that may still open ([`live::MAX_EVENT_STREAMS`]).
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -221,6 +224,7 @@ impl ApiState {
             models: src.models,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            streams: Arc::new(tokio::sync::Semaphore::new(live::MAX_EVENT_STREAMS)),
         })
     }
 
@@ -344,7 +348,8 @@ impl ApiServer {
             stop.cancelled().await;
             streams.cancel();
         });
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let listener = listener::LimitedListener::new(listener, listener::MAX_CONNECTIONS);
+        let app = router(state).into_make_service_with_connect_info::<listener::Peer>();
         tracing::info!(%local_addr, "HTTP API and console listening");
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -64,6 +64,7 @@ impl AgentServices {
             Arc::new(builder),
             Arc::new(stack.handler.clone()),
             live.clone(),
+            stack.ami.clone(),
             cancel.child_token(),
         )
         .await?;

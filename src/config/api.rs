@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub const MIN_TOKEN_LEN: usize = 24;
 
 /// Settings of `[api]`: the HTTP API and console listener, and its credentials.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// Whether the HTTP API and web console run.
@@ -22,6 +22,8 @@ pub struct ApiConfig {
     /// Address of the API listener. Loopback unless you deliberately expose it (then behind TLS).
     pub listen: SocketAddr,
     /// Bearer tokens for machines (`Authorization: Bearer …`), each at least 24 characters.
+    /// Printed as `<redacted>` by `config check`.
+    #[serde(serialize_with = "redact_tokens")]
     pub tokens: Vec<String>,
     /// File with more bearer tokens, one per line (`#` comments); unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +40,32 @@ pub struct ApiConfig {
     /// Origins besides the API's own (`http://<Host>`) that may send cookie-authenticated
     /// state changes, e.g. "https://console.example.org" behind a TLS proxy.
     pub allowed_origins: Vec<String>,
+}
+
+/// Serialises each token as `<redacted>`, so `config check` never prints one.
+fn redact_tokens<S: serde::Serializer>(tokens: &[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(tokens.len()))?;
+    for _ in tokens {
+        seq.serialize_element("<redacted>")?;
+    }
+    seq.end()
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
+            .field("token_file", &self.token_file)
+            .field("password_hash", &(!self.password_hash.is_empty()))
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish()
+    }
 }
 
 impl Default for ApiConfig {

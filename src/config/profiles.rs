@@ -14,6 +14,13 @@ pub struct ProfilesConfig {
     /// The profile that answers calls on `[server] listen`; "" = agent.toml alone (shown as
     /// the profile `default`).
     pub default: String,
+    /// Channel variable naming the profile for calls on `[server] listen`, read over AMI
+    /// (`Set(AGENT_PROFILE=sales)` in the dialplan before `Set(AS_UUID=…)`); "" = off. Needs
+    /// `[ami]`. An unset or unknown value leaves the call with the default profile.
+    pub ami_variable: String,
+    /// How long a call on `[server] listen` waits for its AMI channel and variable (ms)
+    /// before the default profile answers.
+    pub ami_wait_ms: u64,
 }
 
 impl Default for ProfilesConfig {
@@ -21,6 +28,8 @@ impl Default for ProfilesConfig {
         ProfilesConfig {
             file: PathBuf::from("profiles.toml"),
             default: String::new(),
+            ami_variable: String::new(),
+            ami_wait_ms: 500,
         }
     }
 }
@@ -38,6 +47,23 @@ impl ProfilesConfig {
             return Err(ConfigError::invalid(
                 "profiles.default",
                 "a profile name: 1-32 of a-z 0-9 _ -, starting with a letter or digit",
+            ));
+        }
+        if !self.ami_variable.is_empty()
+            && !self
+                .ami_variable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(ConfigError::invalid(
+                "profiles.ami_variable",
+                "a channel variable name (letters, digits, _), e.g. \"AGENT_PROFILE\"",
+            ));
+        }
+        if self.ami_wait_ms > 5000 {
+            return Err(ConfigError::invalid(
+                "profiles.ami_wait_ms",
+                "allowed 0..=5000 (the caller hears silence meanwhile)",
             ));
         }
         Ok(())

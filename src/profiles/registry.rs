@@ -94,6 +94,7 @@ pub struct ProfileRegistry {
     live: LiveCalls,
     apply: tokio::sync::Mutex<BTreeMap<SocketAddr, Bound>>,
     cancel: CancellationToken,
+    ami: Option<crate::ami::AmiClient>,
 }
 
 impl std::fmt::Debug for ProfileRegistry {
@@ -113,6 +114,7 @@ impl ProfileRegistry {
         builder: Arc<dyn BuildHandler>,
         base_handler: Arc<dyn CallHandler>,
         live: LiveCalls,
+        ami: Option<crate::ami::AmiClient>,
         cancel: CancellationToken,
     ) -> Result<Arc<ProfileRegistry>, RegistryError> {
         let path = base.profiles.file.clone();
@@ -137,6 +139,7 @@ impl ProfileRegistry {
             live,
             apply: tokio::sync::Mutex::new(BTreeMap::new()),
             cancel,
+            ami,
         });
         reg.install(file, None, false).await?;
         Ok(reg)
@@ -150,6 +153,20 @@ impl ProfileRegistry {
     /// The calls in progress.
     pub fn live(&self) -> &LiveCalls {
         &self.live
+    }
+
+    /// The AMI client and variable that choose the profile of calls on `[server] listen`
+    /// (`[profiles] ami_variable`), when configured.
+    pub fn ami_selection(&self) -> Option<(&crate::ami::AmiClient, &str, std::time::Duration)> {
+        let p = &self.base.profiles;
+        let ami = self.ami.as_ref()?;
+        (!p.ami_variable.is_empty()).then(|| {
+            (
+                ami,
+                p.ami_variable.as_str(),
+                std::time::Duration::from_millis(p.ami_wait_ms),
+            )
+        })
     }
 
     /// The profiles file.

@@ -1,4 +1,7 @@
-use super::*;
+//! The profiles file: parsing, validation with key paths, overrides over agent.toml, atomic writes.
+
+use enclave::config::Config;
+use enclave::profiles::*;
 
 fn base() -> Config {
     Config::from_toml_str("t.toml", "[conversation]\nlanguage = \"en\"\n", Vec::new()).unwrap()
