@@ -1,4 +1,4 @@
-// Building DOM nodes without innerHTML: every text is a text node, so transcripts, prompts
+// Building DOM nodes, never by parsing HTML strings: every text is a text node, so transcripts, prompts
 // and caller ids can never inject markup (and the strict CSP forbids inline handlers anyway).
 
 /**
