@@ -155,7 +155,7 @@ export function render(main, { name: wantedName }) {
     const checkBtn = h("button#profile-check", { type: "button" }, t("prof.validate"));
     const saveBtn = h("button.primary#profile-save", { type: "submit" }, t("prof.save"));
     const form = h("form.profile-form#profile-form", { dataset: { profile: name }, novalidate: true },
-      h("h2", name), otherErrors, groups, h("div.actions", checkBtn, saveBtn));
+      h("h2", name), otherErrors, groups, h("div.actions", banner, checkBtn, saveBtn));
 
     function showErrors(errors) {
       for (const el of errorsByField.values()) { el.hidden = true; el.textContent = ""; }
@@ -237,7 +237,7 @@ export function render(main, { name: wantedName }) {
     });
 
     replace(main, h("h1", t("prof.title")),
-      h("div.profiles-layout", side, h("section.card", banner, form)),
+      h("div.profiles-layout", side, h("section.card", form)),
       h("p.muted.small", h("code", state.file), ` · version ${state.version}`));
   }
 
