@@ -27,6 +27,7 @@ apt_packages=(build-essential cmake clang libclang-dev pkg-config libgomp1 libes
               espeak-ng-data espeak-ng python3 python3-venv python3-pip ca-certificates curl
               sox strace iproute2 util-linux  # strace + ip: the zero-egress test (tests/egress.rs)
               postgresql prometheus)  # records on PostgreSQL, Grafana queries (tests/records_postgres.rs, grafana_prometheus.rs)
+apt_packages+=(chromium chromium-driver fonts-dejavu-core)  # the console in headless Chromium (tests/console_browser.rs); DejaVu: Cyrillic
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
