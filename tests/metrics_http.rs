@@ -196,8 +196,9 @@ fn exposition_parses_and_histograms_are_consistent() {
     ] {
         assert_eq!(types[family], "counter", "{family}");
     }
-    // 1 turn-latency series + 5 stage series + the LLM scheduler's 3 (metrics::engines).
-    assert_eq!(check_histograms(&samples, &types), 9);
+    // 1 turn-latency series + 5 stage series + the LLM scheduler's 3 (metrics::engines) +
+    // the post-call summary time (summary::metrics).
+    assert_eq!(check_histograms(&samples, &types), 10);
     assert_eq!(value(&samples, "enclave_calls_active", &[]), 1.0);
     assert_eq!(
         value(
@@ -363,7 +364,7 @@ async fn metrics_endpoint_serves_parsable_exposition() {
         "{head}"
     );
     let (samples, types) = parse_exposition(&body);
-    assert_eq!(check_histograms(&samples, &types), 9);
+    assert_eq!(check_histograms(&samples, &types), 10);
     assert_eq!(value(&samples, "enclave_barge_ins_total", &[]), 1.0);
     cancel.cancel();
     server.join().await;

@@ -72,7 +72,11 @@ impl AgentServices {
             let state = ApiState::new(
                 &config.api,
                 ApiSources {
-                    records_db: records.map(|r| r.path().to_path_buf()),
+                    // The console reads SQLite directly; on PostgreSQL it has no history yet
+                    // (RecordStore::list_calls/call_detail/call_stats are the way there).
+                    records_db: records
+                        .filter(|r| r.backend_kind() == crate::config::RecordsBackendKind::Sqlite)
+                        .map(|r| r.path().to_path_buf()),
                     recordings_dir: config.records.recordings_dir.clone(),
                     events: records.map(|r| r.subscribe()),
                     live,

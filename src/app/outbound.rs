@@ -3,6 +3,7 @@
 //! instructions with the contact's variables (`{name}`, `{appointment}`, `{amount}`, …)
 //! filled in. A campaign names its agent profile by string; the script says which.
 
+use crate::amd::MachineDetection;
 use crate::campaign::{fill_placeholders, CampaignStore};
 use crate::conversation::{CallScript, CallScripts};
 use std::sync::Arc;
@@ -54,6 +55,47 @@ impl CallScripts for OutboundScripts {
     }
 }
 
+/// Answering-machine screening of the calls a campaign placed (`[amd] enabled`): the call loop
+/// screens a call whose uuid is a campaign attempt, and the runner reads the verdict when it
+/// resolves that attempt (a machine is recorded as `machine` and retried by its rules).
+#[derive(Debug)]
+pub struct CampaignScreening {
+    store: Arc<CampaignStore>,
+    board: crate::amd::VerdictBoard,
+}
+
+impl CampaignScreening {
+    /// Screening of the attempts in `store`.
+    pub fn new(store: Arc<CampaignStore>) -> CampaignScreening {
+        CampaignScreening {
+            store,
+            board: crate::amd::VerdictBoard::new(),
+        }
+    }
+}
+
+impl MachineDetection for CampaignScreening {
+    fn screen(&self, uuid: &uuid::Uuid) -> bool {
+        matches!(self.store.lookup_call(uuid), Ok(Some(_)))
+    }
+
+    fn decided(&self, uuid: &uuid::Uuid, decision: &crate::amd::Decision) {
+        self.board.decided(uuid, decision);
+    }
+
+    fn finished(&self, uuid: &uuid::Uuid, report: &crate::amd::AmdReport) {
+        self.board.finished(uuid, report);
+    }
+}
+
+impl crate::campaign::MachineDetector for CampaignScreening {
+    fn is_machine(&self, call: &crate::records::StoredCall) -> bool {
+        self.board
+            .report(&call.uuid)
+            .is_some_and(|r| r.attempt_result() == "machine")
+    }
+}
+
 /// With `[campaign] enabled`: gives `handler` the outbound scripts and starts the dialler
 /// (needs the records and AMI). Otherwise returns `handler` as it is.
 pub async fn start_dialler(
@@ -84,6 +126,11 @@ pub async fn start_dialler(
         .map_err(|e| e.to_string())?;
     let store = Arc::new(store);
     let handler = handler.with_call_scripts(Arc::new(OutboundScripts::new(Arc::clone(&store))));
+    let screening = config.amd.enabled.then(|| {
+        let screening = Arc::new(CampaignScreening::new(Arc::clone(&store)));
+        handler.set_machine_detection(Arc::clone(&screening) as Arc<dyn MachineDetection>);
+        screening
+    });
     let classifier = if cfg.classify_with_llm {
         Classifier::with_llm(llm)
     } else {
@@ -108,7 +155,7 @@ pub async fn start_dialler(
         ami,
         records.subscribe(),
         classifier,
-        None,
+        screening.map(|s| s as Arc<dyn crate::campaign::MachineDetector>),
         Arc::new(SystemClock),
         settings,
     );

@@ -190,14 +190,25 @@ impl Stack {
         let campaign_llm = Arc::clone(&engines.llm);
         let campaign_ami = ami.clone();
         let busy = std::time::Duration::from_millis(config.records.busy_timeout_ms);
-        let outbox = match &records {
+        // The outbox, the summaries and the campaigns live in the SQLite records database; on
+        // PostgreSQL they do not run yet (said at start-up, never written to a stray file).
+        let sqlite_records = records
+            .as_ref()
+            .filter(|r| r.backend_kind() == crate::config::RecordsBackendKind::Sqlite);
+        if records.is_some() && sqlite_records.is_none() {
+            tracing::warn!(
+                "records on PostgreSQL: [events], [summary] and [campaign] need the SQLite \
+                 backend for now and are off"
+            );
+        }
+        let outbox = match sqlite_records {
             Some(store) => crate::outbox::OutboxService::start(
                 &config.events,
                 store.path(),
                 busy,
                 cancel.child_token(),
             )?,
-            None if config.events.enabled => {
+            None if config.events.enabled && records.is_none() => {
                 tracing::warn!(
                     "[events] needs [records] enabled (the outbox is in the records database)"
                 );
@@ -210,7 +221,7 @@ impl Stack {
             &config.summary,
             Arc::clone(&metrics),
         ));
-        let summary = match (&records, config.summary.enabled) {
+        let summary = match (sqlite_records, config.summary.enabled) {
             (Some(store), true) => Some(crate::summary::SummaryService::start(
                 Arc::clone(&summarizer),
                 &config.summary,
@@ -242,7 +253,7 @@ impl Stack {
         let (handler, campaign) = match super::outbound::start_dialler(
             config,
             handler,
-            records.as_ref(),
+            sqlite_records,
             campaign_ami,
             campaign_llm,
         )
