@@ -22,7 +22,7 @@ pub struct EchoGateConfig {
 impl Default for EchoGateConfig {
     fn default() -> Self {
         EchoGateConfig {
-            max_delay: Duration::from_millis(300),
+            max_delay: Duration::from_millis(500),
             erl_db: 6.0,
         }
     }
