@@ -45,7 +45,18 @@ pub struct LiveCall {
 
 /// The calls in progress now (shared; cheap to clone).
 #[derive(Debug, Clone, Default)]
-pub struct LiveCalls(Arc<Mutex<BTreeMap<Uuid, LiveCall>>>);
+pub struct LiveCalls {
+    calls: Arc<Mutex<BTreeMap<Uuid, LiveCall>>>,
+    /// Profiles of the calls that ended last: a live-events stream that renders a call's
+    /// `call_started` after the table already saw its end (a short call) still names its profile.
+    ended: Arc<Mutex<EndedProfiles>>,
+}
+
+/// Ended calls and their profiles, oldest first.
+type EndedProfiles = std::collections::VecDeque<(Uuid, Option<String>)>;
+
+/// How many ended calls keep their profile for late readers.
+const ENDED_PROFILES: usize = 1024;
 
 impl LiveCalls {
     /// An empty table.
@@ -54,7 +65,16 @@ impl LiveCalls {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, LiveCall>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember_end(&self, call: Option<LiveCall>) {
+        let Some(call) = call else { return };
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if ended.len() >= ENDED_PROFILES {
+            ended.pop_front();
+        }
+        ended.push_back((call.uuid, call.profile));
     }
 
     /// A call began (its profile known).
@@ -100,19 +120,30 @@ impl LiveCalls {
                 }
             }
             E::CallEnded { uuid, .. } => {
-                t.remove(uuid);
+                let gone = t.remove(uuid);
+                drop(t);
+                self.remember_end(gone);
             }
         }
     }
 
     /// The call's task ended (whether or not its end reached the records).
     pub fn ended(&self, uuid: &Uuid) {
-        self.lock().remove(uuid);
+        let gone = self.lock().remove(uuid);
+        self.remember_end(gone);
     }
 
     /// The profile of a live call.
     pub fn profile_of(&self, uuid: &Uuid) -> Option<String> {
-        self.lock().get(uuid).and_then(|c| c.profile.clone())
+        if let Some(call) = self.lock().get(uuid) {
+            return call.profile.clone();
+        }
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended
+            .iter()
+            .rev()
+            .find(|(u, _)| u == uuid)
+            .and_then(|(_, p)| p.clone())
     }
 
     /// Every call in progress, oldest first.
@@ -224,5 +255,27 @@ async fn ami_choice(
             tracing::warn!(%uuid, %channel, "Getvar too slow; the default profile answers");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod live_calls_tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_call_still_names_its_profile_for_late_readers() {
+        let live = LiveCalls::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        live.started(a, Some("sales".into()));
+        live.started(b, None);
+        live.observe(&crate::records::RecordEvent::CallEnded {
+            uuid: a,
+            outcome: crate::records::CallOutcome::Completed,
+        });
+        live.ended(&b);
+        assert!(live.snapshot().is_empty());
+        assert_eq!(live.profile_of(&a).as_deref(), Some("sales"));
+        assert_eq!(live.profile_of(&b), None);
+        assert_eq!(live.profile_of(&Uuid::new_v4()), None);
     }
 }
