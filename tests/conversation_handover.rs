@@ -11,7 +11,7 @@ use enclave::records::{CallOutcome, Role};
 use enclave::sim::{place_call, CallEndReason, CallOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 const CHANNEL: &str = "PJSIP/100-00000001";
@@ -42,19 +42,9 @@ async fn fake_ami_with(uuid: uuid::Uuid, announce: bool, setvar_ok: bool) -> (u1
                     .await
                     .unwrap();
                 loop {
-                    let mut fields = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end_matches(['\r', '\n']);
-                        if line.is_empty() {
-                            break;
-                        }
-                        let (k, v) = line.split_once(": ").expect("Key: Value line");
-                        fields.push((k.to_string(), v.to_string()));
-                    }
+                    let Some(fields) = conversation_support::read_ami_action(&mut rd).await else {
+                        return;
+                    };
                     let get = |k: &str| {
                         fields
                             .iter()

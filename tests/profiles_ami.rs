@@ -11,7 +11,7 @@ use enclave::records::Role;
 use enclave::sim::{place_call, CallOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// A fake manager: after login it announces `VarSet AS_UUID` for each `(channel, uuid)`, and
@@ -30,19 +30,9 @@ async fn fake_ami(calls: Vec<(String, uuid::Uuid, String)>) -> u16 {
                     .await
                     .unwrap();
                 loop {
-                    let mut fields = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end_matches(['\r', '\n']);
-                        if line.is_empty() {
-                            break;
-                        }
-                        let (k, v) = line.split_once(": ").expect("Key: Value line");
-                        fields.push((k.to_string(), v.to_string()));
-                    }
+                    let Some(fields) = conversation_support::read_ami_action(&mut rd).await else {
+                        return;
+                    };
                     let get = |k: &str| {
                         fields
                             .iter()

@@ -23,7 +23,7 @@ use enclave::transport::Server;
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 const CHANNEL: &str = "PJSIP/100-00000001";
@@ -122,19 +122,9 @@ async fn fake_ami(uuid: uuid::Uuid) -> (u16, Arc<Mutex<Vec<(String, String)>>>) 
                     .await
                     .unwrap();
                 loop {
-                    let mut fields = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end_matches(['\r', '\n']);
-                        if line.is_empty() {
-                            break;
-                        }
-                        let (k, v) = line.split_once(": ").expect("Key: Value line");
-                        fields.push((k.to_string(), v.to_string()));
-                    }
+                    let Some(fields) = conversation_support::read_ami_action(&mut rd).await else {
+                        return;
+                    };
                     let get = |k: &str| {
                         fields
                             .iter()

@@ -247,3 +247,25 @@ pub fn read_call(db: &Path, uuid: &uuid::Uuid) -> Option<enclave::records::Store
     let conn = rusqlite::Connection::open(db).expect("open records db");
     enclave::records::load_call(&conn, db, uuid).expect("read records")
 }
+
+/// The fake Asterisk manager's reading side: the next action block (`Key: Value` lines up to
+/// a blank line) in wire order, `None` when the client closed the connection.
+pub async fn read_ami_action<R>(rd: &mut R) -> Option<Vec<(String, String)>>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    let mut fields = Vec::new();
+    loop {
+        let mut line = String::new();
+        if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            return Some(fields);
+        }
+        let (k, v) = line.split_once(": ").expect("Key: Value line");
+        fields.push((k.to_string(), v.to_string()));
+    }
+}
