@@ -5,6 +5,7 @@
 mod api_support;
 
 use api_support::*;
+use enclave::config::ApiConfig;
 use enclave::records::CallOutcome;
 use reqwest::StatusCode;
 use std::time::Duration;
@@ -726,5 +727,65 @@ async fn open_connections_are_bounded() {
         }
     }
     drop(idle);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let api = start_api(
+        tmp.path(),
+        ApiConfig {
+            idle_timeout_secs: 1,
+            ..api_config()
+        },
+    )
+    .await;
+    // Reads until the server closes the connection; what it sent, and how long that took.
+    async fn until_closed(s: &mut tokio::net::TcpStream) -> (Vec<u8>, Duration) {
+        let t0 = tokio::time::Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf))
+                .await
+                .expect("the server closes an idle connection")
+                .unwrap_or(0);
+            if n == 0 {
+                return (got, t0.elapsed());
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    // A slowloris: the request line and one header, then nothing.
+    let mut half = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    half.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    // A keep-alive client that got its answer and then says nothing.
+    let mut kept = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    kept.write_all(
+        format!(
+            "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (answer, took) = until_closed(&mut kept).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed after {took:?}: only once idle"
+    );
+    let (sent, took_half) = until_closed(&mut half).await;
+    assert!(
+        sent.is_empty() || String::from_utf8_lossy(&sent).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    println!("idle keep-alive closed after {took:?}, half-sent request after {took_half:?}");
     api.stop().await;
 }

@@ -262,6 +262,39 @@ async fn an_edit_applies_to_the_next_call_not_the_one_in_progress() {
         .collect();
     assert_eq!(names, vec!["default", "sales", "support"]);
 
+    // Each call's record names the profile that answered it; the history filters by it.
+    let calls_of = |profile: &'static str| {
+        let c = c.clone();
+        let url = agent.url(&format!("/api/calls?profile={profile}"));
+        async move {
+            let page: serde_json::Value = c
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut uuids: Vec<String> = page["calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    assert_eq!(x["profile"], profile, "{x}");
+                    x["uuid"].as_str().unwrap().to_string()
+                })
+                .collect();
+            uuids.sort();
+            uuids
+        }
+    };
+    let mut sales_calls = vec![uuid_a.to_string(), uuid_b.to_string()];
+    sales_calls.sort();
+    assert_eq!(calls_of("sales").await, sales_calls);
+    assert_eq!(calls_of("support").await, vec![uuid_c.to_string()]);
+    assert_eq!(calls_of("default").await, vec![base_uuid.to_string()]);
+
     // Validation alone writes nothing; errors carry their key paths.
     let before = std::fs::read_to_string(tmp.path().join("profiles.toml")).unwrap();
     let r = c

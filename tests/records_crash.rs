@@ -37,6 +37,7 @@ async fn crash_child_writes_turns_until_killed() {
         started_at: SystemTime::now(),
         language: Some("ru".into()),
         models: ModelsUsed::default(),
+        profile: None,
     });
     for seq in 0.. {
         let now = SystemTime::now();

@@ -101,7 +101,7 @@ async fn a_v1_database_migrates_keeping_every_row_and_takes_protocol_error() {
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     // The cascade still works on the rebuilt table.
     conn.execute_batch("PRAGMA foreign_keys=ON").unwrap();
     conn.execute("DELETE FROM calls WHERE uuid = ?1", [old.to_string()])

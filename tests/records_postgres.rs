@@ -194,6 +194,10 @@ async fn sqlite_and_postgres_store_identical_records_with_the_same_schema() {
         "turns",
         "outbox",
         "outbox_deliveries",
+        "campaigns",
+        "campaign_contacts",
+        "campaign_attempts",
+        "do_not_call",
         "schema_version",
     ] {
         let mut stmt = conn
@@ -464,6 +468,12 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
             ),
         )
         .replace("reprompt_after_secs = 0.0\n", "");
+        // Agent 0 serves the console API: it must show both agents' calls.
+        let text = if i == 0 {
+            format!("{text}\n[api]\nenabled = true\nlisten = \"127.0.0.1:0\"\ntokens = [\"{API_TOKEN}\"]\n")
+        } else {
+            text
+        };
         let path = dir.join("agent.toml");
         std::fs::write(&path, text).unwrap();
         agents.push(spawn_agent(&path, &pg_url));
@@ -544,10 +554,82 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
             "agent {i} logged the database password"
         );
     }
-    println!(
-        "two agents, {} calls, {total_turns} turns in one PostgreSQL, no conflicts",
-        heard.len()
+    // The console on agent 0 reads the shared database: every call of both agents, each
+    // with the profile that answered it.
+    let api = api_addr(&agents[0]);
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{api}/api/calls?limit=50"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], heard.len(), "{page}");
+    let listed: std::collections::BTreeSet<String> = page["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["uuid"].as_str().unwrap().to_string())
+        .collect();
+    let made: std::collections::BTreeSet<String> =
+        heard.iter().map(|(u, _)| u.to_string()).collect();
+    assert_eq!(listed, made, "the console lists both agents' calls");
+    assert!(
+        page["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["profile"] == "default" && c["outcome"] == "caller_hangup"),
+        "{page}"
     );
+    let (one, _) = &heard[heard.len() - 1]; // answered by agent 1
+    let detail: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{api}/api/calls/{one}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        detail["turns"].as_array().is_some_and(|t| !t.is_empty()),
+        "{detail}"
+    );
+    println!(
+        "two agents, {} calls, {total_turns} turns in one PostgreSQL, no conflicts; agent 0's \
+         console lists all {}",
+        heard.len(),
+        listed.len()
+    );
+}
+
+const API_TOKEN: &str = "pg-console-token-0123456789abcdef";
+
+/// Where `agent`'s HTTP API listens (from its log, waiting for the line with a deadline).
+fn api_addr(agent: &Agent) -> std::net::SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = agent
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("HTTP API and console listening"))
+            .cloned();
+        if let Some(line) = found {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            return v["fields"]["local_addr"].as_str().unwrap().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the agent's API did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The same history on a store, for the console queries.
@@ -559,6 +641,11 @@ async fn console_history(cfg: &RecordsConfig) -> RecordStore {
         let uuid = Uuid::from_u128(0xc0 + u128::from(i));
         let mut s = records_suite::start(uuid, base + (i / 2) * 1000); // pairs share a start
         s.caller_id = Some(format!("+7495{i:07}"));
+        s.profile = match i % 3 {
+            0 => Some("clinic".into()),
+            1 => Some("bank".into()),
+            _ => None, // recorded before profiles were stored
+        };
         w.call_started(s);
         for seq in 0..(i as u32 % 3 + 1) {
             let text = match seq {
@@ -633,6 +720,10 @@ async fn console_queries_give_the_same_answers_on_sqlite_and_postgres() {
             to_ms: Some(1_700_000_003_000),
             ..page(50, 0)
         },
+        CallFilter {
+            profile: Some("bank".into()),
+            ..page(50, 0)
+        },
     ];
     for f in &filters {
         let (a, b) = (
@@ -644,6 +735,12 @@ async fn console_queries_give_the_same_answers_on_sqlite_and_postgres() {
     assert_eq!(on_sqlite.list_calls(&page(50, 0)).unwrap().total, 9);
     assert_eq!(on_sqlite.list_calls(&filters[5]).unwrap().total, 9);
     assert_eq!(on_sqlite.list_calls(&filters[7]).unwrap().total, 0);
+    let bank = on_sqlite.list_calls(&filters[9]).unwrap();
+    assert_eq!(bank.total, 3, "calls 1, 4, 7 were answered by `bank`");
+    assert!(bank
+        .calls
+        .iter()
+        .all(|c| c.profile.as_deref() == Some("bank")));
     for i in 0..10u128 {
         let uuid = Uuid::from_u128(0xc0 + i);
         assert_eq!(

@@ -163,6 +163,7 @@ async fn write_call(store: &RecordStore, lines: &[Line], outcome: CallOutcome) -
         started_at: SystemTime::now(),
         language: Some("en".into()),
         models: Default::default(),
+        profile: None,
     });
     for (seq, l) in lines.iter().enumerate() {
         w.turn_completed(TurnRecord {

@@ -25,6 +25,7 @@ pub struct ListQuery {
     outcome: Option<String>,
     q: Option<String>,
     caller_id: Option<String>,
+    profile: Option<String>,
     limit: Option<u32>,
     offset: Option<u64>,
 }
@@ -59,6 +60,7 @@ impl ListQuery {
             to_ms: self.to,
             text: self.q.clone(),
             caller_id: self.caller_id.clone(),
+            profile: self.profile.clone(),
             limit,
             offset: self.offset.unwrap_or(0),
             ..CallFilter::default()
@@ -96,7 +98,7 @@ pub async fn list(
 ) -> Result<Json<impl Serialize>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let filter = q.filter()?;
-    let page = state.db(move |c| query::list_calls(c, &filter)).await?;
+    let page = state.records(move |r| r.list_calls(&filter)).await?;
     let (limit, offset) = (q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let next = offset + page.calls.len() as u64;
     let calls = page
@@ -126,7 +128,7 @@ pub async fn detail(
     Path(uuid): Path<String>,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid(&uuid)?;
-    let detail = state.db(move |c| query::call_detail(c, &uuid)).await?;
+    let detail = state.records(move |r| r.call_detail(&uuid)).await?;
     let Some(detail) = detail else {
         return Err(ApiError::not_found(format!("no call {uuid}")));
     };
@@ -156,9 +158,7 @@ pub async fn stats(
     if to <= from {
         return Err(ApiError::bad_request("`to` must be after `from`"));
     }
-    Ok(Json(
-        state.db(move |c| query::call_stats(c, from, to)).await?,
-    ))
+    Ok(Json(state.records(move |r| r.call_stats(from, to)).await?))
 }
 
 /// A parsed `Range` header against a file of `len` bytes.

@@ -1,9 +1,12 @@
 //! The API's TCP listener with a bound on open connections: past it, a new connection is
 //! closed at accept (and logged), so a client that opens connections and never finishes them
-//! cannot exhaust file descriptors or tasks.
+//! cannot exhaust file descriptors or tasks. A connection on which nothing moves either way
+//! for [`IDLE_TIMEOUT`] is closed, so idle keep-alive and half-sent requests (slowloris) give
+//! their slot back.
 
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,12 +18,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Most API connections open at once (live event streams included).
 pub const MAX_CONNECTIONS: usize = 128;
 
+/// A connection with no byte read or written for this long is closed (the default of
+/// `[api] idle_timeout_secs`). Live event streams send a keep-alive comment every 15 s.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A [`TcpListener`] that holds one permit per open connection.
 #[derive(Debug)]
 pub struct LimitedListener {
     inner: TcpListener,
     limit: Arc<Semaphore>,
     refused: u64,
+    idle: std::time::Duration,
 }
 
 impl LimitedListener {
@@ -30,15 +38,43 @@ impl LimitedListener {
             inner,
             limit: Arc::new(Semaphore::new(max.max(1))),
             refused: 0,
+            idle: IDLE_TIMEOUT,
         }
+    }
+
+    /// Closes connections idle for `idle` instead of [`IDLE_TIMEOUT`].
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle = idle;
+        self
     }
 }
 
-/// An accepted connection and its permit (released when the connection closes).
+/// An accepted connection, its permit (released when the connection closes) and its idle
+/// deadline (pushed back by every byte that moves).
 #[derive(Debug)]
 pub struct LimitedStream {
     io: TcpStream,
     _permit: OwnedSemaphorePermit,
+    idle: std::time::Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl LimitedStream {
+    fn moved(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// With the I/O pending: an error once the connection has been idle too long (hyper then
+    /// closes it), else pending with the timer armed to wake this task.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        self.deadline.as_mut().poll(cx).is_ready().then(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("API connection idle for {:?}: closed", self.idle),
+            )
+        })
+    }
 }
 
 impl AsyncRead for LimitedStream {
@@ -47,7 +83,19 @@ impl AsyncRead for LimitedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.idle_expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+        }
     }
 }
 
@@ -57,7 +105,19 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            // A client that stops reading (a stalled download) is idle too.
+            Poll::Pending => match self.idle_expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -70,7 +130,18 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.idle_expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+        }
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
@@ -95,10 +166,13 @@ impl axum::serve::Listener for LimitedListener {
             match Arc::clone(&self.limit).try_acquire_owned() {
                 Ok(permit) => {
                     let _ = io.set_nodelay(true);
+                    let deadline = tokio::time::sleep(self.idle);
                     return (
                         LimitedStream {
                             io,
                             _permit: permit,
+                            idle: self.idle,
+                            deadline: Box::pin(deadline),
                         },
                         peer,
                     );

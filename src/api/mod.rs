@@ -23,7 +23,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use rusqlite::Connection;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -142,7 +141,7 @@ impl IntoResponse for ApiError {
 /// What the API serves from: records, live calls, profiles, status.
 pub struct ApiState {
     pub(crate) auth: auth::AuthState,
-    db: Option<Arc<Mutex<Connection>>>,
+    records: Option<crate::records::RecordsReader>,
     pub(crate) recordings_dir: Option<PathBuf>,
     events: Option<Mutex<tokio::sync::broadcast::Receiver<RecordEvent>>>,
     pub(crate) live: crate::profiles::LiveCalls,
@@ -185,8 +184,9 @@ pub enum ApiStartError {
 /// Where the API's data comes from (built by `agent serve`, or by a test).
 #[derive(Debug)]
 pub struct ApiSources {
-    /// The records database (read through its own connection), if records are enabled.
-    pub records_db: Option<PathBuf>,
+    /// The call records (SQLite or PostgreSQL), read on a connection of the API's own, if
+    /// records are enabled (`RecordStore::new_reader`).
+    pub records: Option<crate::records::RecordsReader>,
     /// `[records] recordings_dir`.
     pub recordings_dir: Option<PathBuf>,
     /// Committed-record announcements (`RecordStore::subscribe`).
@@ -204,17 +204,11 @@ pub struct ApiSources {
 }
 
 impl ApiState {
-    /// State from `[api]` and the sources (opens a read connection to the records).
+    /// State from `[api]` and the sources.
     pub fn new(cfg: &ApiConfig, src: ApiSources) -> Result<ApiState, ApiStartError> {
-        let db = match &src.records_db {
-            Some(p) => Some(Arc::new(Mutex::new(
-                crate::records::schema::open_connection(p, std::time::Duration::from_secs(5))?,
-            ))),
-            None => None,
-        };
         Ok(ApiState {
             auth: auth::AuthState::from_config(cfg)?,
-            db,
+            records: src.records,
             recordings_dir: src.recordings_dir,
             events: src.events.map(Mutex::new),
             live: src.live,
@@ -228,29 +222,28 @@ impl ApiState {
         })
     }
 
-    /// Runs `f` on the read connection off the async threads.
-    pub(crate) async fn db<T: Send + 'static>(
+    /// Runs `f` with the records reader off the async threads (either backend).
+    pub(crate) async fn records<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&crate::records::RecordsReader) -> Result<T, crate::records::RecordsError>
+            + Send
+            + 'static,
     ) -> Result<T, ApiError> {
-        let Some(db) = self.db.clone() else {
+        let Some(reader) = self.records.clone() else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "call records are disabled ([records] enabled = false)",
             ));
         };
-        tokio::task::spawn_blocking(move || {
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("records reader: {e}")))?
-        .map_err(|e| ApiError::internal(format!("records database: {e}")))
+        tokio::task::spawn_blocking(move || f(&reader))
+            .await
+            .map_err(|e| ApiError::internal(format!("records reader: {e}")))?
+            .map_err(|e| ApiError::internal(format!("records database: {e}")))
     }
 
     /// Whether call records are readable.
     pub(crate) fn has_records(&self) -> bool {
-        self.db.is_some()
+        self.records.is_some()
     }
 
     /// A new subscription to committed records, if records are enabled.
@@ -348,7 +341,8 @@ impl ApiServer {
             stop.cancelled().await;
             streams.cancel();
         });
-        let listener = listener::LimitedListener::new(listener, listener::MAX_CONNECTIONS);
+        let listener = listener::LimitedListener::new(listener, listener::MAX_CONNECTIONS)
+            .with_idle_timeout(std::time::Duration::from_secs(cfg.idle_timeout_secs));
         let app = router(state).into_make_service_with_connect_info::<listener::Peer>();
         tracing::info!(%local_addr, "HTTP API and console listening");
         let task = tokio::spawn(async move {

@@ -72,11 +72,15 @@ impl AgentServices {
             let state = ApiState::new(
                 &config.api,
                 ApiSources {
-                    // The console reads SQLite directly; on PostgreSQL it has no history yet
-                    // (RecordStore::list_calls/call_detail/call_stats are the way there).
-                    records_db: records
-                        .filter(|r| r.backend_kind() == crate::config::RecordsBackendKind::Sqlite)
-                        .map(|r| r.path().to_path_buf()),
+                    // Its own connection, on either backend: the console's history reads the
+                    // database every agent writes (PostgreSQL when several share one).
+                    records: match records {
+                        Some(r) => Some(
+                            r.new_reader("enclave-api-records")
+                                .map_err(ApiStartError::from)?,
+                        ),
+                        None => None,
+                    },
                     recordings_dir: config.records.recordings_dir.clone(),
                     events: records.map(|r| r.subscribe()),
                     live,

@@ -59,7 +59,9 @@ pub fn handler(
         records,
         ami,
         metrics,
-    );
+    )
+    // It answers as the profile `default` (agent.toml alone) when no profile replaces it.
+    .with_profile_name(crate::profiles::BASE_PROFILE);
     if let Some((secs, took)) = cost {
         handler.observe_asr_cost(secs, took);
         tracing::info!(

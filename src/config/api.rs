@@ -37,6 +37,9 @@ pub struct ApiConfig {
     pub secure_cookies: bool,
     /// Failed logins allowed per client address per minute; more are refused with 429.
     pub login_attempts_per_minute: u32,
+    /// A connection on which no byte moves for this long is closed (idle keep-alive,
+    /// half-sent requests, stalled downloads); live event streams keep themselves alive.
+    pub idle_timeout_secs: u64,
     /// Origins besides the API's own (`http://<Host>`) that may send cookie-authenticated
     /// state changes, e.g. "https://console.example.org" behind a TLS proxy.
     pub allowed_origins: Vec<String>,
@@ -63,6 +66,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("session_ttl_secs", &self.session_ttl_secs)
             .field("secure_cookies", &self.secure_cookies)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("allowed_origins", &self.allowed_origins)
             .finish()
     }
@@ -79,6 +83,7 @@ impl Default for ApiConfig {
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
             login_attempts_per_minute: 10,
+            idle_timeout_secs: 60,
             allowed_origins: Vec::new(),
         }
     }
@@ -121,6 +126,12 @@ impl ApiConfig {
             return Err(ConfigError::invalid(
                 "api.session_ttl_secs",
                 "allowed 60..=2592000",
+            ));
+        }
+        if !(1..=3600).contains(&self.idle_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "api.idle_timeout_secs",
+                "allowed 1..=3600 (longer than the live stream's 15 s keep-alive: 20 or more)",
             ));
         }
         if !(1..=1000).contains(&self.login_attempts_per_minute) {

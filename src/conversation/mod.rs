@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) amd: call::amd::AmdShared,
     /// Writes the operator's hand-over summary (set once by the composition root).
     pub(crate) summarizer: std::sync::OnceLock<Arc<crate::summary::Summarizer>>,
+    /// The agent profile this handler serves, recorded on each call it answers.
+    pub(crate) profile: Option<String>,
 }
 
 /// The real call handler (`[server] handler = "conversation"`).
@@ -136,8 +138,19 @@ impl ConversationHandler {
                 scripts: None,
                 amd: Default::default(),
                 summarizer: Default::default(),
+                profile: None,
             }),
         }
+    }
+
+    /// Names the agent profile this handler serves (recorded on every call it answers). Call
+    /// before the handler serves calls.
+    pub fn with_profile_name(mut self, name: &str) -> ConversationHandler {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.profile = Some(name.to_string()),
+            None => tracing::error!("profile name set on a handler already serving calls: ignored"),
+        }
+        self
     }
 
     /// Gives calls their per-call script (greeting, instructions) from `scripts`, looked up

@@ -111,7 +111,8 @@ impl BuildHandler for EngineBuilder {
             self.records.clone(),
             self.ami.clone(),
             Arc::clone(&self.metrics),
-        );
+        )
+        .with_profile_name(name);
         if config.conversation.adaptive_budgets {
             let cost = self
                 .asr_cost

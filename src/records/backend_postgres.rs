@@ -203,17 +203,18 @@ impl RecordsBackend for PostgresBackend {
         self.ensure_connected()?;
         let models = serde_json::to_string(&c.models).unwrap_or_else(|_| "{}".into());
         let r = self.client.execute(
-            "INSERT INTO calls (uuid, caller_id, started_at, language, models)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO calls (uuid, caller_id, started_at, language, models, profile)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (uuid) DO UPDATE SET caller_id = excluded.caller_id,
                  started_at = excluded.started_at, language = excluded.language,
-                 models = excluded.models",
+                 models = excluded.models, profile = excluded.profile",
             &[
                 &c.uuid.to_string(),
                 &c.caller_id,
                 &unix_ms(c.started_at),
                 &c.language,
                 &models,
+                &c.profile,
             ],
         );
         r.map(|_| ()).map_err(self.err("write call start"))

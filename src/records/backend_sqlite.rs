@@ -113,10 +113,19 @@ impl RecordsBackend for SqliteBackend {
 fn insert_call(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
     let models = serde_json::to_string(&c.models).unwrap_or_else(|_| "{}".into());
     conn.execute(
-        "INSERT INTO calls (uuid, caller_id, started_at, language, models) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO calls (uuid, caller_id, started_at, language, models, profile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (uuid) DO UPDATE SET caller_id = excluded.caller_id,
-             started_at = excluded.started_at, language = excluded.language, models = excluded.models",
-        params![c.uuid.to_string(), c.caller_id, unix_ms(c.started_at), c.language, models],
+             started_at = excluded.started_at, language = excluded.language,
+             models = excluded.models, profile = excluded.profile",
+        params![
+            c.uuid.to_string(),
+            c.caller_id,
+            unix_ms(c.started_at),
+            c.language,
+            models,
+            c.profile
+        ],
     )?;
     Ok(())
 }

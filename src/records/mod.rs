@@ -25,6 +25,7 @@ mod writer;
 
 pub use backend::{BackendThread, DeletedRows, RecordsBackend};
 pub use backend_postgres::PostgresBackend;
+pub use backend_query::RecordsReader;
 pub use backend_sqlite::{load_call, SqliteBackend};
 
 pub use recorder::{recording_path, CallRecorder, RecordingStats};
@@ -122,17 +123,21 @@ impl RecordsError {
 }
 
 /// An open records database with its writer thread.
-#[derive(Debug)]
 pub struct RecordStore {
     path: PathBuf,
     kind: RecordsBackendKind,
     writer: RecordWriter,
-    reader: BackendThread,
+    reader: RecordsReader,
+    /// Opens another connection to the same database (for [`RecordStore::new_reader`]).
+    open: OpenBackend,
     recordings_dir: Option<PathBuf>,
     recording_sample_rate: u32,
     retention_days: u32,
     events: tokio::sync::broadcast::Sender<RecordEvent>,
 }
+
+/// Opens one more connection to a store's database.
+type OpenBackend = Arc<dyn Fn() -> Result<Box<dyn RecordsBackend>, RecordsError> + Send + Sync>;
 
 /// How many committed-write announcements a subscriber may fall behind.
 pub const EVENTS_CAPACITY: usize = 1024;
@@ -212,7 +217,7 @@ impl RecordStore {
     fn open_backend(
         kind: RecordsBackendKind,
         path: PathBuf,
-        open: Arc<dyn Fn() -> Result<Box<dyn RecordsBackend>, RecordsError> + Send + Sync>,
+        open: OpenBackend,
         cfg: &RecordsConfig,
         metrics: Arc<Metrics>,
     ) -> Result<RecordStore, RecordsError> {
@@ -256,8 +261,11 @@ impl RecordStore {
                 source,
             })?;
         ready_rx.recv().map_err(|_| RecordsError::Closed)??;
-        let reader = BackendThread::spawn("enclave-records-reader", move || open())?;
+        let open_reader = Arc::clone(&open);
+        let reader = BackendThread::spawn("enclave-records-reader", move || open_reader())?;
+        let reader = RecordsReader::new(reader, path.clone(), kind);
         Ok(RecordStore {
+            open,
             path,
             kind,
             writer: RecordWriter {
@@ -299,7 +307,20 @@ impl RecordStore {
         R: Send + 'static,
         F: FnOnce(&mut dyn RecordsBackend) -> Result<R, RecordsError> + Send + 'static,
     {
-        self.reader.run(f)?
+        self.reader.read(f)
+    }
+
+    /// The store's read connection as a cloneable handle (shared with [`RecordStore::read`]).
+    pub fn reader(&self) -> RecordsReader {
+        self.reader.clone()
+    }
+
+    /// A read handle on a connection of its own, on a new thread named `thread` (the console's,
+    /// so its queries never wait behind tooling's). Blocking: it connects.
+    pub fn new_reader(&self, thread: &str) -> Result<RecordsReader, RecordsError> {
+        let open = Arc::clone(&self.open);
+        let t = BackendThread::spawn(thread, move || open())?;
+        Ok(RecordsReader::new(t, self.path.clone(), self.kind))
     }
 
     /// A handle for writing records (clone it into every call).
@@ -365,6 +386,15 @@ impl RecordStore {
         self.writer.flush().await?;
         let _ = self.writer.tx.send(Command::Shutdown).await;
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for RecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStore")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 

@@ -22,6 +22,8 @@ pub struct CallFilter {
     pub text: Option<String>,
     /// Substring of the caller id.
     pub caller_id: Option<String>,
+    /// The agent profile that answered (exact name).
+    pub profile: Option<String>,
     /// Page size.
     pub limit: u32,
     /// Calls skipped (newest first).
@@ -55,6 +57,8 @@ pub struct CallListItem {
     pub disposition: Option<serde_json::Value>,
     /// Error text.
     pub error: Option<String>,
+    /// The agent profile that answered (`None` for calls recorded before schema v5).
+    pub profile: Option<String>,
 }
 
 /// A page of calls and the total that match.
@@ -136,7 +140,7 @@ pub struct CallStats {
 const LIST_COLUMNS: &str =
     "c.uuid, c.caller_id, c.started_at, c.ended_at, c.duration_ms, c.outcome,
     c.transfer_target, c.language,
-    (SELECT count(*) FROM turns t WHERE t.call_uuid = c.uuid), c.summary, c.disposition, c.error";
+    (SELECT count(*) FROM turns t WHERE t.call_uuid = c.uuid), c.summary, c.disposition, c.error, c.profile";
 
 /// `WHERE` clause and its bound values for `f` (values only ever bound, never spliced).
 fn where_clause(f: &CallFilter) -> (String, Vec<Value>) {
@@ -177,6 +181,10 @@ fn where_clause(f: &CallFilter) -> (String, Vec<Value>) {
     if let Some(caller) = f.caller_id.as_deref().filter(|s| !s.is_empty()) {
         let p = bind(Value::Text(like_pattern(caller)), &mut vals);
         conds.push(format!("c.caller_id LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(profile) = f.profile.as_deref().filter(|s| !s.is_empty()) {
+        let p = bind(Value::Text(profile.into()), &mut vals);
+        conds.push(format!("c.profile = {p}"));
     }
     if let Some(text) = f.text.as_deref().filter(|s| !s.is_empty()) {
         let p = bind(Value::Text(like_pattern(text)), &mut vals);
@@ -227,6 +235,7 @@ fn list_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallListItem> {
         disposition: disposition
             .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
         error: r.get(11)?,
+        profile: r.get(12)?,
     })
 }
 
@@ -263,7 +272,7 @@ pub fn call_detail(conn: &Connection, uuid: &Uuid) -> rusqlite::Result<Option<Ca
         .query_row(
             &format!("SELECT {LIST_COLUMNS}, c.models FROM calls c WHERE c.uuid = ?1"),
             [&key],
-            |r| Ok((list_item(r)?, r.get::<_, String>(12)?)),
+            |r| Ok((list_item(r)?, r.get::<_, String>(13)?)),
         )
         .optional()?;
     let Some((call, models)) = row else {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 const LIST_COLUMNS: &str = "c.uuid, c.caller_id, c.started_at, c.ended_at, c.duration_ms, \
      c.outcome, c.transfer_target, c.language, \
-     (SELECT count(*) FROM turns t WHERE t.call_uuid = c.uuid), c.summary, c.disposition, c.error";
+     (SELECT count(*) FROM turns t WHERE t.call_uuid = c.uuid), c.summary, c.disposition, c.error, c.profile";
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -54,6 +54,10 @@ fn where_clause(f: &CallFilter) -> (String, Vec<Param>) {
     if let Some(caller) = f.caller_id.as_deref().filter(|s| !s.is_empty()) {
         let p = bind(Box::new(like_pattern(caller)), &mut vals);
         conds.push(format!("c.caller_id LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(profile) = f.profile.as_deref().filter(|s| !s.is_empty()) {
+        let p = bind(Box::new(profile.to_string()), &mut vals);
+        conds.push(format!("c.profile = {p}"));
     }
     if let Some(text) = f.text.as_deref().filter(|s| !s.is_empty()) {
         let p = bind(Box::new(like_pattern(text)), &mut vals);
@@ -107,6 +111,7 @@ fn list_item(r: &Row) -> CallListItem {
         disposition: disposition
             .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
         error: r.get(11),
+        profile: r.get(12),
     }
 }
 
@@ -149,7 +154,7 @@ pub fn call_detail(conn: &mut Client, uuid: &Uuid) -> Result<Option<CallDetail>,
         return Ok(None);
     };
     let call = list_item(&row);
-    let models: ModelsUsed = serde_json::from_str(&row.get::<_, String>(12)).unwrap_or_default();
+    let models: ModelsUsed = serde_json::from_str(&row.get::<_, String>(13)).unwrap_or_default();
     let start = call.started_at_ms;
     let u32_of = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
     let turns = conn

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
 const MIGRATIONS: &[&str] = &[
@@ -153,6 +153,12 @@ const MIGRATIONS: &[&str] = &[
         reason   TEXT,
         added_at INTEGER NOT NULL
     );
+    "#,
+    // v4 → v5: the agent profile that answered the call (a call keeps the profile it started
+    // with; the console filters and groups by it). NULL for calls recorded before v5.
+    r#"
+    ALTER TABLE calls ADD COLUMN profile TEXT;
+    CREATE INDEX calls_profile ON calls (profile, started_at);
     "#,
 ];
 

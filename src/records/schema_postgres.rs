@@ -74,6 +74,68 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (event_id, sink)
     );
     "#,
+    // v3 → v4: the outbound campaign tables (see schema.rs), so the versions stay equal on
+    // both databases. The campaign runner itself reads and writes SQLite only today.
+    r#"
+    CREATE TABLE campaigns (
+        id          TEXT PRIMARY KEY NOT NULL,
+        profile     TEXT NOT NULL DEFAULT 'default',
+        state       TEXT NOT NULL DEFAULT 'draft'
+                    CHECK (state IN ('draft','running','paused','stopped','finished')),
+        rules       TEXT NOT NULL DEFAULT '{}',
+        script      TEXT NOT NULL DEFAULT '{}',
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );
+    CREATE TABLE campaign_contacts (
+        id              BIGSERIAL PRIMARY KEY,
+        campaign_id     TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        external_id     TEXT NOT NULL,
+        phone           TEXT NOT NULL,
+        time_zone       TEXT NOT NULL,
+        variables       TEXT NOT NULL DEFAULT '{}',
+        state           TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending','retry','dialling','done','failed','dnc')),
+        attempts        BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL DEFAULT 0,
+        result          TEXT,
+        code            BIGINT,
+        note            TEXT,
+        updated_at      BIGINT NOT NULL,
+        UNIQUE (campaign_id, external_id)
+    );
+    CREATE INDEX campaign_contacts_due ON campaign_contacts (campaign_id, state, next_attempt_at);
+    CREATE TABLE campaign_attempts (
+        id          BIGSERIAL PRIMARY KEY,
+        contact_id  BIGINT NOT NULL REFERENCES campaign_contacts (id) ON DELETE CASCADE,
+        campaign_id TEXT NOT NULL,
+        seq         BIGINT NOT NULL,
+        call_uuid   TEXT NOT NULL UNIQUE,
+        action_id   TEXT,
+        state       TEXT NOT NULL DEFAULT 'dialling'
+                    CHECK (state IN ('dialling','answered','ended')),
+        result      TEXT,
+        cause       TEXT,
+        channel     TEXT,
+        owner       TEXT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        started_at  BIGINT NOT NULL,
+        answered_at BIGINT,
+        ended_at    BIGINT,
+        UNIQUE (contact_id, seq)
+    );
+    CREATE INDEX campaign_attempts_open ON campaign_attempts (campaign_id, state);
+    CREATE TABLE do_not_call (
+        phone    TEXT PRIMARY KEY NOT NULL,
+        reason   TEXT,
+        added_at BIGINT NOT NULL
+    );
+    "#,
+    // v4 → v5: the agent profile that answered the call (see schema.rs).
+    r#"
+    ALTER TABLE calls ADD COLUMN profile TEXT;
+    CREATE INDEX calls_profile ON calls (profile, started_at);
+    "#,
 ];
 
 /// Schema version the PostgreSQL backend writes.

@@ -120,6 +120,8 @@ pub struct CallStart {
     pub language: Option<String>,
     /// Models serving the call.
     pub models: ModelsUsed,
+    /// The agent profile answering it (`None` outside a profile, e.g. a bare handler).
+    pub profile: Option<String>,
 }
 
 /// A call ended.

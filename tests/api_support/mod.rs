@@ -69,6 +69,7 @@ pub fn write_call(store: &RecordStore, c: &GenCall) {
         started_at: at_ms(c.started_ms),
         language: Some("en".into()),
         models: ModelsUsed::default(),
+        profile: None,
     }));
     assert!(w.turn_completed(TurnRecord {
         call_uuid: c.uuid,
@@ -145,7 +146,7 @@ pub async fn start_api(dir: &Path, cfg: ApiConfig) -> TestApi {
     let state = ApiState::new(
         &cfg,
         ApiSources {
-            records_db: Some(rcfg.db_path.clone()),
+            records: Some(store.new_reader("test-api-records").expect("API reader")),
             recordings_dir: rcfg.recordings_dir.clone(),
             events: Some(store.subscribe()),
             live: live.clone(),

@@ -223,6 +223,7 @@ pub async fn write(db: &Path, recordings: &Path, calls: &[SeedCall], recorded: &
                 tts: Some("piper".into()),
                 vad: Some("silero".into()),
             },
+            profile: Some("default".into()),
         }));
         for (seq, t) in c.turns.iter().enumerate() {
             assert!(w.turn_completed(TurnRecord {

@@ -76,6 +76,7 @@ pub fn start(uuid: Uuid, started_ms: u64) -> CallStart {
             tts: Some("ru_RU-irina-medium".into()),
             vad: Some("silero".into()),
         },
+        profile: Some("clinic".into()),
     }
 }
 
@@ -450,6 +451,7 @@ pub async fn subscribers_hear_each_write_after_it_is_committed(db: &dyn Db) {
         started_at: t0,
         language: None,
         models: ModelsUsed::default(),
+        profile: None,
     }));
     assert!(w.turn_completed(TurnRecord {
         call_uuid: uuid,

@@ -190,6 +190,7 @@ impl Call {
                 started_at: SystemTime::now(),
                 language: Some(language.clone()),
                 models: shared.engines.models.clone(),
+                profile: shared.profile.clone(),
             });
         }
         let recording =
