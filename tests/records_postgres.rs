@@ -762,3 +762,88 @@ async fn console_queries_give_the_same_answers_on_sqlite_and_postgres() {
         filters.len()
     );
 }
+
+// ---- TLS to the database ----------------------------------------------------------------------
+
+/// Whether the store's read connection is encrypted, as the server sees it.
+fn connection_is_tls(store: &RecordStore) -> bool {
+    store
+        .read(|b| {
+            let c = b.as_postgres().expect("a PostgreSQL store");
+            Ok(c.query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .expect("pg_stat_ssl")
+            .get::<_, bool>(0))
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_postgres_over_verified_tls() {
+    let (server, ca) = PgServer::start_tls();
+    let url = server.create_db();
+    // With the CA: TLS, certificate and host name checked; records round-trip.
+    let cfg = RecordsConfig {
+        backend: RecordsBackendKind::Postgres,
+        postgres_url: Some(url.clone()),
+        postgres_ca_file: Some(ca.clone()),
+        ..RecordsConfig::default()
+    };
+    let store = records_suite::open(&cfg).await;
+    assert!(connection_is_tls(&store), "the connection is encrypted");
+    let uuid = Uuid::new_v4();
+    assert!(store
+        .writer()
+        .call_started(records_suite::start(uuid, 1_700_000_000_000)));
+    store.writer().flush().await.unwrap();
+    assert!(store.load_call(&uuid).unwrap().is_some());
+    store.close().await.unwrap();
+
+    // sslmode=require with the CA file: the same.
+    let required = RecordsConfig {
+        postgres_url: Some(format!("{url}&sslmode=require")),
+        ..cfg.clone()
+    };
+    let store = records_suite::open(&required).await;
+    assert!(connection_is_tls(&store));
+    store.close().await.unwrap();
+
+    // A CA that did not sign the server's certificate: refused, never sent in plain text.
+    let other = tempfile::tempdir().unwrap();
+    let wrong_ca = pg_support::make_test_pki(other.path());
+    let wrong = RecordsConfig {
+        postgres_ca_file: Some(wrong_ca),
+        ..cfg.clone()
+    };
+    let err = records_suite::try_open(&wrong, Arc::new(Metrics::new()))
+        .await
+        .expect_err("an unknown issuer is refused");
+    let text = format!("{err}");
+    assert!(
+        text.contains("connect") && text.to_lowercase().contains("certificate"),
+        "{text}"
+    );
+    assert!(!text.contains(pg_support::PASSWORD), "{text}");
+
+    // sslmode=disable and a CA file contradict each other: a clear error.
+    let contradiction = RecordsConfig {
+        postgres_url: Some(format!("{url}&sslmode=disable")),
+        ..cfg.clone()
+    };
+    let err = records_suite::try_open(&contradiction, Arc::new(Metrics::new()))
+        .await
+        .expect_err("disable + CA file is refused");
+    assert!(format!("{err}").contains("postgres_ca_file"), "{err}");
+
+    // No CA and no sslmode: plain TCP, as before (private network, tunnel).
+    let plain = RecordsConfig {
+        postgres_ca_file: None,
+        ..cfg.clone()
+    };
+    let store = records_suite::open(&plain).await;
+    assert!(!connection_is_tls(&store));
+    store.close().await.unwrap();
+    println!("TLS: verified with the CA, refused with another CA ({text})");
+}

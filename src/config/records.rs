@@ -32,6 +32,12 @@ pub struct RecordsConfig {
         serialize_with = "serialize_url_redacted"
     )]
     pub postgres_url: Option<String>,
+    /// PEM file with the CA certificate(s) that signed the PostgreSQL server's certificate.
+    /// Set, every connection uses TLS and checks the server's certificate and host name
+    /// against it; unset, TLS is used when the URL says `sslmode=require` (checked against
+    /// the system's CA store), never with `sslmode=disable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_ca_file: Option<PathBuf>,
     /// SQLite database file (created with its directory if missing; `-wal`/`-shm` files sit next to it).
     pub db_path: PathBuf,
     /// Directory for one stereo WAV per call (caller left, agent right); unset = no recordings.
@@ -60,6 +66,7 @@ impl Default for RecordsConfig {
             enabled: true,
             backend: RecordsBackendKind::Sqlite,
             postgres_url: None,
+            postgres_ca_file: None,
             db_path: PathBuf::from("records/calls.sqlite3"),
             recordings_dir: None,
             recording_sample_rate: 8000,
@@ -82,6 +89,7 @@ impl std::fmt::Debug for RecordsConfig {
                 "postgres_url",
                 &self.postgres_url.as_deref().map(redact_url_password),
             )
+            .field("postgres_ca_file", &self.postgres_ca_file)
             .field("db_path", &self.db_path)
             .field("recordings_dir", &self.recordings_dir)
             .field("recording_sample_rate", &self.recording_sample_rate)

@@ -28,6 +28,7 @@ use uuid::Uuid;
 pub struct PostgresBackend {
     client: Client,
     config: postgres::Config,
+    tls: PgTls,
     label: String,
     lock_timeout: Duration,
 }
@@ -37,6 +38,93 @@ impl std::fmt::Debug for PostgresBackend {
         f.debug_struct("PostgresBackend")
             .field("target", &self.label)
             .finish_non_exhaustive()
+    }
+}
+
+/// How connections to the server are encrypted.
+#[derive(Clone)]
+pub enum PgTls {
+    /// Plain TCP or a Unix socket (`sslmode=disable`, or `prefer` without a CA file: the
+    /// behaviour of a private network or a tunnel).
+    Off,
+    /// TLS, the server's certificate checked against the CA file or the system's store and
+    /// its name against the host (never accepted unverified, unlike libpq's `require`).
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl PgTls {
+    /// TLS from the URL's `sslmode` and the CA file: `disable` → off (a CA file then is a
+    /// contradiction and refused), `require` or a CA file → verified TLS, else off.
+    pub fn decide(
+        config: &postgres::Config,
+        ca_file: Option<&std::path::Path>,
+        label: &str,
+    ) -> Result<PgTls, RecordsError> {
+        use postgres::config::SslMode;
+        let mode = config.get_ssl_mode();
+        if mode == SslMode::Disable {
+            return match ca_file {
+                Some(f) => Err(RecordsError::Schema(format!(
+                    "{label}: records.postgres_ca_file = {} asks for TLS but the URL says                      sslmode=disable; remove one of them",
+                    f.display()
+                ))),
+                None => Ok(PgTls::Off),
+            };
+        }
+        if mode != SslMode::Require && ca_file.is_none() {
+            return Ok(PgTls::Off);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_file {
+            Some(f) => {
+                use rustls::pki_types::pem::PemObject;
+                let certs = rustls::pki_types::CertificateDer::pem_file_iter(f)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        RecordsError::Schema(format!(
+                            "records.postgres_ca_file {}: cannot read PEM certificates ({e});                              give the CA certificate that signed the server's, in PEM",
+                            f.display()
+                        ))
+                    })?;
+                if certs.is_empty() {
+                    return Err(RecordsError::Schema(format!(
+                        "records.postgres_ca_file {}: no certificate in it",
+                        f.display()
+                    )));
+                }
+                for c in certs {
+                    roots.add(c).map_err(|e| {
+                        RecordsError::Schema(format!(
+                            "records.postgres_ca_file {}: unusable certificate ({e})",
+                            f.display()
+                        ))
+                    })?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(RecordsError::Schema(format!(
+                        "{label}: sslmode=require but the system has no CA certificates to                          check the server with; set records.postgres_ca_file to the CA's PEM                          (or install ca-certificates)"
+                    )));
+                }
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| RecordsError::Schema(format!("TLS set-up: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(PgTls::Verified(
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        ))
+    }
+
+    /// Whether connections use TLS.
+    pub fn is_on(&self) -> bool {
+        matches!(self, PgTls::Verified(_))
     }
 }
 
@@ -57,16 +145,33 @@ impl PostgresBackend {
     /// Connects to `url` (a `postgres://` URL or libpq `key=value` string), sets
     /// `lock_timeout`, and creates or migrates the schema.
     pub fn connect(url: &str, lock_timeout: Duration) -> Result<PostgresBackend, RecordsError> {
+        Self::connect_with(url, None, lock_timeout)
+    }
+
+    /// Like [`PostgresBackend::connect`], with TLS as [`PgTls`] decides from the URL's
+    /// `sslmode` and `ca_file` (`records.postgres_ca_file`).
+    pub fn connect_with(
+        url: &str,
+        ca_file: Option<&std::path::Path>,
+        lock_timeout: Duration,
+    ) -> Result<PostgresBackend, RecordsError> {
         let config: postgres::Config = url.parse().map_err(|e| RecordsError::Postgres {
             target: crate::config::redact_url_password(url),
             what: "parse records.postgres_url".into(),
             source: e,
         })?;
         let label = describe(&config);
-        let client = open_client(&config, &label, lock_timeout)?;
+        let mut config = config;
+        let tls = PgTls::decide(&config, ca_file, &label)?;
+        if tls.is_on() {
+            // `prefer` would fall back to plain text when the server declines TLS.
+            config.ssl_mode(postgres::config::SslMode::Require);
+        }
+        let client = open_client(&config, &tls, &label, lock_timeout)?;
         let mut backend = PostgresBackend {
             client,
             config,
+            tls,
             label,
             lock_timeout,
         };
@@ -94,7 +199,7 @@ impl PostgresBackend {
     fn ensure_connected(&mut self) -> Result<(), RecordsError> {
         if self.client.is_closed() {
             tracing::warn!(db = %self.label, "records database connection lost; reconnecting");
-            self.client = open_client(&self.config, &self.label, self.lock_timeout)?;
+            self.client = open_client(&self.config, &self.tls, &self.label, self.lock_timeout)?;
         }
         Ok(())
     }
@@ -156,6 +261,7 @@ impl PostgresBackend {
 
 fn open_client(
     config: &postgres::Config,
+    tls: &PgTls,
     label: &str,
     lock_timeout: Duration,
 ) -> Result<Client, RecordsError> {
@@ -174,7 +280,11 @@ fn open_client(
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    let mut client = config.connect(NoTls).map_err(err("connect"))?;
+    let mut client = match tls {
+        PgTls::Off => config.connect(NoTls),
+        PgTls::Verified(c) => config.connect(c.clone()),
+    }
+    .map_err(err("connect"))?;
     // A row lock held by someone else delays a write by at most this (then it fails and is
     // counted), like SQLite's busy_timeout.
     client

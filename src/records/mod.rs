@@ -200,8 +200,13 @@ impl RecordStore {
         let lock_timeout = Duration::from_millis(cfg.busy_timeout_ms);
         let url = url.to_string();
         let label = PathBuf::from(crate::config::redact_url_password(&url));
+        let ca_file = cfg.postgres_ca_file.clone();
         let open = move || -> Result<Box<dyn RecordsBackend>, RecordsError> {
-            Ok(Box::new(PostgresBackend::connect(&url, lock_timeout)?))
+            Ok(Box::new(PostgresBackend::connect_with(
+                &url,
+                ca_file.as_deref(),
+                lock_timeout,
+            )?))
         };
         Self::open_backend(
             RecordsBackendKind::Postgres,

@@ -5,8 +5,9 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
 
-/// Schema version this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: i64 = 5;
+/// Schema version this build writes: one per entry of [`MIGRATIONS`] (append one for every
+/// change; the version follows).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`; each runs in one transaction.
 const MIGRATIONS: &[&str] = &[

@@ -61,6 +61,18 @@ fn free_port() -> u16 {
 impl PgServer {
     /// Initialises and starts a server; panics with the install command if PostgreSQL is missing.
     pub fn start() -> PgServer {
+        Self::start_with(None)
+    }
+
+    /// A server that also speaks TLS, with a certificate for 127.0.0.1 signed by a CA made
+    /// here; returns the CA's PEM file (what `records.postgres_ca_file` names).
+    pub fn start_tls() -> (PgServer, PathBuf) {
+        let certs = tempfile::tempdir().unwrap().keep();
+        let ca = make_test_pki(&certs);
+        (Self::start_with(Some(&certs)), ca)
+    }
+
+    fn start_with(tls: Option<&Path>) -> PgServer {
         let bin = find_bin();
         let dir = tempfile::tempdir().unwrap();
         // SAFETY: geteuid has no preconditions.
@@ -115,10 +127,18 @@ impl PgServer {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let opts = format!(
+            let mut opts = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
                 server.dir.path().display()
             );
+            if let Some(certs) = tls {
+                let (cert, key) = server.install_server_cert(certs);
+                opts.push_str(&format!(
+                    " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    cert.display(),
+                    key.display()
+                ));
+            }
             let log = server.dir.path().join("server.log");
             let out = server.run(
                 "pg_ctl",
@@ -147,6 +167,31 @@ impl PgServer {
             );
         }
         panic!("pg_ctl start failed:\n{last}");
+    }
+
+    /// Copies the server certificate and key next to the data directory, owned by the server's
+    /// user with the key private (PostgreSQL refuses a key others can read).
+    fn install_server_cert(&self, certs: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = (
+            self.dir.path().join("server.pem"),
+            self.dir.path().join("server.key"),
+        );
+        std::fs::copy(certs.join("server.pem"), &cert).unwrap();
+        std::fs::copy(certs.join("server.key"), &key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some(user) = &self.run_as {
+            for f in [&cert, &key] {
+                let ok = Command::new("chown")
+                    .arg(format!("{user}:{user}"))
+                    .arg(f)
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                assert!(ok, "chown {}", f.display());
+            }
+        }
+        (cert, key)
     }
 
     /// The data directory (`initdb -D`).
@@ -262,4 +307,78 @@ pub fn lock_turns(url: &str) -> Box<dyn FnOnce() + Send> {
         let _ = release_tx.send(());
         holder.join().unwrap();
     })
+}
+
+/// A CA and a server certificate for IP 127.0.0.1 signed by it, made with the `openssl` CLI in
+/// `dir` (ca.pem, server.pem, server.key); returns ca.pem.
+pub fn make_test_pki(dir: &Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run openssl ({e}); install it: sudo apt-get install -y openssl")
+            });
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Enclave test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    dir.join("ca.pem")
 }
