@@ -28,6 +28,7 @@ apt_packages=(build-essential cmake clang libclang-dev pkg-config libgomp1 libes
               sox strace iproute2 util-linux  # strace + ip: the zero-egress test (tests/egress.rs)
               postgresql prometheus)  # records on PostgreSQL, Grafana queries (tests/records_postgres.rs, grafana_prometheus.rs)
 apt_packages+=(chromium chromium-driver fonts-dejavu-core)  # the console in headless Chromium (tests/console_browser.rs); DejaVu: Cyrillic
+apt_packages+=(openssl)  # a test CA and server certificate for PostgreSQL over TLS (tests/records_postgres.rs)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
