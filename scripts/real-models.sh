@@ -109,7 +109,9 @@ chat_template = "gemma"
 system_prompt = "You are the receptionist of a dental clinic on the phone. Answer in one or two short sentences."
 # A base model reads tool descriptions as text to continue, not as tools: none offered.
 tool_choice = "none"
-max_parallel = 2
+# Four callers' replies decode in one batch (with 2 the third and fourth waited: four callers on
+# an idle 2-core box p50 2.56 s with 2, 1.68 s with 4 and a 200 ms short pause).
+max_parallel = 4
 context_per_call = 2048
 max_tokens = 64
 
