@@ -73,6 +73,18 @@ impl Agent {
     }
 }
 
+/// `GET url` with the test token; the JSON answer.
+async fn get_json(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
+    c.get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -148,15 +160,7 @@ async fn an_edit_applies_to_the_next_call_not_the_one_in_progress() {
         Some("Sales version one.")
     );
     // The live view knows which profile answers it.
-    let live: serde_json::Value = c
-        .get(agent.url("/api/live"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live: serde_json::Value = get_json(&c, agent.url("/api/live")).await;
     let a_live = live["calls"]
         .as_array()
         .unwrap()
@@ -245,15 +249,7 @@ async fn an_edit_applies_to_the_next_call_not_the_one_in_progress() {
     let (opts_c, uuid_c) = silent_call(support, 1.0, Duration::from_secs(1));
     place_call(opts_c).await.expect("call to the new profile");
     assert_eq!(agent_turns(&agent, &uuid_c, 1).await[0].0, "Support here.");
-    let status: serde_json::Value = c
-        .get(agent.url("/api/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = get_json(&c, agent.url("/api/status")).await;
     let names: Vec<&str> = status["profiles"]
         .as_array()
         .unwrap()
@@ -267,15 +263,7 @@ async fn an_edit_applies_to_the_next_call_not_the_one_in_progress() {
         let c = c.clone();
         let url = agent.url(&format!("/api/calls?profile={profile}"));
         async move {
-            let page: serde_json::Value = c
-                .get(url)
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page: serde_json::Value = get_json(&c, url).await;
             let mut uuids: Vec<String> = page["calls"]
                 .as_array()
                 .unwrap()

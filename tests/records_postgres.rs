@@ -557,17 +557,7 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
     // The console on agent 0 reads the shared database: every call of both agents, each
     // with the profile that answered it.
     let api = api_addr(&agents[0]);
-    let page: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{api}/api/calls?limit=50"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = api_get(api, "/api/calls?limit=50").await;
     assert_eq!(page["total"], heard.len(), "{page}");
     let listed: std::collections::BTreeSet<String> = page["calls"]
         .as_array()
@@ -587,17 +577,7 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
         "{page}"
     );
     let (one, _) = &heard[heard.len() - 1]; // answered by agent 1
-    let detail: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{api}/api/calls/{one}"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = api_get(api, &format!("/api/calls/{one}")).await;
     assert!(
         detail["turns"].as_array().is_some_and(|t| !t.is_empty()),
         "{detail}"
@@ -611,6 +591,21 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
 }
 
 const API_TOKEN: &str = "pg-console-token-0123456789abcdef";
+
+/// `GET path` on an agent's API with the test token; the JSON answer (a 2xx is required).
+async fn api_get(api: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{api}{path}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
 /// Where `agent`'s HTTP API listens (from its log, waiting for the line with a deadline).
 fn api_addr(agent: &Agent) -> std::net::SocketAddr {
