@@ -65,6 +65,36 @@ fn seed_campaign(db: &std::path::Path) -> enclave::campaign::CampaignStore {
     store
         .set_state(CAMPAIGN, CampaignState::Running, 3)
         .unwrap();
+    // Under way: the third contact is on the do-not-call list, the first was busy (to be
+    // retried), the second is being called.
+    store
+        .add_do_not_call(&contacts[2].phone, "asked", 4)
+        .unwrap();
+    let now = enclave::records::unix_ms(SystemTime::now());
+    let (candidates, _) = store.candidates(CAMPAIGN, now).unwrap();
+    let mut ids: Vec<i64> = candidates.iter().map(|c| c.contact_id).collect();
+    ids.sort();
+    let claimed = store
+        .claim(
+            CAMPAIGN,
+            &ids[..3],
+            "console-test",
+            now,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    store
+        .finish_attempt(
+            claimed[0].attempt_id,
+            &enclave::campaign::store::AttemptOutcome {
+                result: enclave::campaign::DialResult::Busy,
+                cause: Some("17".into()),
+                classification: None,
+            },
+            now,
+        )
+        .unwrap();
     store
 }
 
@@ -448,10 +478,14 @@ async fn console_in_headless_chromium() {
         let want = status.contacts.get(st).copied().unwrap_or(0);
         assert_eq!(shown, json!(want.to_string()), "{st} in the list");
     }
-    assert_eq!(
-        status.contacts.get("pending"),
-        Some(&(CAMPAIGN_CONTACTS as i64))
-    );
+    for (st, n) in [
+        ("pending", CAMPAIGN_CONTACTS as i64 - 3),
+        ("retry", 1),
+        ("dialling", 1),
+        ("dnc", 1),
+    ] {
+        assert_eq!(status.contacts.get(st), Some(&n), "{status:?}");
+    }
     s.screenshot("08-campaigns").await;
     s.click(&s.find(&format!("{row} a"), WAIT).await).await;
     s.wait_for(
@@ -491,6 +525,12 @@ async fn console_in_headless_chromium() {
         refused.starts_with("line 3 (N-2): ") && refused.contains("only digits"),
         "{refused}"
     );
+    s.js(
+        "document.querySelector('#contacts-form').scrollIntoView({block: 'center'}); return true",
+        vec![],
+    )
+    .await;
+    s.screenshot("09-campaign-import").await;
     s.wait_for(
         "the new total",
         WAIT,
@@ -500,6 +540,8 @@ async fn console_in_headless_chromium() {
         ),
     )
     .await;
+    // Back to the top, where the campaign's buttons are (the form is at the bottom).
+    s.js("window.scrollTo(0, 0); return true", vec![]).await;
     s.click(&s.find("#campaign-pause", WAIT).await).await;
     s.wait_for(
         "the paused state",
@@ -513,7 +555,7 @@ async fn console_in_headless_chromium() {
         enclave::campaign::CampaignState::Paused,
         "the button paused the campaign in the store"
     );
-    s.screenshot("09-campaign").await;
+    s.screenshot("10-campaign-paused").await;
 
     // --- 7. a live call appears with its transcript, then ends.
     s.goto(&format!("{base}/#/live")).await;

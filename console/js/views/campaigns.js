@@ -99,7 +99,7 @@ function renderList(main) {
         STATES.map((s) => h("td.num", { dataset: { count: s } }, c.counts[s])),
         h("td.wide", progressBar(c))));
       }
-      replace(box, h("table.calls#campaigns-table", head, body));
+      replace(box, h("section.card", h("table.calls#campaigns-table", head, body)));
       clearTimeout(timer);
       if (campaigns.some((c) => c.state === "running")) timer = setTimeout(load, REFRESH_MS);
     } catch (e) {
