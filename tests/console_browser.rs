@@ -556,6 +556,43 @@ async fn console_in_headless_chromium() {
         "the button paused the campaign in the store"
     );
     s.screenshot("10-campaign-paused").await;
+    // Resume, then Stop: the first click only arms it (a stop is for good), the second stops.
+    s.click(&s.find("#campaign-start", WAIT).await).await;
+    s.wait_for(
+        "the running state",
+        WAIT,
+        "const t = document.querySelector('#campaign-title'); \
+         return t && t.dataset.state === 'running' && document.querySelector('#campaign-pause') !== null",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Running
+    );
+    s.click(&s.find("#campaign-stop", WAIT).await).await;
+    s.wait_for(
+        "the armed stop button",
+        WAIT,
+        "return document.querySelector('#campaign-stop').classList.contains('armed')",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Running,
+        "one click does not stop a campaign"
+    );
+    s.click(&s.find("#campaign-stop", WAIT).await).await;
+    s.wait_for(
+        "the stopped state",
+        WAIT,
+        "const t = document.querySelector('#campaign-title'); \
+         return t && t.dataset.state === 'stopped' && document.querySelector('#campaign-stop') === null",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Stopped
+    );
 
     // --- 7. a live call appears with its transcript, then ends.
     s.goto(&format!("{base}/#/live")).await;
