@@ -593,6 +593,24 @@ async fn console_in_headless_chromium() {
         campaigns.campaign(CAMPAIGN).unwrap().state,
         enclave::campaign::CampaignState::Stopped
     );
+    // The page in Russian.
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the Russian campaign page",
+        WAIT,
+        "return document.querySelector('[data-nav=campaigns]').textContent === 'Обзвоны' && \
+         document.querySelector('#campaign-title .badge')?.textContent === 'остановлен' && \
+         document.querySelector('#count-dnc .stat-label')?.textContent === 'не звонить'",
+    )
+    .await;
+    s.screenshot("11-campaign-ru").await;
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the English interface",
+        WAIT,
+        "return document.querySelector('[data-nav=campaigns]').textContent === 'Campaigns'",
+    )
+    .await;
 
     // --- 7. a live call appears with its transcript, then ends.
     s.goto(&format!("{base}/#/live")).await;
