@@ -32,6 +32,72 @@ fn css(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
+const CAMPAIGN: &str = "clinic-reminders";
+const CAMPAIGN_CONTACTS: usize = 30;
+
+/// A running campaign of 30 contacts in the records database the agent will serve.
+fn seed_campaign(db: &std::path::Path) -> enclave::campaign::CampaignStore {
+    use enclave::campaign::{
+        CampaignRules, CampaignScript, CampaignState, CampaignStore, NewContact,
+    };
+    let store = CampaignStore::open(db).unwrap();
+    let script = CampaignScript {
+        greeting: "Здравствуйте, {name}! Это клиника.".into(),
+        question: "Придёте ли вы {appointment}?".into(),
+        instructions: String::new(),
+    };
+    store
+        .create_campaign(CAMPAIGN, PROFILE, &CampaignRules::default(), &script, 1)
+        .unwrap();
+    let contacts: Vec<NewContact> = (0..CAMPAIGN_CONTACTS)
+        .map(|i| NewContact {
+            external_id: format!("P-{:04}", 1000 + i),
+            phone: format!("+7 912 000-{:04}", i * 37),
+            time_zone: "Europe/Moscow".into(),
+            variables: json!({ "name": format!("Пациент {i}"), "appointment": "10:30" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        })
+        .collect();
+    let report = store.add_contacts(CAMPAIGN, &contacts, 2).unwrap();
+    assert_eq!(report.added, CAMPAIGN_CONTACTS);
+    store
+        .set_state(CAMPAIGN, CampaignState::Running, 3)
+        .unwrap();
+    // Under way: the third contact is on the do-not-call list, the first was busy (to be
+    // retried), the second is being called.
+    store
+        .add_do_not_call(&contacts[2].phone, "asked", 4)
+        .unwrap();
+    let now = enclave::records::unix_ms(SystemTime::now());
+    let (candidates, _) = store.candidates(CAMPAIGN, now).unwrap();
+    let mut ids: Vec<i64> = candidates.iter().map(|c| c.contact_id).collect();
+    ids.sort();
+    let claimed = store
+        .claim(
+            CAMPAIGN,
+            &ids[..3],
+            "console-test",
+            now,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    store
+        .finish_attempt(
+            claimed[0].attempt_id,
+            &enclave::campaign::store::AttemptOutcome {
+                result: enclave::campaign::DialResult::Busy,
+                cause: Some("17".into()),
+                classification: None,
+            },
+            now,
+        )
+        .unwrap();
+    store
+}
+
 fn agent_config(tmp: &std::path::Path) -> std::path::PathBuf {
     let profiles = tmp.join("profiles.toml");
     std::fs::write(
@@ -111,6 +177,7 @@ async fn console_in_headless_chromium() {
     calls.extend(seed::filler_calls(FILLER_CALLS, now));
     seed::write(&db, &recordings, &calls, &[ru_uuid, en_uuid]).await;
     let total = calls.len();
+    let campaigns = seed_campaign(&db);
 
     let agent = console_support::spawn_agent(&agent_config(tmp.path()));
     let base = format!("http://{}", agent.api);
@@ -387,7 +454,165 @@ async fn console_in_headless_chromium() {
     );
     s.screenshot("06-profile-saved").await;
 
-    // --- 6. a live call appears with its transcript, then ends.
+    // --- 6. campaigns: the list with its counts, one campaign's contacts, adding contacts
+    // (a refused row shown with its line), pausing through the button.
+    s.goto(&format!("{base}/#/campaigns")).await;
+    let row = format!("#campaigns-table tr.campaign-row[data-id='{CAMPAIGN}']");
+    s.wait_for(
+        "the campaign in the list",
+        WAIT,
+        &format!("return document.querySelector({}) !== null", css(&row)),
+    )
+    .await;
+    let status = campaigns.status(CAMPAIGN).unwrap();
+    for st in ["pending", "retry", "dialling", "done", "failed", "dnc"] {
+        let shown = s
+            .js(
+                &format!(
+                    "return document.querySelector({}).textContent",
+                    css(&format!("{row} td[data-count='{st}']"))
+                ),
+                vec![],
+            )
+            .await;
+        let want = status.contacts.get(st).copied().unwrap_or(0);
+        assert_eq!(shown, json!(want.to_string()), "{st} in the list");
+    }
+    for (st, n) in [
+        ("pending", CAMPAIGN_CONTACTS as i64 - 3),
+        ("retry", 1),
+        ("dialling", 1),
+        ("dnc", 1),
+    ] {
+        assert_eq!(status.contacts.get(st), Some(&n), "{status:?}");
+    }
+    s.screenshot("08-campaigns").await;
+    s.click(&s.find(&format!("{row} a"), WAIT).await).await;
+    s.wait_for(
+        "the campaign's contacts",
+        WAIT,
+        &format!(
+            "return document.querySelectorAll('#contacts-table tr.contact-row').length === 25 && \
+             document.querySelector('#contacts-range').textContent === {}",
+            css(&format!("Contacts 1–25 of {CAMPAIGN_CONTACTS}"))
+        ),
+    )
+    .await;
+    let phone = s
+        .text(&s.find("#contacts-table tr.contact-row code", WAIT).await)
+        .await;
+    assert_eq!(phone, "+*******0000", "masked but for the last 4 digits");
+    s.type_into(
+        &s.find("#contacts-csv", WAIT).await,
+        "external_id,phone,time_zone,name\nN-1,+7 495 000-00-01,Europe/Moscow,Ольга\nN-2,not a phone,UTC,Bad",
+    )
+    .await;
+    s.click(&s.find("#contacts-add", WAIT).await).await;
+    let summary = s
+        .wait_for(
+            "the import report",
+            WAIT,
+            "const e = document.querySelector('#contacts-summary'); return e && e.textContent",
+        )
+        .await;
+    assert_eq!(
+        summary,
+        json!("Added 1, already present 0, refused 1."),
+        "the report"
+    );
+    let refused = s.text(&s.find("#contacts-rejected li", WAIT).await).await;
+    assert!(
+        refused.starts_with("line 3 (N-2): ") && refused.contains("only digits"),
+        "{refused}"
+    );
+    s.js(
+        "document.querySelector('#contacts-form').scrollIntoView({block: 'center'}); return true",
+        vec![],
+    )
+    .await;
+    s.screenshot("09-campaign-import").await;
+    s.wait_for(
+        "the new total",
+        WAIT,
+        &format!(
+            "return document.querySelector('#count-total .stat-value').textContent === {}",
+            css(&(CAMPAIGN_CONTACTS + 1).to_string())
+        ),
+    )
+    .await;
+    // Back to the top, where the campaign's buttons are (the form is at the bottom).
+    s.js("window.scrollTo(0, 0); return true", vec![]).await;
+    s.click(&s.find("#campaign-pause", WAIT).await).await;
+    s.wait_for(
+        "the paused state",
+        WAIT,
+        "const t = document.querySelector('#campaign-title'); \
+         return t && t.dataset.state === 'paused' && document.querySelector('#campaign-start') !== null",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Paused,
+        "the button paused the campaign in the store"
+    );
+    s.screenshot("10-campaign-paused").await;
+    // Resume, then Stop: the first click only arms it (a stop is for good), the second stops.
+    s.click(&s.find("#campaign-start", WAIT).await).await;
+    s.wait_for(
+        "the running state",
+        WAIT,
+        "const t = document.querySelector('#campaign-title'); \
+         return t && t.dataset.state === 'running' && document.querySelector('#campaign-pause') !== null",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Running
+    );
+    s.click(&s.find("#campaign-stop", WAIT).await).await;
+    s.wait_for(
+        "the armed stop button",
+        WAIT,
+        "return document.querySelector('#campaign-stop').classList.contains('armed')",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Running,
+        "one click does not stop a campaign"
+    );
+    s.click(&s.find("#campaign-stop", WAIT).await).await;
+    s.wait_for(
+        "the stopped state",
+        WAIT,
+        "const t = document.querySelector('#campaign-title'); \
+         return t && t.dataset.state === 'stopped' && document.querySelector('#campaign-stop') === null",
+    )
+    .await;
+    assert_eq!(
+        campaigns.campaign(CAMPAIGN).unwrap().state,
+        enclave::campaign::CampaignState::Stopped
+    );
+    // The page in Russian.
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the Russian campaign page",
+        WAIT,
+        "return document.querySelector('[data-nav=campaigns]').textContent === 'Обзвоны' && \
+         document.querySelector('#campaign-title .badge')?.textContent === 'остановлен' && \
+         document.querySelector('#count-dnc .stat-label')?.textContent === 'не звонить'",
+    )
+    .await;
+    s.screenshot("11-campaign-ru").await;
+    s.click(&s.find("#lang-toggle", WAIT).await).await;
+    s.wait_for(
+        "the English interface",
+        WAIT,
+        "return document.querySelector('[data-nav=campaigns]').textContent === 'Campaigns'",
+    )
+    .await;
+
+    // --- 7. a live call appears with its transcript, then ends.
     s.goto(&format!("{base}/#/live")).await;
     s.wait_for(
         "the live stream",

@@ -151,3 +151,31 @@ export async function saveProfile(name, profileObj, etag) {
     { headers, withHeaders: true });
   return { state: data, etag: h.get("ETag") || (data && data.version) };
 }
+
+/** Every campaign with its state, window, limits and counts (`CampaignList`). */
+export function campaigns() {
+  return request("GET", "/campaigns");
+}
+
+/** One campaign with a page of its contacts (`CampaignDetail`). */
+export function campaign(id, { limit, offset } = {}) {
+  const qs = new URLSearchParams();
+  if (limit) qs.set("limit", limit);
+  if (offset) qs.set("offset", offset);
+  return request("GET", `/campaigns/${encodeURIComponent(id)}?${qs}`);
+}
+
+/** Adds contacts: `{ csv, time_zone }` or `{ contacts, time_zone }` → `ImportReport`. */
+export function addContacts(id, body) {
+  return request("POST", `/campaigns/${encodeURIComponent(id)}/contacts`, body);
+}
+
+/** Starts/resumes (`running`), pauses or stops a campaign; 409 when not allowed now. */
+export function setCampaignState(id, state) {
+  return request("POST", `/campaigns/${encodeURIComponent(id)}/state`, { state });
+}
+
+/** URL of a campaign's results as CSV. */
+export function campaignExportUrl(id) {
+  return `${BASE}/campaigns/${encodeURIComponent(id)}/export`;
+}

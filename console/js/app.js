@@ -11,6 +11,7 @@ import * as callsView from "./views/calls.js";
 import * as callView from "./views/call.js";
 import * as liveView from "./views/live.js";
 import * as profilesView from "./views/profiles.js";
+import * as campaignsView from "./views/campaigns.js";
 
 const ROUTES = [
   { re: /^\/?$/, view: dashboardView, nav: "dashboard" },
@@ -21,6 +22,8 @@ const ROUTES = [
   { re: /^\/live\/([\w-]+)$/, view: liveView, nav: "live", keys: ["uuid"] },
   { re: /^\/profiles$/, view: profilesView, nav: "profiles" },
   { re: /^\/profiles\/([^/]+)$/, view: profilesView, nav: "profiles", keys: ["name"] },
+  { re: /^\/campaigns$/, view: campaignsView, nav: "campaigns" },
+  { re: /^\/campaigns\/([^/]+)$/, view: campaignsView, nav: "campaigns", keys: ["id"] },
 ];
 
 const app = document.getElementById("app");
@@ -60,7 +63,8 @@ function shell(current) {
       navItem("dashboard", "#/", current),
       navItem("calls", "#/calls", current),
       navItem("live", "#/live", current),
-      navItem("profiles", "#/profiles", current)),
+      navItem("profiles", "#/profiles", current),
+      navItem("campaigns", "#/campaigns", current)),
     h("div.spacer"),
     langBtn,
     logoutBtn);

@@ -84,6 +84,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/views/call.js", "text/javascript; charset=utf-8"),
     asset!("js/views/live.js", "text/javascript; charset=utf-8"),
     asset!("js/views/profiles.js", "text/javascript; charset=utf-8"),
+    asset!("js/views/campaigns.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The asset at `path` (below `console/`), if compiled in.

@@ -1,11 +1,12 @@
 //! The HTTP API (and the web console's static assets): call records, recordings, live calls,
-//! agent profiles, status. Contract: `api/openapi.yaml` (a test checks every route is in it).
+//! agent profiles, outbound campaigns, status. Contract: `api/openapi.yaml` (a test checks every route is in it).
 //!
 //! On `[api] listen` (127.0.0.1:9094), disabled by default. Every `/api/` path but login needs
 //! a bearer token or a session cookie ([`auth`]); secure headers on every answer.
 
 pub mod auth;
 pub mod calls;
+pub mod campaigns;
 mod console_assets;
 mod listener;
 pub mod live;
@@ -78,6 +79,19 @@ fn api_routes() -> Vec<Route> {
             "/api/profiles/{name}",
             delete(profiles::delete_one),
         ),
+        r("get", "/api/campaigns", get(campaigns::list)),
+        r("get", "/api/campaigns/{id}", get(campaigns::detail)),
+        r(
+            "post",
+            "/api/campaigns/{id}/contacts",
+            post(campaigns::add_contacts),
+        ),
+        r(
+            "post",
+            "/api/campaigns/{id}/state",
+            post(campaigns::set_state),
+        ),
+        r("get", "/api/campaigns/{id}/export", get(campaigns::export)),
         r("get", "/api/status", get(status::status)),
     ]
 }
@@ -146,6 +160,8 @@ pub struct ApiState {
     events: Option<Mutex<tokio::sync::broadcast::Receiver<RecordEvent>>>,
     pub(crate) live: crate::profiles::LiveCalls,
     pub(crate) profiles: Option<Arc<crate::profiles::ProfileRegistry>>,
+    /// Outbound campaigns (the SQLite records database), when available.
+    pub(crate) campaigns: Option<Arc<crate::campaign::CampaignStore>>,
     pub(crate) readiness: Readiness,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) models: ModelsUsed,
@@ -179,6 +195,9 @@ pub enum ApiStartError {
     /// The records database could not be opened for reading.
     #[error(transparent)]
     Records(#[from] crate::records::RecordsError),
+    /// The campaign tables could not be opened.
+    #[error("campaigns: {0}")]
+    Campaigns(#[from] crate::campaign::CampaignError),
 }
 
 /// Where the API's data comes from (built by `agent serve`, or by a test).
@@ -195,6 +214,9 @@ pub struct ApiSources {
     pub live: crate::profiles::LiveCalls,
     /// The agent profiles, when served.
     pub profiles: Option<Arc<crate::profiles::ProfileRegistry>>,
+    /// The SQLite records database holding the campaigns (`None` on PostgreSQL or with
+    /// records off: the campaign paths answer 503).
+    pub campaigns_db: Option<PathBuf>,
     /// Readiness (as `/readyz`).
     pub readiness: Readiness,
     /// The process metrics.
@@ -206,6 +228,10 @@ pub struct ApiSources {
 impl ApiState {
     /// State from `[api]` and the sources.
     pub fn new(cfg: &ApiConfig, src: ApiSources) -> Result<ApiState, ApiStartError> {
+        let campaigns = match &src.campaigns_db {
+            Some(p) => Some(Arc::new(crate::campaign::CampaignStore::open(p)?)),
+            None => None,
+        };
         Ok(ApiState {
             auth: auth::AuthState::from_config(cfg)?,
             records: src.records,
@@ -213,6 +239,7 @@ impl ApiState {
             events: src.events.map(Mutex::new),
             live: src.live,
             profiles: src.profiles,
+            campaigns,
             readiness: src.readiness,
             metrics: src.metrics,
             models: src.models,

@@ -85,6 +85,10 @@ impl AgentServices {
                     events: records.map(|r| r.subscribe()),
                     live,
                     profiles: Some(Arc::clone(&registry)),
+                    // Campaigns are SQLite-only (src/campaign/store.rs).
+                    campaigns_db: records
+                        .filter(|r| r.backend_kind() == crate::config::RecordsBackendKind::Sqlite)
+                        .map(|r| r.path().to_path_buf()),
                     readiness: stack.readiness.clone(),
                     metrics,
                     models: stack.engines.models.clone(),

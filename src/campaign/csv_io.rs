@@ -16,6 +16,8 @@ const TZ_COLUMNS: &[&str] = &["time_zone", "timezone", "tz"];
 pub struct ParsedCsv {
     /// Contacts, in file order.
     pub contacts: Vec<NewContact>,
+    /// The CSV line each of `contacts` starts on (1 = the header), to name a refused row.
+    pub lines: Vec<u64>,
     /// `(line number, message)` of rows that could not be read.
     pub rejected: Vec<(u64, String)>,
 }
@@ -67,6 +69,8 @@ pub fn read_contacts(
                 continue;
             }
         };
+        out.lines
+            .push(rec.position().map(|p| p.line()).unwrap_or(0));
         let mut variables = serde_json::Map::new();
         for (i, (h, v)) in headers.iter().zip(rec.iter()).enumerate() {
             if i == id_col || i == phone_col || Some(i) == tz_col || h.is_empty() {
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(p.contacts[0].time_zone, "Europe/Moscow");
         assert_eq!(p.contacts[0].variables["name"], "Иванова, Анна");
         assert_eq!(p.contacts[1].time_zone, "UTC");
+        assert_eq!(p.lines, [2, 3]);
         assert!(!p.contacts[0].variables.contains_key("phone"));
     }
 

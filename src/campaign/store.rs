@@ -5,6 +5,10 @@
 //! one `BEGIN IMMEDIATE` transaction that re-checks each contact's state and the campaign's
 //! limits, so two runners (or one restarted) never dial a contact twice at once.
 
+mod view;
+
+pub use view::{AttemptView, ContactView};
+
 use super::classify::Classification;
 use super::rules::{parse_time_zone, CampaignRules, DialResult, NextStep, Rules};
 use super::scheduler::{Candidate, Load};

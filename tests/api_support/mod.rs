@@ -151,6 +151,7 @@ pub async fn start_api(dir: &Path, cfg: ApiConfig) -> TestApi {
             events: Some(store.subscribe()),
             live: live.clone(),
             profiles: None,
+            campaigns_db: Some(rcfg.db_path.clone()),
             readiness: Readiness::new(),
             metrics: Arc::new(Metrics::new()),
             models: ModelsUsed::default(),
