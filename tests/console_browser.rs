@@ -270,6 +270,14 @@ async fn console_in_headless_chromium() {
     .await;
     let range = s.text(&s.find("#calls-range", WAIT).await).await;
     assert_eq!(range, format!("Calls 1–25 of {total}"));
+    // Each row names the agent profile that answered (the seeded calls: `default`).
+    s.wait_for(
+        "the profile column",
+        WAIT,
+        "return [...document.querySelectorAll('#calls-table tr.call-row td.profile-cell')] \
+         .every((td) => td.textContent === 'default')",
+    )
+    .await;
     s.click(&s.find("#calls-next", WAIT).await).await;
     s.wait_for(
         "the second page",
