@@ -276,7 +276,8 @@ impl SentenceChunker {
     /// when nothing was released yet and it holds at least `min_words` complete words. The
     /// cut goes after the last complete word that is followed by another complete word,
     /// neither of them part of a number run ([`numberish`]: a phone number or ID is never
-    /// split between chunks) and the first not a word a phrase cannot end on ("the", "to").
+    /// split between chunks), not both capitalised (a name) and the first not a word a
+    /// phrase cannot end on ("the", "to").
     /// Later chunks stay sentences.
     pub fn release_first_words(&mut self, min_words: usize) -> Option<String> {
         if self.released_any || min_words == 0 {
@@ -314,9 +315,13 @@ impl SentenceChunker {
             let bare = w
                 .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
                 .to_lowercase();
+            // Two capitalised words in a row are a name ("Open Door", "Baker Street").
+            let capital = |x: &str| x.chars().next().is_some_and(char::is_uppercase);
+            let name = k > 0 && capital(w) && capital(next);
             spoken(k) >= min_words
                 && !numberish(w)
                 && !numberish(next)
+                && !name
                 && !NO_CUT_AFTER.contains(&bare.as_str())
         })?;
         let (end, next) = (words[cut].1, words[cut + 1].0);
@@ -692,5 +697,14 @@ mod tests {
             Some("Please bring your insurance card")
         );
         assert_eq!(c.finish().as_deref(), Some("to the front"));
+        // Nor inside a name.
+        let mut c = SentenceChunker::new();
+        c.push("You are the receptionist of Open Door ");
+        assert_eq!(c.release_first_words(5), None, "not after \"Open\"");
+        c.push("dental ");
+        assert_eq!(
+            c.release_first_words(5).as_deref(),
+            Some("You are the receptionist of Open Door")
+        );
     }
 }
