@@ -8,7 +8,7 @@ use enclave::conversation::budget::StageBudget;
 use enclave::conversation::ending::{outcome, Ending, Stop};
 use enclave::conversation::timers::{TickState, TimerAction, Timers, TimersConfig};
 use enclave::conversation::turn_taking::{
-    dangling, EndReason, TurnAction, TurnInput, TurnTaking, TurnTakingConfig,
+    dangling, silence_needed, EndReason, TurnAction, TurnInput, TurnTaking, TurnTakingConfig,
 };
 use enclave::pipeline::LostReason;
 use enclave::records::CallOutcome;
@@ -231,6 +231,128 @@ fn a_slow_model_never_holds_the_turn_past_the_long_silence() {
             finished: Some(true)
         })
         .is_empty());
+}
+
+/// The combined rule's machine: short 200, medium 500, long 1000 ms, with a model.
+fn tiers(require_punctuation: bool) -> TurnTaking {
+    TurnTaking::new(TurnTakingConfig {
+        require_punctuation,
+        ..TurnTakingConfig::from_ms3(200, 500, 1000, true)
+    })
+}
+
+/// Runs one utterance ending at 1000 ms (the short pause) through `tt` with the model's
+/// verdict and the transcript; returns when (media ms) and why the turn was answered,
+/// ticking 10 ms at a time up to 3 s.
+fn answered_at(mut tt: TurnTaking, finished: Option<bool>, text: &str) -> Option<(u64, EndReason)> {
+    let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
+    let mut got = answers(&tt.on(TurnInput::Verdict { id, finished }));
+    got.extend(answers(&tt.on(transcript(id, text))));
+    if let Some((_, _, why)) = got.first() {
+        return Some((1000, *why));
+    }
+    for now in (1010..=3000).step_by(10) {
+        if let Some((_, _, why)) = answers(&tt.on(quiet(now))).first() {
+            return Some((now, *why));
+        }
+    }
+    None
+}
+
+#[test]
+fn the_short_pause_needs_the_model_and_the_words_one_of_them_the_medium_silence() {
+    // Both agree (finished, no dangling word): at the short pause.
+    assert_eq!(
+        answered_at(tiers(false), Some(true), "what time do you open"),
+        Some((1000, EndReason::Model))
+    );
+    // Only the punctuation says finished: the medium silence (500 ms after the speech,
+    // 300 ms after the short pause) ...
+    assert_eq!(
+        answered_at(tiers(false), Some(false), "I need a taxi to the airport."),
+        Some((1300, EndReason::MediumSilence))
+    );
+    // ... neither: the long silence.
+    assert_eq!(
+        answered_at(tiers(false), Some(false), "I need a taxi to the airport"),
+        Some((1800, EndReason::LongSilence))
+    );
+    // A dangling last word outranks everything, the model and Whisper's full stop too.
+    assert_eq!(
+        answered_at(tiers(false), Some(true), "My order number is."),
+        Some((1800, EndReason::LongSilence))
+    );
+    // No model: punctuation at once, else the long silence (the medium tier needs a model).
+    let no_model = || TurnTaking::new(TurnTakingConfig::from_ms3(200, 500, 1000, false));
+    assert_eq!(
+        answered_at(no_model(), None, "Thank you."),
+        Some((1000, EndReason::Punctuation))
+    );
+    assert_eq!(
+        answered_at(no_model(), None, "thank you"),
+        Some((1800, EndReason::LongSilence))
+    );
+}
+
+#[test]
+fn with_required_punctuation_a_finished_without_a_full_stop_waits_the_medium_silence() {
+    assert_eq!(
+        answered_at(tiers(true), Some(true), "What time do you open?"),
+        Some((1000, EndReason::Model))
+    );
+    assert_eq!(
+        answered_at(tiers(true), Some(true), "what time do you open"),
+        Some((1300, EndReason::MediumSilence))
+    );
+    assert_eq!(
+        answered_at(tiers(true), Some(false), "what time do you open"),
+        Some((1800, EndReason::LongSilence))
+    );
+    // The same three through the pure rule the benchmark uses.
+    let cfg = TurnTakingConfig {
+        require_punctuation: true,
+        ..TurnTakingConfig::from_ms3(200, 500, 1000, true)
+    };
+    assert_eq!(
+        silence_needed(&cfg, Some(true), "Yes."),
+        (ms(200), EndReason::Model)
+    );
+    assert_eq!(
+        silence_needed(&cfg, Some(true), "yes"),
+        (ms(500), EndReason::MediumSilence)
+    );
+    assert_eq!(
+        silence_needed(&cfg, Some(false), "and"),
+        (ms(1000), EndReason::LongSilence)
+    );
+}
+
+#[test]
+fn caller_speech_during_the_medium_silence_merges_and_the_silence_starts_again() {
+    let mut tt = tiers(false);
+    let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
+    tt.on(TurnInput::Verdict {
+        id,
+        finished: Some(false),
+    });
+    assert!(answers(&tt.on(transcript(id, "Four five."))).is_empty());
+    assert!(answers(&tt.on(quiet(1290))).is_empty());
+    // The caller goes on 290 ms into the wait: the turn is dropped and merged.
+    let acts = tt.on(TurnInput::SpeechStart);
+    assert_eq!(acts, vec![TurnAction::Discard { id }]);
+    let (id2, merged) = transcribed(&tt.on(utterance(audio(0.5, 0.2), 2500)));
+    assert_eq!(merged.len(), 24_000);
+    tt.on(TurnInput::Verdict {
+        id: id2,
+        finished: Some(false),
+    });
+    tt.on(transcript(id2, "Four five seven."));
+    // The medium silence counts from the new utterance's end, not the first one's.
+    assert!(answers(&tt.on(quiet(2799))).is_empty());
+    assert_eq!(
+        answers(&tt.on(quiet(2800))),
+        vec![(id2, "Four five seven.".into(), EndReason::MediumSilence)]
+    );
 }
 
 #[test]
@@ -495,6 +617,8 @@ fn the_example_config_documents_the_conversation_defaults() {
         "handover_failed",
         "end_of_turn_model",
         "end_of_turn_model_threshold",
+        "end_of_turn_medium_ms",
+        "end_of_turn_require_punctuation",
         "adaptive_budgets",
     ] {
         assert!(
@@ -514,6 +638,25 @@ fn the_example_config_documents_the_conversation_defaults() {
     c.end_of_turn_model_threshold = 1.5;
     let err = c.validate().unwrap_err().to_string();
     assert!(err.contains("end_of_turn_model_threshold"), "{err}");
+    // The medium silence lies between the short and the long one.
+    let mut c = cfg.conversation.clone();
+    c.end_of_turn_medium_ms = c.end_of_turn_ms + 1;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("end_of_turn_medium_ms"), "{err}");
+    c.end_of_turn_medium_ms = c.end_of_turn_short_ms - 1;
+    assert!(c.validate().is_err());
+    // The call's machine takes all three silences and the punctuation switch from the config.
+    let mut c = cfg.conversation.clone();
+    c.end_of_turn_short_ms = 200;
+    c.end_of_turn_medium_ms = 500;
+    c.end_of_turn_ms = 1000;
+    c.end_of_turn_require_punctuation = true;
+    let t = TurnTakingConfig::from_conversation(&c, true);
+    assert_eq!(
+        (t.short_pause, t.medium_silence, t.long_silence),
+        (ms(200), ms(500), ms(1000))
+    );
+    assert!(t.require_punctuation && t.model);
 }
 
 fn tick(elapsed_s: u64, llm_waiting_ms: Option<u64>, quiet: bool, idle_s: u64) -> TickState {

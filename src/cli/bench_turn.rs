@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::asr::AsrEngine;
+use crate::conversation::turn_taking::TurnTakingConfig;
 use crate::sim::turn_bench::{
-    evaluate, join_fragments, summarise, ClipResult, Decider, PauseClip, Rule, RuleSummary,
+    evaluate, join_fragments, summarise, ClipResult, Decider, PauseClip, Rule, RuleSummary, Timing,
     PAUSES_MS, PAUSE_SET, RATE,
 };
 use crate::vad::{EndOfTurnModel, SileroModel, SmartTurn, SmartTurnOptions};
@@ -35,15 +36,32 @@ pub struct BenchTurnArgs {
     /// Passes over the pause set, each with the pauses shifted (more clips, other lengths).
     #[arg(long, default_value_t = 2)]
     pub variants: usize,
-    /// smart-turn threshold.
-    #[arg(long, default_value_t = 0.5)]
-    pub threshold: f32,
+    /// smart-turn thresholds (each makes its own rules; the model runs once per pause).
+    #[arg(long, value_delimiter = ',', default_value = "0.5")]
+    pub threshold: Vec<f32>,
     /// Short pauses (ms) at which smart-turn runs.
     #[arg(long, value_delimiter = ',', default_value = "160,200")]
     pub smart_short_ms: Vec<u32>,
     /// Fallback silences (ms) when smart-turn says "not finished".
     #[arg(long, value_delimiter = ',', default_value = "600,1500")]
     pub smart_long_ms: Vec<u32>,
+    /// Medium silences (ms) of the combined rule (`--words`): when only one of smart-turn and
+    /// the punctuation says finished; each below a long silence adds a rule.
+    #[arg(long, value_delimiter = ',')]
+    pub smart_medium_ms: Vec<u32>,
+    /// With `--words`: also the rules whose smart-turn "finished" needs the transcript to end
+    /// a sentence to end the turn at the short pause.
+    #[arg(long)]
+    pub require_punctuation: bool,
+    /// Compute time that delays a decision: `wall` (this box, load included) or `cpu`
+    /// (process CPU time of the model call: load-independent).
+    #[arg(long, default_value = "wall", value_parser = ["wall", "cpu"])]
+    pub timing: String,
+    /// Decision → the answer's first audio (ms: LLM first chunk + TTS first audio), for the
+    /// "heard" cut rate: an early answer the caller talks over before then is retracted
+    /// unheard.
+    #[arg(long, default_value_t = 600)]
+    pub answer_ms: u32,
     /// Today's rule: short/long silence (ms).
     #[arg(long, value_delimiter = ',', default_value = "300,600")]
     pub silence_ms: Vec<u32>,
@@ -294,27 +312,27 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
     asr_cfg.best_of = 1;
     let asr = AsrEngine::load_path(&asr_path, &asr_cfg, Some(Arc::clone(&silero)))?;
     let punct = Decider::punctuation(Arc::clone(&asr), asr.default_options());
-    let model = SmartTurn::load(
-        &st_path,
-        &SmartTurnOptions {
-            threshold: args.threshold,
-            ..SmartTurnOptions::default()
-        },
-    )?;
+    // The threshold is applied per rule (the decider caches the probability).
+    let model = SmartTurn::load(&st_path, &SmartTurnOptions::default())?;
     let smart = Decider::model(Arc::clone(&model) as Arc<dyn EndOfTurnModel>);
     let (s_short, s_long) = match args.silence_ms[..] {
         [s, l] => (s, l),
         _ => anyhow::bail!("--silence-ms takes SHORT,LONG"),
     };
+    let turn = |short: u32, medium: u32, long: u32, punct: bool| TurnTakingConfig {
+        require_punctuation: punct,
+        ..TurnTakingConfig::from_ms3(short, medium, long, true)
+    };
+    let threshold0 = args.threshold.first().copied().unwrap_or(0.5);
     let mut rules = vec![Rule {
-        short_ms: s_short,
-        long_ms: s_long,
+        turn: turn(s_short, s_long, s_long, false),
+        threshold: threshold0,
         decider: Arc::new(Decider::Silence),
     }];
     if !args.no_asr {
         rules.push(Rule {
-            short_ms: s_short,
-            long_ms: s_long,
+            turn: turn(s_short, s_long, s_long, false),
+            threshold: threshold0,
             decider: Arc::clone(&punct),
         });
     }
@@ -323,22 +341,45 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
         Arc::clone(&asr),
         asr.default_options(),
     );
-    for &short in &args.smart_short_ms {
-        for &long in &args.smart_long_ms {
-            rules.push(Rule {
-                short_ms: short,
-                long_ms: long,
-                decider: Arc::clone(&smart),
-            });
-            if args.words {
+    for &threshold in &args.threshold {
+        for &short in &args.smart_short_ms {
+            for &long in &args.smart_long_ms {
                 rules.push(Rule {
-                    short_ms: short,
-                    long_ms: long,
-                    decider: Arc::clone(&words),
+                    turn: turn(short, long, long, false),
+                    threshold,
+                    decider: Arc::clone(&smart),
                 });
+                if !args.words {
+                    continue;
+                }
+                let mediums = std::iter::once(long).chain(
+                    args.smart_medium_ms
+                        .iter()
+                        .copied()
+                        .filter(|&m| m > short && m < long),
+                );
+                for medium in mediums {
+                    let puncts: &[bool] = if args.require_punctuation && medium < long {
+                        &[false, true]
+                    } else {
+                        &[false]
+                    };
+                    for &punct in puncts {
+                        rules.push(Rule {
+                            turn: turn(short, medium, long, punct),
+                            threshold,
+                            decider: Arc::clone(&words),
+                        });
+                    }
+                }
             }
         }
     }
+    let timing = if args.timing == "cpu" {
+        Timing::Cpu
+    } else {
+        Timing::Wall
+    };
 
     let mut summaries: Vec<RuleSummary> = Vec::new();
     let mut details = Vec::new();
@@ -347,16 +388,26 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
         eprintln!("rule: {label}");
         let results: Vec<ClipResult> = clips
             .iter()
-            .map(|c| evaluate(rule, c, &config.vad, &silero))
+            .map(|c| {
+                evaluate(
+                    rule,
+                    c,
+                    &config.vad,
+                    &silero,
+                    timing,
+                    args.answer_ms as f64 / 1000.0,
+                )
+            })
             .collect::<anyhow::Result<_>>()?;
         if args.verbose {
             for r in &results {
                 eprintln!("  {} (end {:.2} s)", r.name, r.true_end_s);
                 for d in &r.decisions {
                     eprintln!(
-                        "    {:>7.3} s +{:>4.0} ms {}{} {}",
+                        "    {:>7.3} s +{:>4.0} ms (cpu {:>4.0}) {}{} {}",
                         d.media_s,
                         d.compute_s * 1000.0,
+                        d.cpu_s * 1000.0,
                         if d.premature { "PREMATURE " } else { "" },
                         if d.by_silence { "silence" } else { "model" },
                         d.evidence
@@ -372,27 +423,45 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
                 "true_end_s": r.true_end_s,
                 "decisions": r.decisions.iter().map(|d| serde_json::json!({
                     "media_s": d.media_s, "compute_ms": d.compute_s * 1000.0,
-                    "premature": d.premature, "by_silence": d.by_silence, "evidence": d.evidence,
+                    "wall_ms": d.wall_s * 1000.0, "cpu_ms": d.cpu_s * 1000.0,
+                    "premature": d.premature, "heard": d.heard, "by_silence": d.by_silence, "evidence": d.evidence,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }));
     }
 
     println!(
-        "{:<46} {:>9} {:>9} {:>11} {:>10} {:>10} {:>8} {:>9}",
-        "rule", "p50 ms", "p95 ms", "media p50", "cut/clip", "cut/pause", "by sil.", "model ms"
+        "timing: {} compute delays each decision; heard = early answer audible {} ms after it",
+        args.timing, args.answer_ms
+    );
+    println!(
+        "{:<36} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>8} {:>7}",
+        "rule",
+        "p50 ms",
+        "p95 ms",
+        "med p50",
+        "med p95",
+        "cut/clip",
+        "cut/pause",
+        "heard",
+        "by sil.",
+        "wall ms",
+        "cpu ms"
     );
     for s in &summaries {
         println!(
-            "{:<46} {:>9.0} {:>9.0} {:>11.0} {:>9.1}% {:>9.1}% {:>8} {:>9.1}",
+            "{:<36} {:>7.0} {:>7.0} {:>7.0} {:>7.0} {:>8.1}% {:>8.1}% {:>6.1}% {:>7} {:>8.1} {:>7.1}",
             s.rule,
             s.delay_p50_ms,
             s.delay_p95_ms,
             s.media_delay_p50_ms,
+            s.media_delay_p95_ms,
             s.premature_clip_rate * 100.0,
             s.premature_pause_rate * 100.0,
+            s.heard_pause_rate * 100.0,
             s.ended_by_silence,
-            s.compute_mean_ms
+            s.compute_mean_ms,
+            s.cpu_mean_ms
         );
     }
     println!(

@@ -201,6 +201,13 @@ pub struct BenchLlmArgs {
     /// Turn the reply guard off for `--replies` (to see what the raw model does).
     #[arg(long)]
     pub no_guard: bool,
+    /// `--replies`: the call's slow-LLM cut of the first chunk, after this long (ms) since
+    /// the first text (`[conversation] first_chunk_wait_ms`; 0 = never) ...
+    #[arg(long, default_value_t = 400)]
+    pub first_chunk_wait_ms: u64,
+    /// ... and this many words (`[conversation] first_chunk_words`).
+    #[arg(long, default_value_t = 6)]
+    pub first_chunk_words: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -316,6 +323,14 @@ fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
         &args.system,
         bench_reply::CALLER_TURNS,
         &params,
+        (
+            if args.first_chunk_wait_ms == 0 {
+                Duration::MAX
+            } else {
+                Duration::from_millis(args.first_chunk_wait_ms)
+            },
+            args.first_chunk_words,
+        ),
     ))?;
     println!(
         "model {} | guard {:?} | max_tokens {}",
@@ -323,7 +338,8 @@ fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
         params.reply_limits,
         params.max_tokens
     );
-    println!("tokens→1st chunk (clause / sentence) | ms (clause / sentence) | generated | guard | first chunk | reply");
+    println!("tokens→1st chunk (clause / sentence / +slow cut) | ms (clause / sentence / +slow cut) | generated | guard | first chunk | slow-cut first chunk | reply");
+    let mut slow_ms = Vec::new();
     let mut saved_tokens = Vec::new();
     let mut saved_ms = Vec::new();
     let mut clause_ms = Vec::new();
@@ -341,19 +357,27 @@ fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
         saved_ms.push(ms(sa.saturating_sub(ca)));
         clause_ms.push(ca);
         sentence_ms.push(sa);
+        let (wt, wa) = (
+            r.slow_first_tokens.unwrap_or(0),
+            r.slow_first_at.unwrap_or_default(),
+        );
+        slow_ms.push(wa);
         println!(
-            "{ct:>3} / {st:>3} | {:>6.0} / {:>6.0} | {:>3} | {:<10} | {:?} | {:?}",
+            "{ct:>3} / {st:>3} / {wt:>3} | {:>6.0} / {:>6.0} / {:>6.0} | {:>3} | {:<10} | {:?} | {:?} | {:?}",
             ms(ca),
             ms(sa),
+            ms(wa),
             r.generated,
             r.guard.unwrap_or("-"),
             r.first_chunk,
+            r.slow_first_chunk,
             r.reply
         );
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (c50, c95) = bench::percentiles(clause_ms);
     let (s50, s95) = bench::percentiles(sentence_ms);
+    let (w50, w95) = bench::percentiles(slow_ms);
     println!(
         "first chunk released: clause-first p50 {:.0} ms p95 {:.0} ms, sentences-only p50 {:.0} ms p95 {:.0} ms; \
          earlier by {:.1} tokens / {:.0} ms on average",
@@ -363,6 +387,13 @@ fn bench_replies(model: &Path, args: &BenchLlmArgs) -> anyhow::Result<()> {
         ms(s95),
         mean(&saved_tokens),
         mean(&saved_ms)
+    );
+    println!(
+        "first chunk released: clause-first + slow-LLM cut ({} words after {} ms) p50 {:.0} ms p95 {:.0} ms",
+        args.first_chunk_words,
+        args.first_chunk_wait_ms,
+        ms(w50),
+        ms(w95)
     );
     let (with, without, extra) =
         runtime.block_on(bench_reply::prefill_gain(&engine, &args.system, args.reps))?;

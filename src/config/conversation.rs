@@ -35,8 +35,14 @@ pub struct ConversationConfig {
     /// Trailing silence (ms) that ends a turn when the transcript already ends a sentence
     /// (this is also the VAD's own trailing silence; it replaces `[vad]`'s for calls).
     pub end_of_turn_short_ms: u32,
+    /// Trailing silence (ms) that ends a turn when only one of the end-of-turn model and the
+    /// transcript's punctuation says the caller finished (between the short and the long one).
+    pub end_of_turn_medium_ms: u32,
     /// Trailing silence (ms) that ends a turn otherwise.
     pub end_of_turn_ms: u32,
+    /// The end-of-turn model's "finished" ends the turn at the short pause only when the
+    /// transcript also ends a sentence (else at the medium silence).
+    pub end_of_turn_require_punctuation: bool,
     /// Semantic end-of-turn model (smart-turn ONNX), asked at each short pause; relative
     /// paths are inside `[models] dir`. "" = none: the transcript-punctuation rule decides.
     pub end_of_turn_model: String,
@@ -59,6 +65,12 @@ pub struct ConversationConfig {
     /// Longest echo path (ms) the gate considers: agent audio written longer ago than this
     /// cannot be echo.
     pub echo_gate_max_delay_ms: u32,
+    /// A slow LLM: when the reply's first text came this long ago (ms) and no chunk reached
+    /// TTS yet (no clause or sentence end), the first chunk is cut after
+    /// `first_chunk_words` words (never inside a number, phone number or ID); 0 = never.
+    pub first_chunk_wait_ms: u64,
+    /// Words the first chunk needs before a slow LLM's chunk is cut without a boundary.
+    pub first_chunk_words: usize,
     /// While the answer decision waits at a short pause, evaluate the LLM prompt with the
     /// transcript so far (discarded if the caller goes on).
     pub speculative_prefill: bool,
@@ -96,7 +108,9 @@ impl Default for ConversationConfig {
             hangup_after_reprompts: 2,
             max_call_secs: 900,
             end_of_turn_short_ms: 300,
+            end_of_turn_medium_ms: 600,
             end_of_turn_ms: 600,
+            end_of_turn_require_punctuation: false,
             end_of_turn_model: String::new(),
             end_of_turn_model_threshold: 0.5,
             barge_in: true,
@@ -105,6 +119,8 @@ impl Default for ConversationConfig {
             echo_gate: true,
             echo_gate_erl_db: 6.0,
             echo_gate_max_delay_ms: 500,
+            first_chunk_wait_ms: 400,
+            first_chunk_words: 6,
             speculative_prefill: true,
             asr_budget_ms: 3000,
             llm_budget_ms: 4000,
@@ -170,6 +186,20 @@ impl ConversationConfig {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_model_threshold",
                 "a probability in 0.0..=1.0",
+            ));
+        }
+        if self.end_of_turn_medium_ms < self.end_of_turn_short_ms
+            || self.end_of_turn_medium_ms > self.end_of_turn_ms
+        {
+            return Err(ConfigError::invalid(
+                "conversation.end_of_turn_medium_ms",
+                "allowed end_of_turn_short_ms..=end_of_turn_ms",
+            ));
+        }
+        if !(1..=40).contains(&self.first_chunk_words) {
+            return Err(ConfigError::invalid(
+                "conversation.first_chunk_words",
+                "allowed 1..=40",
             ));
         }
         if self.end_of_turn_ms > 5000 {

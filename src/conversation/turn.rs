@@ -281,6 +281,11 @@ async fn run(
 
     let mut chunker = SentenceChunker::new();
     let mut first_token = true;
+    // A slow LLM: the first chunk goes to TTS after a few words even without a clause end.
+    let slow_after =
+        (cfg.first_chunk_wait_ms > 0).then(|| Duration::from_millis(cfg.first_chunk_wait_ms));
+    let first_words = cfg.first_chunk_words;
+    let mut first_text_at: Option<Instant> = None;
     let mut tool_started: Option<(crate::dialog::ToolCall, Instant)> = None;
     let tools_tx = tx.clone();
     let result = conversation
@@ -291,10 +296,20 @@ async fn run(
                 TurnEvent::Text(piece) => {
                     if first_token && !piece.trim().is_empty() {
                         first_token = false;
-                        let _ = tools_tx.send(TurnMsg::FirstToken { at: Instant::now() });
+                        let now = Instant::now();
+                        first_text_at = Some(now);
+                        let _ = tools_tx.send(TurnMsg::FirstToken { at: now });
                     }
                     for sentence in chunker.push(&piece) {
                         let _ = sentence_tx.send((sentence, Instant::now()));
+                    }
+                    let slow = slow_after
+                        .zip(first_text_at)
+                        .is_some_and(|(wait, t)| t.elapsed() >= wait);
+                    if slow && !chunker.released_any() {
+                        if let Some(chunk) = chunker.release_first_words(first_words) {
+                            let _ = sentence_tx.send((chunk, Instant::now()));
+                        }
                     }
                 }
                 TurnEvent::ToolCall(call) => tool_started = Some((call, Instant::now())),

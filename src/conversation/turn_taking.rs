@@ -2,11 +2,11 @@
 //! media time, the end-of-turn model's verdicts and transcripts, and returns [`TurnAction`]s
 //! for the call loop to apply. No clocks, no models, no I/O: tests script it event by event.
 //!
-//! The rule, at each short pause (the VAD's trailing silence, ~200–300 ms):
-//! - transcribe at once (speculatively) and, with an end-of-turn model, ask it;
-//! - the model says *finished* → answer as soon as the transcript is in;
-//! - it says *not finished* → wait for more speech or the long silence;
-//! - no model, or it failed → answer if the transcript ends a sentence, else wait;
+//! The rule, at each short pause (the VAD's trailing silence, ~200 ms): transcribe at once
+//! (speculatively) and, with an end-of-turn model, ask it; then wait for the silence
+//! [`silence_needed`] gives for what they say (see there: the short pause when the model says
+//! *finished* and the transcript agrees, a medium silence when only one of them does, the
+//! long silence otherwise; without a model, the transcript's punctuation decides);
 //! - the caller speaks again before the answer is decided → discard the speculative
 //!   transcript and merge the audio into the next utterance;
 //! - the caller speaks again after the answer was decided but before any of it was heard →
@@ -26,8 +26,14 @@ const RATE: usize = 16_000;
 pub struct TurnTakingConfig {
     /// The VAD's trailing silence that ends an utterance (the short pause).
     pub short_pause: Duration,
+    /// Total silence after speech that ends the turn when only one of the end-of-turn model
+    /// and the transcript's punctuation says the caller finished (see [`silence_needed`]).
+    pub medium_silence: Duration,
     /// Total silence after speech that ends the turn whatever the transcript or the model say.
     pub long_silence: Duration,
+    /// The model's *finished* ends the turn at the short pause only when the transcript also
+    /// ends a sentence (else it waits for the medium silence).
+    pub require_punctuation: bool,
     /// An end-of-turn model is available (ask it at each short pause).
     pub model: bool,
     /// How much audio (the utterance's tail) the model is given.
@@ -35,13 +41,38 @@ pub struct TurnTakingConfig {
 }
 
 impl TurnTakingConfig {
-    /// From `[conversation]`'s two silences; `model` says whether an end-of-turn model is loaded.
+    /// Two silences only (no medium tier: it equals the long one; the model's *finished*
+    /// needs no punctuation); `model` says whether an end-of-turn model is loaded.
     pub fn from_ms(short_ms: u32, long_ms: u32, model: bool) -> TurnTakingConfig {
+        TurnTakingConfig::from_ms3(short_ms, long_ms, long_ms, model)
+    }
+
+    /// Short, medium and long silences (ms; each at least the one before it).
+    pub fn from_ms3(short_ms: u32, medium_ms: u32, long_ms: u32, model: bool) -> TurnTakingConfig {
+        let medium_ms = medium_ms.max(short_ms);
         TurnTakingConfig {
             short_pause: Duration::from_millis(short_ms as u64),
-            long_silence: Duration::from_millis(long_ms.max(short_ms) as u64),
+            medium_silence: Duration::from_millis(medium_ms as u64),
+            long_silence: Duration::from_millis(long_ms.max(medium_ms) as u64),
+            require_punctuation: false,
             model,
             model_window: Duration::from_secs_f32(crate::vad::end_of_turn::END_OF_TURN_WINDOW_SECS),
+        }
+    }
+
+    /// From `[conversation]`; `model` says whether an end-of-turn model is loaded.
+    pub fn from_conversation(
+        cfg: &crate::config::ConversationConfig,
+        model: bool,
+    ) -> TurnTakingConfig {
+        TurnTakingConfig {
+            require_punctuation: cfg.end_of_turn_require_punctuation,
+            ..TurnTakingConfig::from_ms3(
+                cfg.end_of_turn_short_ms,
+                cfg.end_of_turn_medium_ms,
+                cfg.end_of_turn_ms,
+                model,
+            )
         }
     }
 }
@@ -101,6 +132,8 @@ pub enum EndReason {
     Model,
     /// The transcript ends a sentence (no model, or it failed).
     Punctuation,
+    /// The medium silence passed and one of the model and the punctuation said finished.
+    MediumSilence,
     /// The long silence passed.
     LongSilence,
     /// The utterance was cut at its maximum length.
@@ -175,8 +208,9 @@ struct Pending {
     forced: bool,
     transcript: Option<String>,
     verdict: Verdict,
-    /// The long silence has passed (the answer waits only for the transcript).
-    long_silence: bool,
+    /// Silence after the last speech so far (the short pause at first; it grows only while
+    /// no utterance is open).
+    silence: Duration,
 }
 
 /// Where the caller's turn stands.
@@ -265,14 +299,14 @@ impl TurnTaking {
                     forced,
                     transcript: None,
                     verdict,
-                    long_silence: false,
+                    silence: self.cfg.short_pause,
                 });
             }
             TurnInput::MediaTime { now, in_speech } => {
-                let wait = self.cfg.long_silence.saturating_sub(self.cfg.short_pause);
+                let short = self.cfg.short_pause;
                 if let State::Pending(p) = &mut self.state {
-                    if !in_speech && !p.long_silence && now >= p.end + wait {
-                        p.long_silence = true;
+                    if !in_speech {
+                        p.silence = p.silence.max(short + now.saturating_sub(p.end));
                     }
                 }
                 self.decide(&mut actions);
@@ -335,20 +369,18 @@ impl TurnTaking {
         let Some(text) = &p.transcript else {
             return;
         };
-        // A transcript that stops on a word no sentence ends with ("my order number is",
-        // "I'd like to … um") is a thinking pause whatever the prosody: only the long
-        // silence ends it.
-        let dangling = dangling(text);
         let reason = if p.forced {
             Some(EndReason::Forced)
-        } else if p.verdict == Verdict::Finished && !dangling {
-            Some(EndReason::Model)
-        } else if p.verdict == Verdict::Unavailable && ends_sentence(text) && !dangling {
-            Some(EndReason::Punctuation)
-        } else if p.long_silence {
-            Some(EndReason::LongSilence)
         } else {
-            None
+            let model = match p.verdict {
+                Verdict::Finished => Some(true),
+                // While the model is still thinking, wait as for "not finished": a slow
+                // model never holds the turn past the silence that rule allows.
+                Verdict::NotFinished | Verdict::Asked => Some(false),
+                Verdict::Unavailable => None,
+            };
+            let (needed, reason) = silence_needed(&self.cfg, model, text);
+            (p.silence >= needed).then_some(reason)
         };
         let Some(reason) = reason else {
             return;
@@ -365,6 +397,41 @@ impl TurnTaking {
             id: p.id,
             audio: p.audio,
         };
+    }
+}
+
+/// How much silence after the caller's last speech ends the turn, and why, given what the
+/// end-of-turn model said (`Some(finished)`; `None`: no model, or it failed) and the
+/// speculative transcript of the turn so far. Evidence is weighed, most decisive first:
+/// - a transcript that stops on a word no sentence ends with ("my order number is",
+///   "I'd like to … um", see [`dangling`]) is a thinking pause whatever the prosody: the
+///   long silence;
+/// - no model: a transcript ending a sentence ends the turn at the short pause, else the
+///   long silence;
+/// - the model says *finished* (and, with `require_punctuation`, the transcript ends a
+///   sentence): the short pause, i.e. at once;
+/// - only one of the model and the punctuation says finished: the medium silence;
+/// - neither: the long silence.
+pub fn silence_needed(
+    cfg: &TurnTakingConfig,
+    model: Option<bool>,
+    text: &str,
+) -> (Duration, EndReason) {
+    let long = (cfg.long_silence, EndReason::LongSilence);
+    if dangling(text) {
+        return long;
+    }
+    let punctuation = ends_sentence(text);
+    match model {
+        None if punctuation => (cfg.short_pause, EndReason::Punctuation),
+        None => long,
+        Some(true) if punctuation || !cfg.require_punctuation => {
+            (cfg.short_pause, EndReason::Model)
+        }
+        Some(finished) if (finished || punctuation) && cfg.medium_silence < cfg.long_silence => {
+            (cfg.medium_silence, EndReason::MediumSilence)
+        }
+        Some(_) => long,
     }
 }
 

@@ -38,6 +38,13 @@ pub struct ReplyRun {
     pub sentence_first_at: Option<Duration>,
     /// The first chunk the clause-first chunker released.
     pub first_chunk: String,
+    /// Tokens before the call's chunker released its first chunk: clause-first, and a slow
+    /// LLM's cut after a few words (`SentenceChunker::release_first_words`).
+    pub slow_first_tokens: Option<usize>,
+    /// Time from the request to that release.
+    pub slow_first_at: Option<Duration>,
+    /// The first chunk it released.
+    pub slow_first_chunk: String,
     /// Spoken reply.
     pub reply: String,
     /// Tokens generated.
@@ -52,6 +59,7 @@ pub async fn replies(
     system: &str,
     turns: &[&str],
     params: &GenParams,
+    slow_cut: (Duration, usize),
 ) -> Result<Vec<ReplyRun>, DialogError> {
     let mut out = Vec::new();
     for turn in turns {
@@ -64,6 +72,8 @@ pub async fn replies(
         );
         let mut clause = SentenceChunker::new();
         let mut sentence = SentenceChunker::sentences_only();
+        let mut slow = SentenceChunker::new();
+        let mut first_text: Option<Instant> = None;
         let mut tokens = 0usize;
         let mut run = ReplyRun {
             clause_first_tokens: None,
@@ -71,6 +81,9 @@ pub async fn replies(
             clause_first_at: None,
             sentence_first_at: None,
             first_chunk: String::new(),
+            slow_first_tokens: None,
+            slow_first_at: None,
+            slow_first_chunk: String::new(),
             reply: String::new(),
             generated: 0,
             guard: None,
@@ -90,6 +103,21 @@ pub async fn replies(
                         run.sentence_first_tokens = Some(tokens);
                         run.sentence_first_at = Some(t0.elapsed());
                     }
+                    // What a call does (conversation::turn): clause-first, and after
+                    // `slow_cut.0` since the first text a cut after `slow_cut.1` words.
+                    if first_text.is_none() && !t.trim().is_empty() {
+                        first_text = Some(Instant::now());
+                    }
+                    let mut got = slow.push(&t).into_iter().next();
+                    let late = first_text.is_some_and(|f| f.elapsed() >= slow_cut.0);
+                    if got.is_none() && late && !slow.released_any() {
+                        got = slow.release_first_words(slow_cut.1);
+                    }
+                    if let (None, Some(chunk)) = (&run.slow_first_tokens, got) {
+                        run.slow_first_tokens = Some(tokens);
+                        run.slow_first_at = Some(t0.elapsed());
+                        run.slow_first_chunk = chunk;
+                    }
                 }
             })
             .await?;
@@ -102,6 +130,13 @@ pub async fn replies(
         }
         run.clause_first_tokens.get_or_insert(tokens);
         run.clause_first_at.get_or_insert(end);
+        if let Some(rest) = slow.finish() {
+            if run.slow_first_tokens.is_none() {
+                run.slow_first_chunk = rest;
+            }
+        }
+        run.slow_first_tokens.get_or_insert(tokens);
+        run.slow_first_at.get_or_insert(end);
         run.sentence_first_tokens.get_or_insert(tokens);
         run.sentence_first_at.get_or_insert(end);
         run.reply = summary.reply.clone();

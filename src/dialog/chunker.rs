@@ -99,6 +99,92 @@ fn is_closer(c: char) -> bool {
 /// [`SentenceChunker::new`]).
 pub const DEFAULT_FIRST_CLAUSE_WORDS: usize = 4;
 
+/// Words the first chunk needs before [`SentenceChunker::release_first_words`] may cut it
+/// without any boundary (a slow LLM).
+pub const DEFAULT_FIRST_CHUNK_WORDS: usize = 6;
+
+/// Spoken digits and number words (en, ru): part of a number run that is never split.
+const NUMBER_WORDS: &[&str] = &[
+    "zero",
+    "oh",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+    "million",
+    "double",
+    "triple",
+    "ноль",
+    "один",
+    "одна",
+    "два",
+    "две",
+    "три",
+    "четыре",
+    "пять",
+    "шесть",
+    "семь",
+    "восемь",
+    "девять",
+    "десять",
+    "сто",
+    "тысяча",
+    "тысячи",
+    "тысяч",
+];
+
+/// Words a slow-LLM cut never ends a chunk on (it would sound cut off): articles,
+/// prepositions, conjunctions, copulas, possessives (en, ru).
+const NO_CUT_AFTER: &[&str] = &[
+    "a", "an", "the", "to", "of", "for", "from", "with", "at", "in", "on", "by", "and", "or",
+    "but", "is", "are", "was", "were", "be", "my", "your", "our", "their", "his", "her", "its",
+    "than", "that", "и", "или", "но", "а", "в", "на", "с", "к", "по", "для", "от", "до", "из", "у",
+    "о", "не", "ваш", "ваша", "ваше", "мой", "моя",
+];
+
+/// Whether `word` belongs to a number, phone number or ID being spoken ("555-1234", "42,",
+/// "five", "K"): the text normaliser reads such runs in digit groups, so a chunk never ends
+/// inside one.
+fn numberish(word: &str) -> bool {
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    let bare: String = word
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    if NUMBER_WORDS.contains(&bare.as_str()) {
+        return true;
+    }
+    // A lone capital letter other than "I"/"A" spells an ID ("K L M 983").
+    let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+    matches!(letters.as_slice(), [c] if c.is_uppercase() && !matches!(c, 'I' | 'A'))
+}
+
 /// Conjunctions a first chunk may end before (lowercase, whole words).
 const CLAUSE_CONJUNCTIONS: &[&str] = &["and", "but", "и", "но"];
 
@@ -184,6 +270,71 @@ impl SentenceChunker {
             self.released_any = true;
             rest.to_string()
         })
+    }
+
+    /// For a slow LLM: releases the first chunk now, without a clause or sentence boundary,
+    /// when nothing was released yet and it holds at least `min_words` complete words. The
+    /// cut goes after the last complete word that is followed by another complete word,
+    /// neither of them part of a number run ([`numberish`]: a phone number or ID is never
+    /// split between chunks), not both capitalised (a name) and the first not a word a
+    /// phrase cannot end on ("the", "to").
+    /// Later chunks stay sentences.
+    pub fn release_first_words(&mut self, min_words: usize) -> Option<String> {
+        if self.released_any || min_words == 0 {
+            return None;
+        }
+        // Complete words: (start, end) byte spans of words followed by whitespace.
+        let text = self.buf.as_str();
+        let mut words = Vec::new();
+        let mut start = None;
+        for (i, c) in text.char_indices() {
+            match (c.is_whitespace(), start) {
+                (false, None) => start = Some(i),
+                (true, Some(s)) => {
+                    words.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        // Markup or a terminator the sentence scan is still deciding on: leave it alone.
+        if text.contains('<') {
+            return None;
+        }
+        let spoken = |k: usize| {
+            words[..=k]
+                .iter()
+                .filter(|&&(a, b)| text[a..b].chars().any(char::is_alphanumeric))
+                .count()
+        };
+        let cut = (0..words.len().saturating_sub(1)).rev().find(|&k| {
+            let (w, next) = (
+                &text[words[k].0..words[k].1],
+                &text[words[k + 1].0..words[k + 1].1],
+            );
+            let bare = w
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase();
+            // Two capitalised words in a row are a name ("Open Door", "Baker Street").
+            let capital = |x: &str| x.chars().next().is_some_and(char::is_uppercase);
+            let name = k > 0 && capital(w) && capital(next);
+            spoken(k) >= min_words
+                && !numberish(w)
+                && !numberish(next)
+                && !name
+                && !NO_CUT_AFTER.contains(&bare.as_str())
+        })?;
+        let (end, next) = (words[cut].1, words[cut + 1].0);
+        let chunk = self.buf[..end].trim().to_string();
+        self.buf.drain(..next);
+        self.scanned = 0;
+        self.released_any = true;
+        Some(chunk)
+    }
+
+    /// Whether a chunk was released already.
+    pub fn released_any(&self) -> bool {
+        self.released_any
     }
 
     /// Bytes fed but not yet released (the unfinished chunk).
@@ -464,5 +615,96 @@ impl MarkupFilter {
             self.started = true;
         }
         out.push_str(&text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_first_chunk_is_cut_after_enough_words_and_later_chunks_stay_sentences() {
+        let mut c = SentenceChunker::new();
+        assert!(c
+            .push("I can book you in on Tuesday morning with Dr")
+            .is_empty());
+        assert_eq!(
+            c.release_first_words(6).as_deref(),
+            Some("I can book you in on Tuesday morning")
+        );
+        // Only the first chunk is cut early.
+        assert_eq!(c.release_first_words(1), None);
+        assert_eq!(
+            c.push(" Smith, if that suits. See"),
+            vec!["with Dr Smith, if that suits.".to_string()]
+        );
+        assert_eq!(c.finish().as_deref(), Some("See"));
+    }
+
+    #[test]
+    fn too_few_words_or_markup_release_nothing() {
+        let mut c = SentenceChunker::new();
+        c.push("Let me check that");
+        assert_eq!(c.release_first_words(6), None);
+        let mut c = SentenceChunker::new();
+        c.push("One moment while I look <tool_call>{\"name\": ");
+        assert_eq!(c.release_first_words(3), None);
+        assert_eq!(SentenceChunker::new().release_first_words(0), None);
+    }
+
+    #[test]
+    fn a_number_run_is_never_split_between_chunks() {
+        let mut c = SentenceChunker::new();
+        c.push("Your number is 555 123 4567 and");
+        // Every cut with six words before it would split the digits (or end on "is").
+        assert_eq!(c.release_first_words(6), None);
+        // (Here the clause rule ends the chunk before "and", after the number.)
+        assert_eq!(
+            c.push(" we will call you back"),
+            vec!["Your number is 555 123 4567".to_string()]
+        );
+        let mut c = SentenceChunker::new();
+        c.push("Call 555 123 4567 ");
+        assert_eq!(c.release_first_words(1), None);
+        c.push("today please ");
+        assert_eq!(
+            c.release_first_words(3).as_deref(),
+            Some("Call 555 123 4567 today")
+        );
+        // Spelled digits and ID letters are runs too.
+        let mut c = SentenceChunker::new();
+        c.push("The reference is K L M nine eight three ");
+        assert_eq!(c.release_first_words(3), None);
+        c.push("nine four ");
+        assert_eq!(c.release_first_words(3), None);
+        let mut c = SentenceChunker::new();
+        c.push("Your order for twenty two items ships today ");
+        assert_eq!(
+            c.release_first_words(4).as_deref(),
+            Some("Your order for twenty two items ships")
+        );
+        assert!(numberish("+7(495)") && numberish("five,") && numberish("K"));
+        assert!(!numberish("I") && !numberish("and") && !numberish("Kate"));
+    }
+
+    #[test]
+    fn a_slow_cut_never_ends_on_a_word_a_phrase_cannot_end_on() {
+        let mut c = SentenceChunker::new();
+        c.push("Please bring your insurance card to the front ");
+        assert_eq!(c.release_first_words(6), None);
+        assert_eq!(
+            c.release_first_words(4).as_deref(),
+            Some("Please bring your insurance card")
+        );
+        assert_eq!(c.finish().as_deref(), Some("to the front"));
+        // Nor inside a name.
+        let mut c = SentenceChunker::new();
+        c.push("You are the receptionist of Open Door ");
+        assert_eq!(c.release_first_words(5), None, "not after \"Open\"");
+        c.push("dental ");
+        assert_eq!(
+            c.release_first_words(5).as_deref(),
+            Some("You are the receptionist of Open Door")
+        );
     }
 }

@@ -18,6 +18,7 @@
 
 use crate::asr::{AsrEngine, TranscribeOptions};
 use crate::config::VadConfig;
+use crate::conversation::turn_taking::{silence_needed, TurnTakingConfig};
 use crate::vad::{EndOfTurnModel, Endpointer, SileroModel, VadEvent};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,16 +78,17 @@ pub struct PauseClip {
 }
 
 /// What a rule consults at a short pause. Share one `Arc` between rules with different
-/// silences: its answers are cached per turn audio, so each pause costs one model run.
+/// silences or thresholds: its answers (the model's probability, the transcript) are cached
+/// per turn audio, so each pause costs one model run whatever the rules make of it.
 pub enum Decider {
     /// Nothing: the turn ends at the long silence.
     Silence,
-    /// Whisper: a transcript ending in `. ? ! …` ends the turn.
+    /// Whisper: a transcript ending in `. ? ! …` ends the turn (the call's rule without a model).
     Punctuation(Arc<AsrEngine>, TranscribeOptions, AnswerCache),
-    /// smart-turn (or any end-of-turn model): probability at or above its threshold.
+    /// smart-turn (or any end-of-turn model) alone: at or above the threshold ends the turn.
     Model(Arc<dyn EndOfTurnModel>, AnswerCache),
-    /// What a call does: smart-turn's "finished" unless the transcript (Whisper, run at the
-    /// same pause) stops on a word no sentence ends with (`turn_taking::dangling`).
+    /// What a call does: smart-turn and the transcript (Whisper, run at the same pause),
+    /// weighed by `turn_taking::silence_needed`.
     ModelAndWords(
         Arc<dyn EndOfTurnModel>,
         Arc<AsrEngine>,
@@ -95,9 +97,39 @@ pub enum Decider {
     ),
 }
 
+/// What a decider's models said about one turn, and what it cost.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    /// The end-of-turn model's probability of "finished" (None: not asked).
+    pub probability: Option<f32>,
+    /// The transcript (None: not transcribed).
+    pub text: Option<String>,
+    /// Wall time of the compute (both models side by side: the slower one).
+    pub wall: Duration,
+    /// CPU time of the compute (process CPU time over the call; both models: the larger one).
+    pub cpu: Duration,
+}
+
 /// Cached answers of a decider, keyed by a fingerprint of the turn audio.
-pub type AnswerCache =
-    Arc<std::sync::Mutex<std::collections::HashMap<u64, (bool, Duration, String)>>>;
+pub type AnswerCache = Arc<std::sync::Mutex<std::collections::HashMap<u64, Signals>>>;
+
+/// CPU time of this process so far (all threads: the engines' pools included).
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `f`, returning its result with its wall and process CPU time.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration, Duration) {
+    let (t, c) = (Instant::now(), process_cpu_time());
+    let out = f();
+    (out, t.elapsed(), process_cpu_time().saturating_sub(c))
+}
 
 impl Decider {
     /// A Whisper punctuation decider.
@@ -110,7 +142,7 @@ impl Decider {
         Arc::new(Decider::Model(model, AnswerCache::default()))
     }
 
-    /// smart-turn with the transcript's dangling-word veto.
+    /// smart-turn and the transcript together (the call's rule).
     pub fn model_and_words(
         model: Arc<dyn EndOfTurnModel>,
         asr: Arc<AsrEngine>,
@@ -124,10 +156,17 @@ impl Decider {
         ))
     }
 
-    /// Whether the turn is over, the compute time, and what the model said.
-    fn decide(&self, turn_audio: &[f32]) -> anyhow::Result<(bool, Duration, String)> {
+    /// What the models say about the turn so far (cached per turn audio).
+    pub fn signals(&self, turn_audio: &[f32]) -> anyhow::Result<Signals> {
         let cache = match self {
-            Decider::Silence => return Ok((false, Duration::ZERO, String::new())),
+            Decider::Silence => {
+                return Ok(Signals {
+                    probability: None,
+                    text: None,
+                    wall: Duration::ZERO,
+                    cpu: Duration::ZERO,
+                })
+            }
             Decider::Punctuation(_, _, c)
             | Decider::Model(_, c)
             | Decider::ModelAndWords(_, _, _, c) => c,
@@ -136,39 +175,42 @@ impl Decider {
         if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let t = Instant::now();
+        let probability = |model: &Arc<dyn EndOfTurnModel>| {
+            timed(|| futures::executor::block_on(model.finished_probability(turn_audio.to_vec())))
+        };
+        let transcript = |asr: &AsrEngine, opts: &TranscribeOptions| {
+            timed(|| asr.transcribe_blocking(turn_audio, opts))
+        };
         let answer = match self {
             Decider::Silence => unreachable!(),
             Decider::Punctuation(asr, opts, _) => {
-                // The call's fallback rule: punctuation, vetoed by a dangling last word.
-                let tr = asr.transcribe_blocking(turn_audio, opts)?;
-                let ends = crate::conversation::turn_taking::ends_sentence(&tr.text)
-                    && !crate::conversation::turn_taking::dangling(&tr.text);
-                (ends, t.elapsed(), tr.text)
-            }
-            Decider::ModelAndWords(model, asr, opts, _) => {
-                let p =
-                    futures::executor::block_on(model.finished_probability(turn_audio.to_vec()))?;
-                let model_time = t.elapsed();
-                let t2 = Instant::now();
-                let tr = asr.transcribe_blocking(turn_audio, opts)?;
-                // In a call both run at the same pause, side by side.
-                let compute = model_time.max(t2.elapsed());
-                let vetoed = crate::conversation::turn_taking::dangling(&tr.text);
-                (
-                    p >= model.threshold() && !vetoed,
-                    compute,
-                    format!(
-                        "p={p:.3} {:?}{}",
-                        tr.text,
-                        if vetoed { " (dangling)" } else { "" }
-                    ),
-                )
+                let (tr, wall, cpu) = transcript(asr, opts);
+                Signals {
+                    probability: None,
+                    text: Some(tr?.text),
+                    wall,
+                    cpu,
+                }
             }
             Decider::Model(model, _) => {
-                let p =
-                    futures::executor::block_on(model.finished_probability(turn_audio.to_vec()))?;
-                (p >= model.threshold(), t.elapsed(), format!("p={p:.3}"))
+                let (p, wall, cpu) = probability(model);
+                Signals {
+                    probability: Some(p?),
+                    text: None,
+                    wall,
+                    cpu,
+                }
+            }
+            Decider::ModelAndWords(model, asr, opts, _) => {
+                let (p, w1, c1) = probability(model);
+                let (tr, w2, c2) = transcript(asr, opts);
+                // In a call both run at the same pause, side by side.
+                Signals {
+                    probability: Some(p?),
+                    text: Some(tr?.text),
+                    wall: w1.max(w2),
+                    cpu: c1.max(c2),
+                }
             }
         };
         cache
@@ -189,26 +231,82 @@ fn fingerprint(audio: &[f32]) -> u64 {
     h.finish()
 }
 
-/// A rule that ends turns: consult `decider` at `short_ms` of silence; end at `long_ms`.
+/// Which compute time delays a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Wall time (what this run's box gave the models).
+    Wall,
+    /// Process CPU time (load-independent; an upper bound on an idle core's wall time for a
+    /// single-threaded engine).
+    Cpu,
+}
+
+/// A rule that ends turns: consult `decider` at the short pause, then wait for the silence
+/// `turn_taking::silence_needed` gives for what it said.
 pub struct Rule {
-    /// Short silence (ms) at which the decider runs (also the VAD's trailing silence).
-    pub short_ms: u32,
-    /// Silence (ms) that ends the turn when the decider did not.
-    pub long_ms: u32,
+    /// The silences (and the punctuation requirement) of the call's turn-taking.
+    pub turn: TurnTakingConfig,
+    /// Probability at or above which the end-of-turn model's answer is "finished".
+    pub threshold: f32,
     /// What decides at the short pause.
     pub decider: Arc<Decider>,
 }
 
 impl Rule {
+    /// Short silence (ms) at which the decider runs (also the VAD's trailing silence).
+    pub fn short_ms(&self) -> u32 {
+        self.turn.short_pause.as_millis() as u32
+    }
+
+    /// The long silence (ms).
+    pub fn long_ms(&self) -> u32 {
+        self.turn.long_silence.as_millis() as u32
+    }
+
     /// A short name for reports.
     pub fn label(&self) -> String {
-        let (short, long) = (self.short_ms, self.long_ms);
+        let (short, long) = (self.short_ms(), self.long_ms());
+        let medium = self.turn.medium_silence.as_millis() as u32;
+        let tiers = if medium < long {
+            format!("{short}/{medium}/{long}")
+        } else {
+            format!("{short}/{long}")
+        };
+        let thr = self.threshold;
         match &*self.decider {
             Decider::Silence => format!("silence {long} ms only"),
-            Decider::Punctuation(..) => format!("silence {short}/{long} ms + punctuation"),
-            Decider::Model(..) => format!("smart-turn at {short} ms, fallback {long} ms"),
+            Decider::Punctuation(..) => format!("silence {short}/{long} + punctuation"),
+            Decider::Model(..) => format!("smart-turn@{thr} {tiers}"),
+            Decider::ModelAndWords(..) => format!(
+                "st@{thr}+words{} {tiers}",
+                if self.turn.require_punctuation {
+                    "+punct"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    /// The silence (total, after the last speech) this rule waits given the signals, and
+    /// whether it is the short pause (the models decided) rather than a waited silence.
+    pub fn needed(&self, s: &Signals) -> Duration {
+        let finished = s.probability.map(|p| p >= self.threshold);
+        match &*self.decider {
+            Decider::Silence => self.turn.long_silence,
+            Decider::Punctuation(..) => {
+                silence_needed(&self.turn, None, s.text.as_deref().unwrap_or("")).0
+            }
+            Decider::Model(..) => {
+                // The model alone: "finished" or the long silence.
+                if finished == Some(true) {
+                    self.turn.short_pause
+                } else {
+                    self.turn.long_silence
+                }
+            }
             Decider::ModelAndWords(..) => {
-                format!("smart-turn+words at {short} ms, fallback {long}")
+                silence_needed(&self.turn, finished, s.text.as_deref().unwrap_or("")).0
             }
         }
     }
@@ -219,12 +317,20 @@ impl Rule {
 pub struct Decision {
     /// Media time (s) of the pause that triggered it (or of the long-silence deadline).
     pub media_s: f64,
-    /// Compute time (s) before the decision could be acted on.
+    /// Compute time (s) before the decision could be acted on (wall or CPU: [`Timing`]).
     pub compute_s: f64,
+    /// Wall time (s) of the models' run at this pause.
+    pub wall_s: f64,
+    /// Process CPU time (s) of the models' run at this pause.
+    pub cpu_s: f64,
     /// True when it came from the long silence rather than the model.
     pub by_silence: bool,
     /// Before the clip's last speech: the caller had not finished.
     pub premature: bool,
+    /// Premature and heard: the answer's first audio (`answer_s` after the decision) would
+    /// play before the VAD confirms the caller's next words (a call retracts an answer not
+    /// yet heard, so an early decision the caller talks over in time costs only compute).
+    pub heard: bool,
     /// What the model said (transcript or probability).
     pub evidence: String,
 }
@@ -279,28 +385,42 @@ pub fn evaluate(
     clip: &PauseClip,
     vad: &VadConfig,
     silero: &Arc<SileroModel>,
+    timing: Timing,
+    answer_s: f64,
 ) -> anyhow::Result<ClipResult> {
     let true_end_s = true_end(silero, &clip.audio, vad)?;
     let cfg = VadConfig {
-        trailing_silence_ms: rule.short_ms,
+        trailing_silence_ms: rule.short_ms(),
         ..vad.clone()
     };
     let mut ep = Endpointer::new(&cfg, Some(silero))?;
-    let extra = Duration::from_millis(rule.long_ms.saturating_sub(rule.short_ms) as u64);
-    // The decision a pause leads to, due at a media time (the pause plus the decider's compute,
-    // or the long silence): as in a call, speech before it is due drops it (the caller went on
-    // while the model or Whisper was still working).
+    let short = rule.turn.short_pause;
+    // The decision a pause leads to, due at a media time (the pause plus the decider's
+    // compute, or the silence the rule waits): as in a call, confirmed speech before it is
+    // due drops it (the caller went on while the model or Whisper was still working), and a
+    // waited silence only runs out while no utterance is open (`TurnInput::MediaTime`'s
+    // `in_speech`: a call does not count an unconfirmed utterance as silence either).
     let mut pending: Option<(Duration, Decision)> = None;
-    let mut decisions = Vec::new();
-    let decision = |media: Duration, compute: Duration, by_silence: bool, evidence: String| {
+    let mut decisions: Vec<Decision> = Vec::new();
+    // Decisions before this index have met the caller's next words already.
+    let mut resolved = 0usize;
+    let decision = |media: Duration, s: &Signals, compute: Duration, by_silence: bool| {
         let media_s = media.as_secs_f64();
         Decision {
             media_s,
             compute_s: compute.as_secs_f64(),
+            wall_s: s.wall.as_secs_f64(),
+            cpu_s: s.cpu.as_secs_f64(),
             by_silence,
             // A decision inside the last window of speech still counts as at the end.
             premature: media_s + 1e-3 < true_end_s,
-            evidence,
+            heard: false,
+            evidence: match (&s.probability, &s.text) {
+                (Some(p), Some(t)) => format!("p={p:.3} {t:?}"),
+                (Some(p), None) => format!("p={p:.3}"),
+                (None, Some(t)) => format!("{t:?}"),
+                (None, None) => String::new(),
+            },
         }
     };
     for frame in clip.audio.chunks(320) {
@@ -308,33 +428,59 @@ pub fn evaluate(
         let now = ep.now();
         for e in events {
             match e {
-                VadEvent::SpeechStart { .. } => pending = None,
+                VadEvent::SpeechStart { .. } => {
+                    pending = None;
+                    // The caller went on: was an early answer heard before this?
+                    for d in decisions[resolved..].iter_mut().filter(|d| d.premature) {
+                        if !d.heard && d.media_s + d.compute_s + answer_s < now.as_secs_f64() {
+                            d.heard = true;
+                        }
+                    }
+                    resolved = decisions.len();
+                }
                 VadEvent::EndOfUtterance { .. } => {
                     let turn = &clip.audio[..(now.as_secs_f64() * RATE as f64) as usize];
-                    let (finished, compute, evidence) = rule.decider.decide(turn)?;
-                    pending = Some(if finished {
-                        (now + compute, decision(now, compute, false, evidence))
+                    let signals = rule.decider.signals(turn)?;
+                    let compute = match timing {
+                        Timing::Wall => signals.wall,
+                        Timing::Cpu => signals.cpu,
+                    };
+                    let extra = rule.needed(&signals).saturating_sub(short);
+                    pending = Some(if extra.is_zero() {
+                        (now + compute, decision(now, &signals, compute, false))
                     } else if compute >= extra {
-                        // The model answered after the long deadline: the silence decides
-                        // once it answers (the transcript is needed either way).
-                        let d = decision(now + extra, compute - extra, true, evidence);
+                        // The models answered after the silence ran out: the silence decides
+                        // once they answer (the transcript is needed either way).
+                        let d = decision(now + extra, &signals, compute - extra, true);
                         (now + compute, d)
                     } else {
-                        (
-                            now + extra,
-                            decision(now + extra, Duration::ZERO, true, evidence),
-                        )
+                        let d = decision(now + extra, &signals, Duration::ZERO, true);
+                        (now + extra, d)
                     });
                 }
                 VadEvent::SpeechContinue { .. } => {}
             }
         }
-        if pending.as_ref().is_some_and(|(due, _)| now >= *due) {
-            decisions.push(pending.take().expect("checked").1);
+        let due = pending
+            .as_ref()
+            .is_some_and(|(due, d)| now >= *due && !(d.by_silence && ep.in_speech()));
+        if due {
+            let (_, mut d) = pending.take().expect("checked");
+            if d.by_silence && now.as_secs_f64() > d.media_s + d.compute_s + 1e-3 {
+                // Held by an utterance that never got confirmed: the silence ran out now.
+                d.media_s = now.as_secs_f64() - d.compute_s;
+                d.premature = d.media_s + 1e-3 < true_end_s;
+            }
+            decisions.push(d);
         }
     }
     if let Some((_, d)) = pending {
         decisions.push(d);
+    }
+    // A premature decision the caller never talked over (cannot happen on a clip that
+    // ends in speech, but count it as heard).
+    for d in decisions[resolved..].iter_mut().filter(|d| d.premature) {
+        d.heard = true;
     }
     Ok(ClipResult {
         name: clip.name.clone(),
@@ -357,14 +503,20 @@ pub struct RuleSummary {
     pub delay_p95_ms: f64,
     /// Media-only delay p50 (ms): what the rule waits for, without the model's compute time.
     pub media_delay_p50_ms: f64,
+    /// Media-only delay p95 (ms).
+    pub media_delay_p95_ms: f64,
     /// Clips with at least one premature cut / clips.
     pub premature_clip_rate: f64,
     /// Premature cuts / mid-sentence pauses.
     pub premature_pause_rate: f64,
+    /// Premature cuts the caller would hear (see [`Decision::heard`]) / mid-sentence pauses.
+    pub heard_pause_rate: f64,
     /// Clips whose end was decided by the long silence rather than the model.
     pub ended_by_silence: usize,
-    /// Mean compute per model call (ms).
+    /// Mean compute per model call (ms), wall time.
     pub compute_mean_ms: f64,
+    /// Mean process CPU time per model call (ms).
+    pub cpu_mean_ms: f64,
 }
 
 /// p-quantile of `v` (nearest rank on the sorted values).
@@ -395,21 +547,34 @@ pub fn summarise(rule: &str, results: &[ClipResult]) -> RuleSummary {
         .collect();
     let pauses: usize = results.iter().map(|r| r.mid_pauses).sum();
     let premature: usize = results.iter().map(|r| r.premature()).sum();
-    let computes: Vec<f64> = results
+    let calls: Vec<&Decision> = results
         .iter()
         .flat_map(|r| r.decisions.iter())
-        .filter(|d| !d.by_silence)
-        .map(|d| d.compute_s * 1000.0)
+        .filter(|d| d.wall_s > 0.0 || d.cpu_s > 0.0)
         .collect();
+    let mean = |f: fn(&Decision) -> f64| {
+        if calls.is_empty() {
+            0.0
+        } else {
+            calls.iter().map(|d| f(d) * 1000.0).sum::<f64>() / calls.len() as f64
+        }
+    };
     RuleSummary {
         rule: rule.to_string(),
         clips: results.len(),
         delay_p50_ms: quantile(&delays, 0.5),
         delay_p95_ms: quantile(&delays, 0.95),
         media_delay_p50_ms: quantile(&media, 0.5),
+        media_delay_p95_ms: quantile(&media, 0.95),
         premature_clip_rate: results.iter().filter(|r| r.premature() > 0).count() as f64
             / results.len().max(1) as f64,
         premature_pause_rate: premature as f64 / pauses.max(1) as f64,
+        heard_pause_rate: results
+            .iter()
+            .flat_map(|r| r.decisions.iter())
+            .filter(|d| d.heard)
+            .count() as f64
+            / pauses.max(1) as f64,
         ended_by_silence: results
             .iter()
             .filter(|r| {
@@ -419,11 +584,8 @@ pub fn summarise(rule: &str, results: &[ClipResult]) -> RuleSummary {
                     .is_some_and(|d| d.by_silence)
             })
             .count(),
-        compute_mean_ms: if computes.is_empty() {
-            0.0
-        } else {
-            computes.iter().sum::<f64>() / computes.len() as f64
-        },
+        compute_mean_ms: mean(|d| d.wall_s),
+        cpu_mean_ms: mean(|d| d.cpu_s),
     }
 }
 
@@ -470,15 +632,21 @@ mod tests {
                 Decision {
                     media_s: 1.0,
                     compute_s: 0.05,
+                    wall_s: 0.05,
+                    cpu_s: 0.05,
                     by_silence: false,
                     premature: true,
+                    heard: true,
                     evidence: String::new(),
                 },
                 Decision {
                     media_s: 2.2,
                     compute_s: 0.05,
+                    wall_s: 0.05,
+                    cpu_s: 0.05,
                     by_silence: false,
                     premature: false,
+                    heard: false,
                     evidence: String::new(),
                 },
             ],

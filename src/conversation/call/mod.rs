@@ -168,9 +168,8 @@ impl Call {
             });
         }
         let echo = echo::EchoFeed::new(info.started);
-        let turn_taking = TurnTaking::new(TurnTakingConfig::from_ms(
-            cfg.end_of_turn_short_ms,
-            cfg.end_of_turn_ms,
+        let turn_taking = TurnTaking::new(TurnTakingConfig::from_conversation(
+            cfg,
             shared.engines.end_of_turn.is_some(),
         ));
         let barge = BargeIn::new(BargeInConfig::from_conversation(cfg));
