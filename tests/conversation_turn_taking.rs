@@ -645,6 +645,12 @@ fn the_example_config_documents_the_conversation_defaults() {
     assert!(err.contains("end_of_turn_medium_ms"), "{err}");
     c.end_of_turn_medium_ms = c.end_of_turn_short_ms - 1;
     assert!(c.validate().is_err());
+    // 0 = no medium tier: lowering end_of_turn_ms alone stays valid, and medium = long.
+    c.end_of_turn_medium_ms = 0;
+    c.end_of_turn_ms = 500;
+    c.validate().unwrap();
+    let t = TurnTakingConfig::from_conversation(&c, true);
+    assert_eq!(t.medium_silence, t.long_silence);
     // The call's machine takes all three silences and the punctuation switch from the config.
     let mut c = cfg.conversation.clone();
     c.end_of_turn_short_ms = 200;

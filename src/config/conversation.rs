@@ -36,7 +36,9 @@ pub struct ConversationConfig {
     /// (this is also the VAD's own trailing silence; it replaces `[vad]`'s for calls).
     pub end_of_turn_short_ms: u32,
     /// Trailing silence (ms) that ends a turn when only one of the end-of-turn model and the
-    /// transcript's punctuation says the caller finished (between the short and the long one).
+    /// transcript's punctuation says the caller finished (between the short and the long one);
+    /// 0 = no medium tier (`end_of_turn_ms`), so a config that lowers `end_of_turn_ms` alone
+    /// stays valid.
     pub end_of_turn_medium_ms: u32,
     /// Trailing silence (ms) that ends a turn otherwise.
     pub end_of_turn_ms: u32,
@@ -108,7 +110,7 @@ impl Default for ConversationConfig {
             hangup_after_reprompts: 2,
             max_call_secs: 900,
             end_of_turn_short_ms: 300,
-            end_of_turn_medium_ms: 600,
+            end_of_turn_medium_ms: 0,
             end_of_turn_ms: 600,
             end_of_turn_require_punctuation: false,
             end_of_turn_model: String::new(),
@@ -188,12 +190,13 @@ impl ConversationConfig {
                 "a probability in 0.0..=1.0",
             ));
         }
-        if self.end_of_turn_medium_ms < self.end_of_turn_short_ms
-            || self.end_of_turn_medium_ms > self.end_of_turn_ms
+        if self.end_of_turn_medium_ms != 0
+            && (self.end_of_turn_medium_ms < self.end_of_turn_short_ms
+                || self.end_of_turn_medium_ms > self.end_of_turn_ms)
         {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_medium_ms",
-                "allowed end_of_turn_short_ms..=end_of_turn_ms",
+                "allowed 0 (no medium tier) or end_of_turn_short_ms..=end_of_turn_ms",
             ));
         }
         if !(1..=40).contains(&self.first_chunk_words) {

@@ -69,7 +69,10 @@ impl TurnTakingConfig {
             require_punctuation: cfg.end_of_turn_require_punctuation,
             ..TurnTakingConfig::from_ms3(
                 cfg.end_of_turn_short_ms,
-                cfg.end_of_turn_medium_ms,
+                match cfg.end_of_turn_medium_ms {
+                    0 => cfg.end_of_turn_ms,
+                    medium => medium,
+                },
                 cfg.end_of_turn_ms,
                 model,
             )
