@@ -113,6 +113,11 @@ if [ "$mode" = toolkit ]; then echo "$CUDA_ROOT"; exit 0; fi
 
 # 3. The build.
 export CUDA_PATH="$CUDA_ROOT" CUDAToolkit_ROOT="$CUDA_ROOT" CUDACXX="$CUDA_ROOT/bin/nvcc"
+# llama-cpp-sys-2 finds the CUDA libraries for the link (cudart_static) through find_cuda_helper,
+# which on Linux reads CUDA_LIBRARY_PATH (not CUDA_PATH) and then /usr/local/cuda: without it the
+# kernels compile and the link of llama-cpp-sys-2 fails with "could not find native static library
+# `cudart_static`" (seen on the first full build here).
+export CUDA_LIBRARY_PATH="$CUDA_ROOT"
 export PATH="$CUDA_ROOT/bin:$PATH"
 export LD_LIBRARY_PATH="$CUDA_ROOT/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CMAKE_CUDA_ARCHITECTURES="$ARCHS"
