@@ -61,9 +61,7 @@ async fn login(c: &reqwest::Client, api: &TestApi) -> (String, String) {
 }
 
 async fn get_json(c: &reqwest::Client, url: String) -> Value {
-    let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "GET {url}");
-    r.json().await.unwrap()
+    get_json_as(c, &url, TOKEN).await
 }
 
 /// The API's `counts` and `results` against the store's own status.

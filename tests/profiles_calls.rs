@@ -3,6 +3,7 @@
 //! applies to the next call and not to the call in progress; a profile added through the
 //! API starts listening at once.
 
+mod api_support;
 mod conversation_support;
 
 use conversation_support::*;
@@ -73,16 +74,9 @@ impl Agent {
     }
 }
 
-/// `GET url` with the test token; the JSON answer.
-async fn get_json(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
-    c.get(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// `GET url` with this test's token; the JSON answer (200 required).
+async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    api_support::get_json_as(c, &url, TOKEN).await
 }
 
 fn client() -> reqwest::Client {

@@ -2,6 +2,7 @@
 //! as SQLite, value-for-value identical results, the same schema, migrations under
 //! concurrency, and two real `agent serve` processes answering calls into one database.
 
+mod api_support;
 mod conversation_support;
 mod pg_support;
 mod records_suite;
@@ -592,19 +593,10 @@ async fn two_agent_processes_answer_calls_into_one_postgres() {
 
 const API_TOKEN: &str = "pg-console-token-0123456789abcdef";
 
-/// `GET path` on an agent's API with the test token; the JSON answer (a 2xx is required).
+/// `GET path` on an agent's API with the test token; the JSON answer (200 required).
 async fn api_get(api: std::net::SocketAddr, path: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(format!("http://{api}{path}"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let url = format!("http://{api}{path}");
+    api_support::get_json_as(&reqwest::Client::new(), &url, API_TOKEN).await
 }
 
 /// Where `agent`'s HTTP API listens (from its log, waiting for the line with a deadline).

@@ -172,6 +172,14 @@ pub async fn start_api(dir: &Path, cfg: ApiConfig) -> TestApi {
     }
 }
 
+/// `GET url` with bearer `token`: asserts 200 and returns the JSON body (the API tests', the
+/// profile tests' and the PostgreSQL console test's one way of reading an answer).
+pub async fn get_json_as(c: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "GET {url}");
+    r.json().await.unwrap()
+}
+
 /// A client that keeps no cookies by itself (the tests pass them explicitly).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
