@@ -714,3 +714,49 @@ fn the_llm_budget_and_the_call_length_end_things() {
     );
     assert_eq!(t.on_tick(tick(60, None, true, 0)), TimerAction::MaxLength);
 }
+
+#[test]
+fn an_early_transcript_waits_for_the_short_pause_and_is_discarded_if_the_caller_goes_on() {
+    // Transcribed after 100 ms of silence, answered only after the 200 ms short pause.
+    let early =
+        || TurnTaking::new(TurnTakingConfig::from_ms(200, 800, true).transcribing_after_ms(100));
+    let mut tt = early();
+    assert_eq!(tt.on(TurnInput::SpeechStart), vec![]);
+    // The utterance is reported at 1000 ms media time, 100 ms after the last speech.
+    let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
+    assert!(answers(&tt.on(TurnInput::Verdict {
+        id,
+        finished: Some(true)
+    }))
+    .is_empty());
+    assert!(answers(&tt.on(transcript(id, "What time do you open?"))).is_empty());
+    assert!(answers(&tt.on(quiet(1050))).is_empty(), "150 ms of silence");
+    assert!(answers(&tt.on(quiet(1090))).is_empty(), "190 ms of silence");
+    assert_eq!(
+        answers(&tt.on(quiet(1100))),
+        vec![(id, "What time do you open?".into(), EndReason::Model)]
+    );
+
+    // The caller goes on 50 ms after the early report: nothing was answered, the audio is
+    // kept for the next utterance.
+    let mut tt = early();
+    let (id, _) = transcribed(&tt.on(utterance(audio(1.0, 0.1), 1000)));
+    tt.on(TurnInput::Verdict {
+        id,
+        finished: Some(true),
+    });
+    tt.on(transcript(id, "My order number is 45."));
+    assert!(answers(&tt.on(quiet(1050))).is_empty());
+    assert_eq!(
+        tt.on(TurnInput::SpeechStart),
+        vec![TurnAction::Discard { id }]
+    );
+    assert_eq!(tt.carried_samples(), 16_000);
+
+    // Without an early pause (0), or one longer than the short pause, the report comes at
+    // the short pause itself.
+    for ms in [0, 500] {
+        let cfg = TurnTakingConfig::from_ms(200, 800, true).transcribing_after_ms(ms);
+        assert_eq!(cfg.vad_trailing_ms(), 200);
+    }
+}

@@ -14,6 +14,8 @@ fn cfg() -> SegmenterConfig {
         trailing_silence_ms: 500,
         max_utterance_ms: 15_000,
         pre_roll_ms: 200,
+        // The samples below are ramps (their index), not voices: levels mean nothing here.
+        quiet_below_peak_db: 0.0,
     }
 }
 
@@ -229,4 +231,75 @@ fn reset_drops_the_open_utterance_but_keeps_media_time() {
         starts(&events)[0].1,
         Duration::from_nanos(20 * 512 * 62_500)
     );
+}
+
+/// Chunks of a steady tone at `amplitude`, one per probability, and the events they cause.
+fn run_level(seg: &mut Segmenter, chunks: &[(f32, f32)]) -> Vec<(usize, VadEvent)> {
+    let mut out = Vec::new();
+    for (n, &(amplitude, p)) in chunks.iter().enumerate() {
+        let chunk: Vec<f32> = (0..CHUNK)
+            .map(|k| amplitude * (k as f32 * 0.2).sin())
+            .collect();
+        for e in seg.push(&chunk, p) {
+            out.push((n, e));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_quiet_tail_starts_the_silence_while_the_probability_lags() {
+    // 1 s of speech at -13 dBFS, then line noise at -43 dBFS (30 dB down) that Silero still
+    // calls speech for 4 chunks (its lag), then clearly not.
+    let mut chunks = vec![(0.3f32, 0.95f32); 31];
+    chunks.extend([(0.01, 0.99), (0.01, 0.9), (0.01, 0.7), (0.01, 0.5)]);
+    chunks.extend(vec![(0.01, 0.05); 30]);
+    let with = |db: f32| {
+        let mut seg = Segmenter::new(SegmenterConfig {
+            quiet_below_peak_db: db,
+            ..cfg()
+        });
+        let events = run_level(&mut seg, &chunks);
+        let (i, _, _, end, _) = ends(&events).into_iter().next().expect("utterance ended");
+        (i, ms(end))
+    };
+    // Trailing silence 500 ms = 15.6 chunks: from chunk 31 (the first quiet one) it ends at
+    // chunk 46; Silero alone starts it at chunk 35 and ends at chunk 50.
+    let (quiet_i, quiet_end) = with(25.0);
+    let (prob_i, prob_end) = with(0.0);
+    assert_eq!(quiet_i, 46, "quiet rule");
+    assert_eq!(prob_i, 50, "probability alone");
+    // The utterance audio ends the pre-roll after the last loud chunk (31 · 32 ms + 200 ms),
+    // not after the probability's lag (35 · 32 ms + 200 ms).
+    assert!(
+        (quiet_end - (31.0 * 32.0 + 200.0)).abs() < 1e-6,
+        "{quiet_end}"
+    );
+    assert!(
+        (prob_end - (35.0 * 32.0 + 200.0)).abs() < 1e-6,
+        "{prob_end}"
+    );
+}
+
+#[test]
+fn soft_speech_within_the_range_and_a_loud_return_keep_the_utterance_open() {
+    let mut seg = Segmenter::new(SegmenterConfig {
+        quiet_below_peak_db: 25.0,
+        ..cfg()
+    });
+    // Loud, then 10 chunks 20 dB down (soft words, not quiet), then quiet for 10 chunks
+    // (320 ms < 500 ms), then loud again: one utterance, not ended anywhere inside.
+    let mut chunks = vec![(0.3f32, 0.95f32); 20];
+    chunks.extend(vec![(0.03, 0.9); 10]);
+    chunks.extend(vec![(0.003, 0.9); 10]);
+    chunks.extend(vec![(0.3, 0.95); 20]);
+    let events = run_level(&mut seg, &chunks);
+    assert!(ends(&events).is_empty(), "{:?}", ends(&events));
+    // Quiet audio never opens an utterance by itself: the rule only ends speech.
+    let mut quiet_only = Segmenter::new(SegmenterConfig {
+        quiet_below_peak_db: 25.0,
+        ..cfg()
+    });
+    let events = run_level(&mut quiet_only, &vec![(0.001, 0.2); 40]);
+    assert!(starts(&events).is_empty());
 }

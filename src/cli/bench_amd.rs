@@ -170,8 +170,13 @@ pub fn run(config_path: Option<&Path>, args: BenchAmdArgs) -> anyhow::Result<()>
     };
     let params = AmdParams::from_config(&config.amd);
     let mut vad_cfg = config.vad.clone();
-    // As in a call: the VAD ends an utterance at the short pause.
-    vad_cfg.trailing_silence_ms = config.conversation.end_of_turn_short_ms;
+    // As in a call: the VAD ends an utterance at the short pause (or the early one).
+    vad_cfg.trailing_silence_ms =
+        crate::conversation::turn_taking::TurnTakingConfig::from_conversation(
+            &config.conversation,
+            false,
+        )
+        .vad_trailing_ms();
     if let Some(dir) = &args.save_clips {
         std::fs::create_dir_all(dir)?;
     }

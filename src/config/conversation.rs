@@ -35,6 +35,11 @@ pub struct ConversationConfig {
     /// Trailing silence (ms) that ends a turn when the transcript already ends a sentence
     /// (this is also the VAD's own trailing silence; it replaces `[vad]`'s for calls).
     pub end_of_turn_short_ms: u32,
+    /// Trailing silence (ms) after which the turn so far is transcribed (and the end-of-turn
+    /// model asked), speculatively, before `end_of_turn_short_ms` has passed: the answer
+    /// still waits for the short pause, but the transcript is ready sooner. It is then the
+    /// VAD's trailing silence. 0 = at the short pause.
+    pub end_of_turn_transcribe_ms: u32,
     /// Trailing silence (ms) that ends a turn when only one of the end-of-turn model and the
     /// transcript's punctuation says the caller finished (between the short and the long one);
     /// 0 = no medium tier (`end_of_turn_ms`), so a config that lowers `end_of_turn_ms` alone
@@ -110,6 +115,7 @@ impl Default for ConversationConfig {
             hangup_after_reprompts: 2,
             max_call_secs: 900,
             end_of_turn_short_ms: 300,
+            end_of_turn_transcribe_ms: 0,
             end_of_turn_medium_ms: 0,
             end_of_turn_ms: 600,
             end_of_turn_require_punctuation: false,
@@ -170,6 +176,14 @@ impl ConversationConfig {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_short_ms",
                 "allowed 100..=end_of_turn_ms",
+            ));
+        }
+        if self.end_of_turn_transcribe_ms != 0
+            && !(40..=self.end_of_turn_short_ms).contains(&self.end_of_turn_transcribe_ms)
+        {
+            return Err(ConfigError::invalid(
+                "conversation.end_of_turn_transcribe_ms",
+                "allowed 0 (at the short pause) or 40..=end_of_turn_short_ms",
             ));
         }
         if !(self.echo_gate_erl_db.is_finite() && (0.0..=40.0).contains(&self.echo_gate_erl_db)) {

@@ -42,6 +42,11 @@ pub struct VadConfig {
     pub max_utterance_ms: u32,
     /// Audio kept before the detected start (and after the end) of speech, milliseconds.
     pub pre_roll_ms: u32,
+    /// In an utterance, a window this many dB quieter than its loudest speech window counts
+    /// as silence even while Silero still says speech (its probability decays over ~100 ms
+    /// after the last word, in line noise longer), so the trailing silence starts when the
+    /// voice stops; 0 = Silero alone decides.
+    pub quiet_below_peak_db: f32,
     /// Most windows the shared Silero worker runs in one batched step (all calls together).
     pub max_batch: usize,
     /// Run the Silero sessions on ONNX Runtime's CUDA execution provider (as `[tts] use_gpu`).
@@ -62,6 +67,7 @@ impl Default for VadConfig {
             trailing_silence_ms: 500,
             max_utterance_ms: 15_000,
             pre_roll_ms: 200,
+            quiet_below_peak_db: 25.0,
             max_batch: 64,
             use_gpu: false,
         }
@@ -106,6 +112,12 @@ impl VadConfig {
         }
         if self.pre_roll_ms > 2_000 {
             return Err(ConfigError::invalid("vad.pre_roll_ms", "0..=2000"));
+        }
+        if !(self.quiet_below_peak_db == 0.0 || (10.0..=60.0).contains(&self.quiet_below_peak_db)) {
+            return Err(ConfigError::invalid(
+                "vad.quiet_below_peak_db",
+                "0 (off) or 10..=60 dB",
+            ));
         }
         if !(1..=1024).contains(&self.max_batch) {
             return Err(ConfigError::invalid("vad.max_batch", "1..=1024"));

@@ -24,7 +24,11 @@ const RATE: usize = 16_000;
 /// Timing of the turn-taking rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnTakingConfig {
-    /// The VAD's trailing silence that ends an utterance (the short pause).
+    /// The VAD's trailing silence that ends an utterance: it is transcribed (and the model
+    /// asked) then, speculatively. At most `short_pause`.
+    pub vad_pause: Duration,
+    /// The silence after the last speech that ends the turn when the evidence says finished
+    /// (the short pause).
     pub short_pause: Duration,
     /// Total silence after speech that ends the turn when only one of the end-of-turn model
     /// and the transcript's punctuation says the caller finished (see [`silence_needed`]).
@@ -51,6 +55,7 @@ impl TurnTakingConfig {
     pub fn from_ms3(short_ms: u32, medium_ms: u32, long_ms: u32, model: bool) -> TurnTakingConfig {
         let medium_ms = medium_ms.max(short_ms);
         TurnTakingConfig {
+            vad_pause: Duration::from_millis(short_ms as u64),
             short_pause: Duration::from_millis(short_ms as u64),
             medium_silence: Duration::from_millis(medium_ms as u64),
             long_silence: Duration::from_millis(long_ms.max(medium_ms) as u64),
@@ -58,6 +63,23 @@ impl TurnTakingConfig {
             model,
             model_window: Duration::from_secs_f32(crate::vad::end_of_turn::END_OF_TURN_WINDOW_SECS),
         }
+    }
+
+    /// The same timing, with utterances reported (and transcribed) after `ms` of silence;
+    /// 0 or anything at or above the short pause: at the short pause.
+    pub fn transcribing_after_ms(mut self, ms: u32) -> TurnTakingConfig {
+        let early = Duration::from_millis(ms as u64);
+        self.vad_pause = if ms == 0 {
+            self.short_pause
+        } else {
+            early.min(self.short_pause)
+        };
+        self
+    }
+
+    /// The VAD's trailing silence (ms) this timing needs (see [`TurnTakingConfig::vad_pause`]).
+    pub fn vad_trailing_ms(&self) -> u32 {
+        self.vad_pause.as_millis() as u32
     }
 
     /// From `[conversation]`; `model` says whether an end-of-turn model is loaded.
@@ -77,6 +99,7 @@ impl TurnTakingConfig {
                 model,
             )
         }
+        .transcribing_after_ms(cfg.end_of_turn_transcribe_ms)
     }
 }
 
@@ -211,7 +234,7 @@ struct Pending {
     forced: bool,
     transcript: Option<String>,
     verdict: Verdict,
-    /// Silence after the last speech so far (the short pause at first; it grows only while
+    /// Silence after the last speech so far (the VAD's pause at first; it grows only while
     /// no utterance is open).
     silence: Duration,
 }
@@ -302,14 +325,14 @@ impl TurnTaking {
                     forced,
                     transcript: None,
                     verdict,
-                    silence: self.cfg.short_pause,
+                    silence: self.cfg.vad_pause,
                 });
             }
             TurnInput::MediaTime { now, in_speech } => {
-                let short = self.cfg.short_pause;
+                let reported = self.cfg.vad_pause;
                 if let State::Pending(p) = &mut self.state {
                     if !in_speech {
-                        p.silence = p.silence.max(short + now.saturating_sub(p.end));
+                        p.silence = p.silence.max(reported + now.saturating_sub(p.end));
                     }
                 }
                 self.decide(&mut actions);

@@ -4,6 +4,10 @@
 //! probability sequences. Hysteresis follows Silero's reference `get_speech_timestamps`: a chunk
 //! at or above `threshold` starts (or sustains) speech; in speech, only a chunk under
 //! `neg_threshold` starts the silence timer, and a chunk at or above `threshold` resets it.
+//! One addition: in speech, a chunk `quiet_below_peak_db` quieter than the utterance's loudest
+//! speech chunk starts the silence timer too, whatever its probability. Silero's probability
+//! lags the voice (on jfk.wav it stays ≥ 0.5 for ~100 ms after the last word, above a −40 dBFS
+//! line noise), and every millisecond of that lag is added to the caller's wait.
 
 use crate::config::VadConfig;
 use std::collections::VecDeque;
@@ -26,6 +30,9 @@ pub struct SegmenterConfig {
     pub max_utterance_ms: u32,
     /// Audio kept before the start and after the end of speech.
     pub pre_roll_ms: u32,
+    /// In speech, a chunk this many dB under the utterance's loudest speech chunk is silence
+    /// (0 = probability alone).
+    pub quiet_below_peak_db: f32,
 }
 
 impl SegmenterConfig {
@@ -39,6 +46,7 @@ impl SegmenterConfig {
             trailing_silence_ms: cfg.trailing_silence_ms,
             max_utterance_ms: cfg.max_utterance_ms,
             pre_roll_ms: cfg.pre_roll_ms,
+            quiet_below_peak_db: cfg.quiet_below_peak_db,
         }
     }
 
@@ -83,6 +91,16 @@ struct Utterance {
     confirmed: bool,
     last_speech_end: u64,
     silence_start: Option<u64>,
+    /// RMS of the loudest chunk at or above `threshold` so far.
+    peak_rms: f32,
+}
+
+/// Root mean square of a chunk.
+fn rms(chunk: &[f32]) -> f32 {
+    if chunk.is_empty() {
+        return 0.0;
+    }
+    (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt()
 }
 
 /// The streaming endpointer state machine (one per call).
@@ -140,6 +158,7 @@ impl Segmenter {
                     confirmed: false,
                     last_speech_end: chunk_end,
                     silence_start: None,
+                    peak_rms: rms(chunk),
                 });
                 self.after_chunk(chunk_end, probability, &mut events);
             } else {
@@ -152,7 +171,16 @@ impl Segmenter {
         };
 
         u.audio.extend_from_slice(chunk);
+        let level = rms(chunk);
         if speech {
+            u.peak_rms = u.peak_rms.max(level);
+        }
+        let quiet = self.cfg.quiet_below_peak_db > 0.0
+            && level < u.peak_rms * 10f32.powf(-self.cfg.quiet_below_peak_db / 20.0);
+        if quiet {
+            // The voice has stopped, whatever the probability's lag says.
+            u.silence_start.get_or_insert(chunk_start);
+        } else if speech {
             u.silence_start = None;
             u.voiced += chunk.len() as u64;
             u.last_speech_end = chunk_end;
@@ -205,6 +233,7 @@ impl Segmenter {
                     confirmed: true,
                     last_speech_end: chunk_end,
                     silence_start: None,
+                    peak_rms: 0.0,
                 });
                 events.push(VadEvent::SpeechStart {
                     at: self.time(chunk_end),

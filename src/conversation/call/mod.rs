@@ -149,10 +149,12 @@ impl Call {
         handover_tx: mpsc::UnboundedSender<Result<(), String>>,
     ) -> Result<Call, String> {
         let cfg = &shared.config.conversation;
+        let turn_cfg =
+            TurnTakingConfig::from_conversation(cfg, shared.engines.end_of_turn.is_some());
         let mut vad = shared.config.vad.clone();
-        // The VAD ends an utterance at the short pause; turn-taking decides whether that is
-        // the end of the caller's turn.
-        vad.trailing_silence_ms = cfg.end_of_turn_short_ms;
+        // The VAD ends an utterance at the short pause (or sooner, to transcribe early);
+        // turn-taking decides whether that is the end of the caller's turn.
+        vad.trailing_silence_ms = turn_cfg.vad_trailing_ms();
         // Silero runs on the one shared VAD worker (off the async runtime, batched across
         // calls) when it is loaded; otherwise inline on this call's own session stream.
         let mut endpointer = match &shared.engines.vad_worker {
@@ -168,10 +170,7 @@ impl Call {
             });
         }
         let echo = echo::EchoFeed::new(info.started);
-        let turn_taking = TurnTaking::new(TurnTakingConfig::from_conversation(
-            cfg,
-            shared.engines.end_of_turn.is_some(),
-        ));
+        let turn_taking = TurnTaking::new(turn_cfg);
         let barge = BargeIn::new(BargeInConfig::from_conversation(cfg));
         let timers = Timers::new(TimersConfig::from_conversation(cfg));
         let script = shared.scripts.as_ref().and_then(|s| s.script(&info.uuid));

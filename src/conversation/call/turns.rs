@@ -9,8 +9,13 @@ impl Call {
         // A turn still running (its answer was heard): the caller has started a new turn.
         self.supersede_turn();
         self.apologised = false;
-        // `end` includes the VAD's padding after the last speech window.
-        let pad = Duration::from_millis(self.shared.config.vad.pre_roll_ms as u64);
+        // `end` includes the VAD's padding after the last speech window: the pre-roll, or
+        // less when the utterance was reported sooner (an early transcription pause).
+        let reported_after =
+            TurnTakingConfig::from_conversation(&self.shared.config.conversation, false)
+                .vad_trailing_ms();
+        let pad =
+            Duration::from_millis(self.shared.config.vad.pre_roll_ms.min(reported_after) as u64);
         let behind = self
             .endpointer
             .now()
