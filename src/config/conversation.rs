@@ -38,7 +38,8 @@ pub struct ConversationConfig {
     /// Trailing silence (ms) after which the turn so far is transcribed (and the end-of-turn
     /// model asked), speculatively, before `end_of_turn_short_ms` has passed: the answer
     /// still waits for the short pause, but the transcript is ready sooner. It is then the
-    /// VAD's trailing silence. 0 = at the short pause.
+    /// VAD's trailing silence. 0, or anything at or above the short pause: at the short
+    /// pause. Costs a discarded transcription at each mid-sentence pause between the two.
     pub end_of_turn_transcribe_ms: u32,
     /// Trailing silence (ms) that ends a turn when only one of the end-of-turn model and the
     /// transcript's punctuation says the caller finished (between the short and the long one);
@@ -115,7 +116,7 @@ impl Default for ConversationConfig {
             hangup_after_reprompts: 2,
             max_call_secs: 900,
             end_of_turn_short_ms: 300,
-            end_of_turn_transcribe_ms: 0,
+            end_of_turn_transcribe_ms: 120,
             end_of_turn_medium_ms: 0,
             end_of_turn_ms: 600,
             end_of_turn_require_punctuation: false,
@@ -179,11 +180,11 @@ impl ConversationConfig {
             ));
         }
         if self.end_of_turn_transcribe_ms != 0
-            && !(40..=self.end_of_turn_short_ms).contains(&self.end_of_turn_transcribe_ms)
+            && !(40..=10_000).contains(&self.end_of_turn_transcribe_ms)
         {
             return Err(ConfigError::invalid(
                 "conversation.end_of_turn_transcribe_ms",
-                "allowed 0 (at the short pause) or 40..=end_of_turn_short_ms",
+                "allowed 0 (at the short pause) or 40..=10000 (above end_of_turn_short_ms: at the short pause)",
             ));
         }
         if !(self.echo_gate_erl_db.is_finite() && (0.0..=40.0).contains(&self.echo_gate_erl_db)) {

@@ -45,10 +45,11 @@ fn range_error_names_key_and_allowed_values() {
         .to_string();
     assert!(err.contains("server.playout_lead_ms"), "{err}");
     assert!(err.contains("0..=60"), "{err}");
-    // The early transcription pause lies at or under the short pause.
+    // The early transcription pause is 0 or at least 40 ms (one above the short pause
+    // means at the short pause).
     let err = Config::from_toml_str(
         "a.toml",
-        "[conversation]\nend_of_turn_short_ms = 200\nend_of_turn_transcribe_ms = 250\n",
+        "[conversation]\nend_of_turn_transcribe_ms = 20\n",
         no_env(),
     )
     .unwrap_err()
@@ -63,6 +64,7 @@ fn range_error_names_key_and_allowed_values() {
     assert!(err.contains("vad.quiet_below_peak_db"), "{err}");
     for ok in [
         "[conversation]\nend_of_turn_transcribe_ms = 120\n",
+        "[conversation]\nend_of_turn_short_ms = 100\nend_of_turn_transcribe_ms = 120\n",
         "[vad]\nquiet_below_peak_db = 0\n",
     ] {
         Config::from_toml_str("a.toml", ok, no_env()).unwrap();
