@@ -66,8 +66,7 @@ fn the_fixed_subset_is_classified_with_no_human_called_a_machine() {
     let specs = set::test_subset();
     let mut spoken: HashMap<String, Vec<f32>> = HashMap::new();
     for text in set::texts(&specs) {
-        let pcm = tts.synthesize(text).expect("synthesis");
-        let f = enclave::audio::pcm::i16_slice_to_f32(&pcm);
+        let f = tts.synthesize(text).expect("synthesis");
         let f = enclave::audio::resample(&f, tts.sample_rate(), RATE).unwrap();
         spoken.insert(text.to_string(), trim(&f));
     }

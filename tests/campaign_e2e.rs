@@ -79,15 +79,15 @@ impl Synthesize for ToneVoice {
         &self,
         text: String,
         _cancel: CancelHandle,
-    ) -> BoxFuture<'static, Result<Vec<i16>, EngineError>> {
+    ) -> BoxFuture<'static, Result<Vec<f32>, EngineError>> {
         Box::pin(async move { Ok(tone(&text)) })
     }
 }
 
-fn tone(text: &str) -> Vec<i16> {
+fn tone(text: &str) -> Vec<f32> {
     let n = text.split_whitespace().count().max(1) * 640;
     (0..n)
-        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 6000.0) as i16)
+        .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 6000.0 / 32768.0)
         .collect()
 }
 

@@ -212,7 +212,7 @@ fn joe_speaks_sentences_that_whisper_transcribes_back() {
     // sentence (six times less encoder work on a shared 2-core box).
     let mut speech = Vec::new();
     for sentence in TTS_SENTENCES {
-        let audio = to_f32(&tts.synthesize(sentence).expect("synthesis"));
+        let audio = tts.synthesize(sentence).expect("synthesis");
         assert!(
             audio.len() as f64 / rate as f64 > 0.8,
             "{sentence:?}: only {} samples",

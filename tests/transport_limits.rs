@@ -39,7 +39,7 @@ impl CallHandler for CountingEcho {
                 match ev {
                     CallEvent::Audio(chunk) => {
                         received.fetch_add(chunk.duration().as_micros() as u64, Ordering::SeqCst);
-                        let _ = out.play_i16(&chunk.samples_16k, 16_000);
+                        let _ = out.play(chunk.samples_16k, 16_000);
                     }
                     CallEvent::Hangup | CallEvent::Lost(_) => return CallOutcome::CallerHungUp,
                     CallEvent::Dtmf { .. } => {}

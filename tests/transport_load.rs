@@ -34,7 +34,7 @@ impl CallHandler for EchoOrHangUp {
                 match ev {
                     CallEvent::Audio(chunk) => {
                         chunks += 1;
-                        let _ = out.play_i16(&chunk.samples_16k, 16000);
+                        let _ = out.play(chunk.samples_16k, 16000);
                         if Some(chunks) == hang_up_after {
                             if chunks.is_multiple_of(2) {
                                 out.hangup_now();

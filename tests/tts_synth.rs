@@ -80,10 +80,10 @@ fn audio_length_is_plausible_for_the_text_at_the_voice_rate() {
             (2.0..=15.0).contains(&secs),
             "{name}: {secs} s for {text:?}"
         );
-        assert!(audio.iter().any(|&s| s != 0));
-        // Peak-normalised like Piper: the loudest sample reaches full scale.
-        let peak = audio.iter().map(|s| s.unsigned_abs()).max().unwrap();
-        assert!(peak >= 32000, "peak {peak}");
+        assert!(audio.iter().any(|&s| s != 0.0));
+        // Peak-normalised like Piper: the loudest sample reaches full scale (and no further).
+        let peak = audio.iter().fold(0f32, |m, s| m.max(s.abs()));
+        assert!((32000.0 / 32768.0..=1.0).contains(&peak), "peak {peak}");
     }
 }
 
@@ -168,16 +168,17 @@ fn cache_returns_the_same_audio_for_a_repeated_phrase() {
 #[test]
 fn cache_evicts_least_recently_used_within_its_byte_budget() {
     use enclave::tts::cache::CacheKey;
-    let cache = AudioCache::new(10_000);
-    let audio = |n: usize| -> Arc<[i16]> { vec![1i16; n].into() };
+    // f32 audio: 4 bytes a sample, so 2000 samples cost 8 kB (plus the text).
+    let cache = AudioCache::new(20_000);
+    let audio = |n: usize| -> Arc<[f32]> { vec![0.5f32; n].into() };
     let key = |t: &str| CacheKey::new("v", t, [0.667, 1.0, 0.8], None);
     cache.insert(key("a"), audio(2000));
     cache.insert(key("b"), audio(2000));
     assert!(cache.get(&key("a")).is_some()); // a is now more recent than b
-    cache.insert(key("c"), audio(2000)); // 12 kB > 10 kB: evicts b
+    cache.insert(key("c"), audio(2000)); // 24 kB > 20 kB: evicts b
     assert!(cache.get(&key("b")).is_none());
     assert!(cache.get(&key("a")).is_some() && cache.get(&key("c")).is_some());
-    assert!(cache.stats().bytes <= 10_000);
+    assert!(cache.stats().bytes <= 20_000);
     cache.insert(key("huge"), audio(100_000));
     assert!(
         cache.get(&key("huge")).is_none(),
@@ -230,8 +231,7 @@ fn resampled_to_8khz_it_cuts_into_exact_320_byte_frames() {
     for chunk in tts.synthesize_stream("One. Two. Three.").unwrap() {
         let chunk = chunk.unwrap();
         in_len += chunk.samples.len();
-        let f: Vec<f32> = chunk.samples.iter().map(|&s| s as f32 / 32768.0).collect();
-        rs.process(&f, &mut out);
+        rs.process(&chunk.samples, &mut out);
     }
     rs.flush(&mut out);
     let want = (in_len as f64 * 8000.0 / 22050.0).round() as i64;

@@ -62,7 +62,7 @@ impl Synthesize for PiperSynthesizer {
         &self,
         text: String,
         cancel: CancelHandle,
-    ) -> BoxFuture<'static, Result<Vec<i16>, EngineError>> {
+    ) -> BoxFuture<'static, Result<Vec<f32>, EngineError>> {
         let tts = Arc::clone(&self.0);
         Box::pin(async move {
             let job = tokio::task::spawn_blocking(move || {

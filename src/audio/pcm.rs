@@ -1,7 +1,8 @@
 //! Conversions between 16-bit little-endian PCM bytes, `i16` samples and `f32` samples.
 //!
-//! `f32` samples are in [-1.0, 1.0); conversion to `i16` rounds and saturates, so loud
-//! resampler overshoot clips instead of wrapping around.
+//! Inside the pipeline audio is `f32` in [-1.0, 1.0]; 16 bits exist only on the wire and in
+//! recordings. `i16` becomes `f32` exactly (over 32768), and back without loss; conversion to
+//! `i16` rounds and saturates, so loud resampler overshoot clips instead of wrapping around.
 
 /// Decodes 16-bit little-endian PCM bytes into `out` (a trailing odd byte is ignored).
 pub fn le_bytes_to_i16(bytes: &[u8], out: &mut Vec<i16>) {
@@ -80,6 +81,20 @@ mod tests {
         let mut bytes2 = Vec::new();
         f32_to_le_bytes(&f, &mut bytes2);
         assert_eq!(bytes2, bytes, "i16 -> f32 -> i16 must be lossless");
+    }
+
+    #[test]
+    fn every_i16_survives_f32_and_back() {
+        // The pipeline carries caller audio and 16-bit sources as f32: the wire must get the
+        // very same samples back.
+        for s in i16::MIN..=i16::MAX {
+            let f = i16_to_f32(s);
+            assert!((-1.0..1.0).contains(&f), "{s} -> {f}");
+            assert_eq!(f32_to_i16(f), s, "{s} -> {f} -> {}", f32_to_i16(f));
+        }
+        // Full scale in f32 saturates rather than wrapping.
+        assert_eq!(f32_to_i16(1.0), i16::MAX);
+        assert_eq!(f32_to_i16(-1.0), i16::MIN);
     }
 
     #[test]

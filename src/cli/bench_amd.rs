@@ -154,8 +154,7 @@ pub fn run(config_path: Option<&Path>, args: BenchAmdArgs) -> anyhow::Result<()>
             spoken.insert(text.to_string(), clip.samples);
             continue;
         }
-        let pcm = tts.synthesize(text)?;
-        let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
+        let f = tts.synthesize(text)?;
         let audio = trim(&crate::audio::resample(&f, tts.sample_rate(), RATE)?);
         if let Some(p) = &cached {
             crate::audio::wav::write_mono_f32(p, &audio, RATE)?;

@@ -152,8 +152,7 @@ fn pause_set(
     let tts = crate::tts::setup::engine(config, &voice.to_string_lossy(), None, None)
         .with_context(|| format!("loading voice {}", voice.display()))?;
     let speak = |text: &str| -> anyhow::Result<Vec<f32>> {
-        let pcm = tts.synthesize(text)?;
-        let f = crate::audio::pcm::i16_slice_to_f32(&pcm);
+        let f = tts.synthesize(text)?;
         Ok(trim(&crate::audio::resample(&f, tts.sample_rate(), RATE)?).to_vec())
     };
     let mut fragments: Vec<Vec<Vec<f32>>> = Vec::new();

@@ -98,19 +98,18 @@ pub fn say(config: Option<&Path>, args: SayArgs) -> anyhow::Result<()> {
         first_audio.get_or_insert(start.elapsed().as_secs_f64());
         sentences += 1;
         voice_samples += chunk.samples.len();
-        let f: Vec<f32> = chunk.samples.iter().map(|&s| s as f32 / 32768.0).collect();
-        resampler.process(&f, &mut out_f32);
+        resampler.process(&chunk.samples, &mut out_f32);
     }
     resampler.flush(&mut out_f32);
     let synth_secs = start.elapsed().as_secs_f64();
-    let samples = crate::audio::pcm::f32_slice_to_i16(&out_f32);
-    crate::audio::wav::write_i16(&args.output, &samples, out_rate, 1)?;
+    // 16 bits only here, at the file.
+    crate::audio::wav::write_mono_f32(&args.output, &out_f32, out_rate)?;
     let duration = voice_samples as f64 / voice_rate as f64;
     println!(
         "wrote {} ({} Hz, {:.2} s, {sentences} sentence(s)); voice {} ({} Hz), loaded in {:.2} s",
         args.output.display(),
         out_rate,
-        samples.len() as f64 / out_rate as f64,
+        out_f32.len() as f64 / out_rate as f64,
         tts.voice().path.display(),
         voice_rate,
         load_secs

@@ -34,6 +34,7 @@ pub struct TtsConfig {
     /// Intra-op threads per session; 0 = ONNX Runtime's default (all cores).
     pub intra_threads: usize,
     /// Audio cache for repeated sentences (greetings, fillers), megabytes; 0 disables it.
+    /// Audio is held as `f32`: 4 bytes per sample, about 88 kB per second at 22.05 kHz.
     pub cache_mb: usize,
     /// Longest text chunk synthesized at once, characters (longer sentences are cut at
     /// commas, then spaces), 50–5000.

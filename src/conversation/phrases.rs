@@ -19,8 +19,8 @@ pub struct PhraseError {
 pub struct Phrase {
     /// What is said (kept for the call record and the history).
     pub text: String,
-    /// The audio (shared by all calls).
-    pub audio: Arc<Vec<i16>>,
+    /// The audio, mono in [-1, 1] (shared by all calls).
+    pub audio: Arc<Vec<f32>>,
 }
 
 /// The agent's fixed phrases, ready to play.
@@ -49,7 +49,7 @@ impl PhraseAudio {
     pub fn synthesize_with(
         phrases: &Phrases,
         rate_hz: u32,
-        synthesize: impl Fn(&str) -> Result<Vec<i16>, String>,
+        synthesize: impl Fn(&str) -> Result<Vec<f32>, String>,
     ) -> Result<PhraseAudio, PhraseError> {
         let one = |text: &str| -> Result<Phrase, PhraseError> {
             let audio = synthesize(text).map_err(|message| PhraseError {

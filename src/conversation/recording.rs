@@ -2,7 +2,7 @@
 //! media time. Agent audio is written per played item once the pacer reports how much of it
 //! went out (a cut item contributes only what the caller heard).
 
-use crate::audio::pcm::{f32_slice_to_i16, i16_slice_to_f32};
+use crate::audio::pcm::f32_slice_to_i16;
 use crate::audio::resample::{resample, StreamResampler};
 use crate::pipeline::{ItemState, PlayId, PlayoutProgress, HANDLER_RATE_HZ};
 use crate::records::CallRecorder;
@@ -16,8 +16,8 @@ pub(crate) struct Recording {
     rate: u32,
     caller: StreamResampler,
     scratch: Vec<f32>,
-    /// Agent items not yet written: their audio and its rate.
-    pending: HashMap<PlayId, (Arc<Vec<i16>>, u32)>,
+    /// Agent items not yet written: their audio (in [-1, 1]) and its rate.
+    pending: HashMap<PlayId, (Arc<Vec<f32>>, u32)>,
     started: Instant,
     /// Caller audio (media time) past which nothing more is recorded.
     max: std::time::Duration,
@@ -75,7 +75,7 @@ impl Recording {
     }
 
     /// An agent item that was queued for playing.
-    pub(crate) fn agent_item(&mut self, id: PlayId, audio: Arc<Vec<i16>>, rate: u32) {
+    pub(crate) fn agent_item(&mut self, id: PlayId, audio: Arc<Vec<f32>>, rate: u32) {
         self.pending.insert(id, (audio, rate));
     }
 
@@ -108,7 +108,7 @@ impl Recording {
                 continue;
             }
             let heard = &audio[..p.sent_samples.min(audio.len())];
-            match resample(&i16_slice_to_f32(heard), rate, self.rate) {
+            match resample(heard, rate, self.rate) {
                 Ok(out) => self.recorder.agent(at, &f32_slice_to_i16(&out)),
                 Err(e) => tracing::warn!(error = %e, "cannot record agent audio"),
             }

@@ -47,8 +47,8 @@ pub struct SpokenPiece {
     /// The words of the sentence (as given) this piece says; the pieces' texts joined with
     /// spaces are the sentence.
     pub text: String,
-    /// Its audio (mono i16 at [`Synthesize::sample_rate`]).
-    pub audio: Vec<i16>,
+    /// Its audio (mono, in [-1, 1], at [`Synthesize::sample_rate`]).
+    pub audio: Vec<f32>,
 }
 
 /// Speech synthesis of one sentence.
@@ -56,12 +56,13 @@ pub trait Synthesize: Send + Sync + 'static {
     /// Rate of the audio it makes.
     fn sample_rate(&self) -> u32;
 
-    /// The sentence's audio (mono i16 at [`Synthesize::sample_rate`]); `cancel` stops the work.
+    /// The sentence's audio (mono, in [-1, 1], at [`Synthesize::sample_rate`]); `cancel` stops
+    /// the work.
     fn synthesize(
         &self,
         text: String,
         cancel: CancelHandle,
-    ) -> BoxFuture<'static, Result<Vec<i16>, EngineError>>;
+    ) -> BoxFuture<'static, Result<Vec<f32>, EngineError>>;
 
     /// The sentence's audio in pieces as each is ready (the first clause first, so it can
     /// play while the rest is synthesised); the channel closes after the last. The default

@@ -46,8 +46,8 @@ pub(crate) enum TurnMsg {
         released: Instant,
         /// Synthesis time.
         tts: Duration,
-        /// Its audio at the voice's rate (for the call recording).
-        audio: Arc<Vec<i16>>,
+        /// Its audio at the voice's rate, in [-1, 1] (for the call recording).
+        audio: Arc<Vec<f32>>,
     },
     /// A tool ran.
     Tool(ToolCallRecord),
@@ -257,7 +257,7 @@ async fn run(
                 if piece.audio.is_empty() {
                     continue;
                 }
-                match out.play_i16(&piece.audio, tts.sample_rate()) {
+                match out.play(piece.audio.clone(), tts.sample_rate()) {
                     Ok(id) => {
                         let _ = tts_tx.send(TurnMsg::Sentence {
                             id,

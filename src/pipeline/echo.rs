@@ -53,7 +53,7 @@ impl CallHandler for EchoHandler {
                         }
                         buf.clear();
                         if let Some(r) = back.as_mut() {
-                            r.process(&chunk.samples_f32(), &mut buf);
+                            r.process(&chunk.samples_16k, &mut buf);
                         }
                         if !buf.is_empty() && out.play(std::mem::take(&mut buf), rate).is_err() {
                             return CallOutcome::Finished;

@@ -35,8 +35,8 @@ pub struct CallInfo {
 /// A piece of the caller's audio, resampled to 16 kHz.
 #[derive(Debug, Clone)]
 pub struct AudioChunk {
-    /// Mono 16 kHz samples.
-    pub samples_16k: Vec<i16>,
+    /// Mono 16 kHz samples in [-1, 1] (the caller's 16-bit audio over 32768, resampled).
+    pub samples_16k: Vec<f32>,
     /// Media time of the first sample: counted from the samples received since the call
     /// started (not wall clock), so it has no network jitter in it.
     pub at: Duration,
@@ -45,11 +45,6 @@ pub struct AudioChunk {
 }
 
 impl AudioChunk {
-    /// The samples as `f32` in [-1.0, 1.0).
-    pub fn samples_f32(&self) -> Vec<f32> {
-        crate::audio::pcm::i16_slice_to_f32(&self.samples_16k)
-    }
-
     /// Duration of the chunk.
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.samples_16k.len() as f64 / HANDLER_RATE_HZ as f64)

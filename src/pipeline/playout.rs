@@ -306,11 +306,6 @@ impl Playout {
         self.lock().max_queued = max;
     }
 
-    /// Like [`Playout::play`], for 16-bit samples.
-    pub fn play_i16(&self, samples: &[i16], rate_hz: u32) -> Result<PlayId, PlayoutError> {
-        self.play(crate::audio::pcm::i16_slice_to_f32(samples), rate_hz)
-    }
-
     /// Barge-in: drops everything queued; speech stops at the next frame. Returns, for each
     /// item that was cut, how many of its samples actually went out.
     pub fn clear(&self) -> Vec<CutItem> {

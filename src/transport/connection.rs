@@ -183,8 +183,12 @@ impl Inbound {
         }
         let at = self.media_time();
         self.samples_out += self.f32_out.len() as u64;
+        // Resampler overshoot past full scale is clipped here, as the 16-bit wire would.
+        for s in &mut self.f32_out {
+            *s = s.clamp(-1.0, 1.0);
+        }
         Some(AudioChunk {
-            samples_16k: pcm::f32_slice_to_i16(&self.f32_out),
+            samples_16k: std::mem::take(&mut self.f32_out),
             at,
             received,
         })

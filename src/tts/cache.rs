@@ -1,5 +1,6 @@
 //! Cache of synthesized sentences (greetings, fillers, repeated confirmations): least recently
-//! used entries are evicted once the total audio exceeds a byte budget.
+//! used entries are evicted once the total audio exceeds a byte budget. Audio is `f32`, so an
+//! entry costs 4 bytes per sample (about 88 kB per second of 22.05 kHz speech) plus its text.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,17 @@ impl CacheKey {
     }
 }
 
+/// Bytes one cached sample costs (`f32`).
+const SAMPLE_BYTES: usize = std::mem::size_of::<f32>();
+
+/// What an entry counts against the budget: its audio and its text.
+fn entry_bytes(audio: &[f32], key: &CacheKey) -> usize {
+    audio.len() * SAMPLE_BYTES + key.text.len()
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<CacheKey, (Arc<[i16]>, u64)>,
+    entries: HashMap<CacheKey, (Arc<[f32]>, u64)>,
     bytes: usize,
     tick: u64,
     hits: u64,
@@ -55,12 +64,13 @@ pub struct CacheStats {
     pub misses: u64,
     /// Entries held.
     pub entries: usize,
-    /// Audio bytes held.
+    /// Bytes held: audio (4 per sample) plus the entries' texts.
     pub bytes: usize,
 }
 
 impl AudioCache {
-    /// A cache holding at most `max_bytes` of audio (0 disables it).
+    /// A cache holding at most `max_bytes` of audio (4 bytes per `f32` sample) and texts
+    /// (0 disables it).
     pub fn new(max_bytes: usize) -> Self {
         AudioCache {
             inner: Mutex::new(Inner::default()),
@@ -69,7 +79,7 @@ impl AudioCache {
     }
 
     /// The audio for `key`, marking it recently used.
-    pub fn get(&self, key: &CacheKey) -> Option<Arc<[i16]>> {
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<[f32]>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;
         let tick = g.tick;
@@ -89,8 +99,8 @@ impl AudioCache {
 
     /// Stores audio, evicting least recently used entries to stay within the budget. Audio
     /// larger than the whole budget is not stored.
-    pub fn insert(&self, key: CacheKey, audio: Arc<[i16]>) {
-        let size = audio.len() * 2 + key.text.len();
+    pub fn insert(&self, key: CacheKey, audio: Arc<[f32]>) {
+        let size = entry_bytes(&audio, &key);
         if size > self.max_bytes {
             return;
         }
@@ -99,7 +109,7 @@ impl AudioCache {
         let tick = g.tick;
         let key_len = key.text.len();
         if let Some((old, _)) = g.entries.insert(key, (audio, tick)) {
-            g.bytes -= old.len() * 2 + key_len;
+            g.bytes -= old.len() * SAMPLE_BYTES + key_len;
         }
         g.bytes += size;
         while g.bytes > self.max_bytes {
@@ -112,7 +122,7 @@ impl AudioCache {
                 break;
             };
             if let Some((old, _)) = g.entries.remove(&oldest) {
-                g.bytes -= old.len() * 2 + oldest.text.len();
+                g.bytes -= entry_bytes(&old, &oldest);
             }
         }
     }

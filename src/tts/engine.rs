@@ -6,7 +6,7 @@ use super::error::TtsError;
 use super::normalize::normalize;
 use super::phonemize::phonemize;
 use super::sentences::split_sentences;
-use super::voice::{audio_to_i16, Voice};
+use super::voice::{normalize_audio, Voice};
 use crate::cancel::CancelHandle;
 use crate::metrics::jobs::{job, Engine};
 use std::collections::BTreeMap;
@@ -26,7 +26,8 @@ pub struct SynthOptions {
     pub speaker: Option<i64>,
     /// Longest text chunk synthesized at once, characters.
     pub max_sentence_chars: usize,
-    /// Peak-normalise each sentence like Piper's `audio_float_to_int16`.
+    /// Peak-normalise each sentence like Piper's `audio_float_to_int16` (in f32: the peak
+    /// goes to 32767/32768).
     pub peak_normalize: bool,
     /// A first sentence longer than this (characters) is cut at its first clause boundary
     /// (comma, semicolon, colon, dash) so its first piece is synthesised, and heard, sooner;
@@ -92,8 +93,8 @@ pub struct PhonemizedSentence {
 pub struct AudioChunk {
     /// The normalised sentence.
     pub text: String,
-    /// 16-bit PCM, mono.
-    pub samples: Arc<[i16]>,
+    /// Mono samples in [-1, 1] (peak-normalised when [`SynthOptions::peak_normalize`]).
+    pub samples: Arc<[f32]>,
     /// Sample rate of `samples`.
     pub sample_rate: u32,
     /// Seconds spent synthesizing it (0 when cached).
@@ -267,7 +268,7 @@ impl Tts {
             }
         }
         let start = Instant::now();
-        let mut samples: Vec<i16> = Vec::new();
+        let mut samples: Vec<f32> = Vec::new();
         for part in self.phonemize(sentence)? {
             if part.ids.len() <= 3 {
                 continue; // only ^ _ $: nothing to say
@@ -276,16 +277,16 @@ impl Tts {
                 return Err(TtsError::Cancelled);
             }
             let audio = self.voice.infer(&part.ids, self.scales, self.speaker)?;
-            samples.extend(audio_to_i16(&audio, self.peak_normalize));
+            samples.extend(normalize_audio(&audio, self.peak_normalize));
         }
-        let samples: Arc<[i16]> = samples.into();
+        let samples: Arc<[f32]> = samples.into();
         if let (Some(cache), Some(key)) = (&self.cache, key) {
             cache.insert(key, samples.clone());
         }
         Ok(self.chunk(sentence, samples, start.elapsed().as_secs_f64(), false))
     }
 
-    fn chunk(&self, text: &str, samples: Arc<[i16]>, synth_secs: f64, cached: bool) -> AudioChunk {
+    fn chunk(&self, text: &str, samples: Arc<[f32]>, synth_secs: f64, cached: bool) -> AudioChunk {
         AudioChunk {
             text: text.to_string(),
             samples,
@@ -350,8 +351,8 @@ impl Tts {
         Ok(rx)
     }
 
-    /// The whole text at once: all sentences' audio concatenated.
-    pub fn synthesize(&self, text: &str) -> Result<Vec<i16>, TtsError> {
+    /// The whole text at once: all sentences' audio concatenated (mono, in [-1, 1]).
+    pub fn synthesize(&self, text: &str) -> Result<Vec<f32>, TtsError> {
         self.synthesize_cancellable(text, &CancelHandle::new())
     }
 
@@ -360,7 +361,7 @@ impl Tts {
         &self,
         text: &str,
         cancel: &CancelHandle,
-    ) -> Result<Vec<i16>, TtsError> {
+    ) -> Result<Vec<f32>, TtsError> {
         let mut out = Vec::new();
         for chunk in self.synthesize_stream_cancellable(text, cancel.clone())? {
             out.extend_from_slice(&chunk?.samples);

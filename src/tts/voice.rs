@@ -420,11 +420,13 @@ fn check_signature(
     Ok(())
 }
 
-/// Float audio to 16-bit PCM as Piper's `audio_float_to_int16`: scaled so the peak reaches
-/// full scale (peaks below 0.01 are treated as 0.01), clipped. Without `peak_normalize`:
-/// plain scaling by 32767 with clipping (what newer Piper releases do).
-pub fn audio_to_i16(audio: &[f32], peak_normalize: bool) -> Vec<i16> {
-    const MAX: f32 = 32767.0;
+/// The model's float audio as the pipeline's samples in [-1, 1], levelled as Piper's
+/// `audio_float_to_int16`: scaled so the peak reaches full scale (32767 of 32768, the level
+/// Piper's 16-bit output peaks at; peaks below 0.01 are treated as 0.01), clipped; non-finite
+/// samples become 0. Without `peak_normalize`: scaled by the same full scale and clipped
+/// (what newer Piper releases do). Conversion to 16 bits happens where audio leaves the process.
+pub fn normalize_audio(audio: &[f32], peak_normalize: bool) -> Vec<f32> {
+    const MAX: f32 = 32767.0 / 32768.0;
     let scale = if peak_normalize {
         let peak = audio
             .iter()
@@ -438,7 +440,7 @@ pub fn audio_to_i16(audio: &[f32], peak_normalize: bool) -> Vec<i16> {
         .iter()
         .map(|x| {
             let v = if x.is_finite() { x * scale } else { 0.0 };
-            v.clamp(-MAX, MAX) as i16
+            v.clamp(-MAX, MAX)
         })
         .collect()
 }
@@ -472,4 +474,26 @@ pub fn resolve_voice(name_or_path: &str, dirs: &[PathBuf]) -> Result<PathBuf, Tt
         name: name_or_path.to_string(),
         searched: searched.join(", "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_audio;
+
+    #[test]
+    fn peak_normalisation_reaches_piper_full_scale_and_clips() {
+        let full = 32767.0 / 32768.0;
+        let out = normalize_audio(&[0.25, -0.5, 0.1, f32::NAN, f32::INFINITY], true);
+        assert_eq!(out[1], -full, "the peak goes to full scale");
+        assert!((out[0] - full / 2.0).abs() < 1e-6);
+        assert_eq!(&out[3..], &[0.0, 0.0], "non-finite samples are silence");
+        // As 16 bits, the peak is Piper's 32767.
+        assert_eq!(crate::audio::pcm::f32_to_i16(out[1]), -32767);
+        // Quiet audio is scaled as if its peak were 0.01.
+        let quiet = normalize_audio(&[0.001], true);
+        assert!((quiet[0] - full / 10.0).abs() < 1e-6);
+        // Without normalisation: full scale, clipped.
+        let plain = normalize_audio(&[0.5, 2.0, -3.0], false);
+        assert_eq!(plain, vec![0.5 * full, full, -full]);
+    }
 }

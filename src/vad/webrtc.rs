@@ -42,12 +42,11 @@ impl WebrtcVad {
         if !matches!(frame.len(), 160 | 320 | 480) {
             return Err(VadError::BadWindow { len: frame.len() });
         }
+        // webrtc-vad takes 16-bit PCM: convert here, at the engine's edge, with the wire's
+        // conversion (audio that came in as 16 bits goes back to the very same samples).
         self.pcm.clear();
-        self.pcm.extend(
-            frame
-                .iter()
-                .map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16),
-        );
+        self.pcm
+            .extend(frame.iter().map(|&s| crate::audio::pcm::f32_to_i16(s)));
         self.inner
             .is_voice_segment(&self.pcm)
             .map_err(|()| VadError::Inference("webrtc-vad rejected the frame".into()))

@@ -396,7 +396,7 @@ pub fn bench_quality(config: Option<&Path>, args: BenchQualityTtsArgs) -> anyhow
         let samples = tts.synthesize(&s.text)?;
         our_times.push(t.elapsed().as_secs_f64());
         our_audio.push(samples.len() as f64 / rate as f64);
-        wav::write_i16(&out.join(format!("ours_22k/{i:03}.wav")), &samples, rate, 1)?;
+        wav::write_mono_f32(&out.join(format!("ours_22k/{i:03}.wav")), &samples, rate)?;
     }
 
     // The reference piper on the raw sentences (it has no normaliser of its own: espeak-ng

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 #[derive(Default)]
 pub(crate) struct AmdShared {
     pub(crate) hook: OnceLock<Arc<dyn MachineDetection>>,
-    message: tokio::sync::OnceCell<Arc<Vec<i16>>>,
+    message: tokio::sync::OnceCell<Arc<Vec<f32>>>,
     /// The board used when `[amd] inbound` screens calls no hook asked for.
     board: OnceLock<Arc<VerdictBoard>>,
 }
@@ -32,7 +32,7 @@ pub(super) enum AmdMsg {
     /// A transcript of the greeting (empty when the transcription failed).
     Transcript(String),
     /// The message audio, or why it could not be made.
-    Message(Result<Arc<Vec<i16>>, String>),
+    Message(Result<Arc<Vec<f32>>, String>),
 }
 
 /// Where screening stands.
@@ -55,7 +55,7 @@ pub(super) struct Screening {
     stage: Stage,
     action: MachineAction,
     cue_reached: bool,
-    message: Option<Arc<Vec<i16>>>,
+    message: Option<Arc<Vec<f32>>>,
     transcripts: usize,
     cancel: CancelHandle,
     tx: mpsc::UnboundedSender<AmdMsg>,
@@ -316,7 +316,7 @@ impl Call {
             at: s.detector.now(),
         };
         let rate = self.shared.engines.synthesize.sample_rate();
-        match self.out.play_i16(&audio, rate) {
+        match self.out.play(audio.to_vec(), rate) {
             Ok(id) => {
                 if let Some(rec) = &mut self.recording {
                     rec.agent_item(id, Arc::clone(&audio), rate);

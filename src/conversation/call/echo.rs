@@ -63,7 +63,7 @@ mod tests {
 
     fn chunk(t0: Instant, at_ms: u64, arrived_ms: u64) -> AudioChunk {
         AudioChunk {
-            samples_16k: vec![0; 320],
+            samples_16k: vec![0.0; 320],
             at: Duration::from_millis(at_ms),
             received: t0 + Duration::from_millis(arrived_ms),
         }

@@ -106,7 +106,10 @@ pub(super) async fn run(
             Ok(call) => call,
             Err(e) => {
                 warn!(error = %e, "cannot start the conversation; playing the apology");
-                let _ = out.play_i16(&shared.phrases.apology.audio, shared.phrases.rate_hz);
+                let _ = out.play(
+                    shared.phrases.apology.audio.to_vec(),
+                    shared.phrases.rate_hz,
+                );
                 out.hangup_after_drain();
                 return CallOutcome::Failed(e);
             }
@@ -309,7 +312,7 @@ impl Call {
     fn say(&mut self, phrase: &Phrase) {
         let Ok(id) = self
             .out
-            .play_i16(&phrase.audio, self.shared.phrases.rate_hz)
+            .play(phrase.audio.to_vec(), self.shared.phrases.rate_hz)
         else {
             return;
         };
@@ -324,12 +327,12 @@ impl Call {
     }
 
     async fn on_audio(&mut self, chunk: AudioChunk) {
-        let samples = chunk.samples_f32();
+        let samples = &chunk.samples_16k;
         if let Some(rec) = &mut self.recording {
-            rec.caller(chunk.at, &samples);
+            rec.caller(chunk.at, samples);
         }
         self.echo.sync(&chunk, &self.out, &mut self.endpointer);
-        let events = match self.endpointer.push_async(&samples).await {
+        let events = match self.endpointer.push_async(samples).await {
             Ok(e) => e,
             Err(e) => {
                 warn!(error = %e, "VAD failed on caller audio");
@@ -341,7 +344,7 @@ impl Call {
         if voiced {
             self.idle_since = Instant::now();
         }
-        if self.amd_on_audio(&samples, voiced, &events) {
+        if self.amd_on_audio(samples, voiced, &events) {
             return;
         }
         let audible = self.out.queued_samples() > 0;

@@ -259,7 +259,7 @@ impl Call {
         text: String,
         released: Instant,
         tts: Duration,
-        audio: Arc<Vec<i16>>,
+        audio: Arc<Vec<f32>>,
     ) {
         if let Some(rec) = &mut self.recording {
             rec.agent_item(item, audio, self.shared.engines.synthesize.sample_rate());
