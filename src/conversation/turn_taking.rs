@@ -271,6 +271,11 @@ impl TurnTaking {
         }
     }
 
+    /// The timing it runs with.
+    pub fn config(&self) -> &TurnTakingConfig {
+        &self.cfg
+    }
+
     /// The utterance awaiting an answer decision, if any.
     pub fn pending(&self) -> Option<UtteranceId> {
         match &self.state {

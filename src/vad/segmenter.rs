@@ -9,6 +9,7 @@
 //! lags the voice (on jfk.wav it stays ≥ 0.5 for ~100 ms after the last word, above a −40 dBFS
 //! line noise), and every millisecond of that lag is added to the caller's wait.
 
+use crate::asr::filter::rms_dbfs;
 use crate::config::VadConfig;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -91,17 +92,12 @@ struct Utterance {
     confirmed: bool,
     last_speech_end: u64,
     silence_start: Option<u64>,
-    /// RMS of the loudest chunk at or above `threshold` so far.
-    peak_rms: f32,
+    /// Level (dBFS) of the loudest chunk at or above `threshold` so far.
+    peak_dbfs: f32,
 }
 
-/// Root mean square of a chunk.
-fn rms(chunk: &[f32]) -> f32 {
-    if chunk.is_empty() {
-        return 0.0;
-    }
-    (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt()
-}
+/// `peak_dbfs` before any speech chunk was measured: nothing is quieter than it.
+const NO_PEAK_DBFS: f32 = -120.0;
 
 /// The streaming endpointer state machine (one per call).
 #[derive(Debug)]
@@ -158,7 +154,7 @@ impl Segmenter {
                     confirmed: false,
                     last_speech_end: chunk_end,
                     silence_start: None,
-                    peak_rms: rms(chunk),
+                    peak_dbfs: rms_dbfs(chunk),
                 });
                 self.after_chunk(chunk_end, probability, &mut events);
             } else {
@@ -171,12 +167,12 @@ impl Segmenter {
         };
 
         u.audio.extend_from_slice(chunk);
-        let level = rms(chunk);
+        let level = rms_dbfs(chunk);
         if speech {
-            u.peak_rms = u.peak_rms.max(level);
+            u.peak_dbfs = u.peak_dbfs.max(level);
         }
         let quiet = self.cfg.quiet_below_peak_db > 0.0
-            && level < u.peak_rms * 10f32.powf(-self.cfg.quiet_below_peak_db / 20.0);
+            && level < u.peak_dbfs - self.cfg.quiet_below_peak_db;
         if quiet {
             // The voice has stopped, whatever the probability's lag says.
             u.silence_start.get_or_insert(chunk_start);
@@ -233,7 +229,7 @@ impl Segmenter {
                     confirmed: true,
                     last_speech_end: chunk_end,
                     silence_start: None,
-                    peak_rms: 0.0,
+                    peak_dbfs: NO_PEAK_DBFS,
                 });
                 events.push(VadEvent::SpeechStart {
                     at: self.time(chunk_end),

@@ -11,11 +11,8 @@ impl Call {
         self.apologised = false;
         // `end` includes the VAD's padding after the last speech window: the pre-roll, or
         // less when the utterance was reported sooner (an early transcription pause).
-        let reported_after =
-            TurnTakingConfig::from_conversation(&self.shared.config.conversation, false)
-                .vad_trailing_ms();
-        let pad =
-            Duration::from_millis(self.shared.config.vad.pre_roll_ms.min(reported_after) as u64);
+        let pre_roll = Duration::from_millis(self.shared.config.vad.pre_roll_ms as u64);
+        let pad = pre_roll.min(self.turn_taking.config().vad_pause);
         let behind = self
             .endpointer
             .now()
