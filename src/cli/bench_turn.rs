@@ -53,6 +53,11 @@ pub struct BenchTurnArgs {
     /// a sentence to end the turn at the short pause.
     #[arg(long)]
     pub require_punctuation: bool,
+    /// Silence (ms) after which the VAD reports the utterance and the models start, as
+    /// `[conversation] end_of_turn_transcribe_ms` (0 = at the short pause): the decision is
+    /// then due at the later of the short pause and the report plus the models' compute.
+    #[arg(long, default_value_t = 120)]
+    pub transcribe_ms: u32,
     /// Compute time that delays a decision: `wall` (this box, load included) or `cpu`
     /// (process CPU time of the model call: load-independent).
     #[arg(long, default_value = "wall", value_parser = ["wall", "cpu"])]
@@ -318,9 +323,12 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
         [s, l] => (s, l),
         _ => anyhow::bail!("--silence-ms takes SHORT,LONG"),
     };
-    let turn = |short: u32, medium: u32, long: u32, punct: bool| TurnTakingConfig {
-        require_punctuation: punct,
-        ..TurnTakingConfig::from_ms3(short, medium, long, true)
+    let turn = |short: u32, medium: u32, long: u32, punct: bool| {
+        TurnTakingConfig {
+            require_punctuation: punct,
+            ..TurnTakingConfig::from_ms3(short, medium, long, true)
+        }
+        .transcribing_after_ms(args.transcribe_ms)
     };
     let threshold0 = args.threshold.first().copied().unwrap_or(0.5);
     let mut rules = vec![Rule {
@@ -430,8 +438,15 @@ pub fn run(config_path: Option<&Path>, args: BenchTurnArgs) -> anyhow::Result<()
     }
 
     println!(
-        "timing: {} compute delays each decision; heard = early answer audible {} ms after it",
-        args.timing, args.answer_ms
+        "timing: {} compute delays each decision, the models starting at {} of silence; \
+         heard = early answer audible {} ms after it",
+        args.timing,
+        if args.transcribe_ms == 0 {
+            "the short pause".to_string()
+        } else {
+            format!("{} ms (or the short pause if sooner)", args.transcribe_ms)
+        },
+        args.answer_ms
     );
     println!(
         "{:<36} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>8} {:>7}",

@@ -13,8 +13,13 @@
 //! - **smart-turn**: at `short_ms` of silence smart-turn scores the last 8 s; at or above its
 //!   threshold the turn ends when the score is ready, otherwise at `long_ms` of silence.
 //!
+//! As in a call, the models can start before the short pause (the VAD reports the utterance at
+//! the rule's `vad_pause`, `--transcribe-ms`): the decision is then due at the later of the
+//! silence the rule waits and the report plus the models' compute.
+//!
 //! A decision before the clip's last speech is a premature cut. Decision times are media time
-//! plus the measured compute time of the model that decided (Whisper or smart-turn).
+//! plus the measured compute time of the model that decided (Whisper or smart-turn) that is
+//! left after the silence it waits.
 
 use crate::asr::{AsrEngine, TranscribeOptions};
 use crate::config::VadConfig;
@@ -389,12 +394,14 @@ pub fn evaluate(
     answer_s: f64,
 ) -> anyhow::Result<ClipResult> {
     let true_end_s = true_end(silero, &clip.audio, vad)?;
+    // As in a call, the VAD reports the utterance at `vad_pause` (before the short pause when
+    // the transcription starts early) and the models run from there.
     let cfg = VadConfig {
-        trailing_silence_ms: rule.short_ms(),
+        trailing_silence_ms: rule.turn.vad_trailing_ms(),
         ..vad.clone()
     };
     let mut ep = Endpointer::new(&cfg, Some(silero))?;
-    let short = rule.turn.short_pause;
+    let reported = rule.turn.vad_pause;
     // The decision a pause leads to, due at a media time (the pause plus the decider's
     // compute, or the silence the rule waits): as in a call, confirmed speech before it is
     // due drops it (the caller went on while the model or Whisper was still working), and a
@@ -445,18 +452,11 @@ pub fn evaluate(
                         Timing::Wall => signals.wall,
                         Timing::Cpu => signals.cpu,
                     };
-                    let extra = rule.needed(&signals).saturating_sub(short);
-                    pending = Some(if extra.is_zero() {
-                        (now + compute, decision(now, &signals, compute, false))
-                    } else if compute >= extra {
-                        // The models answered after the silence ran out: the silence decides
-                        // once they answer (the transcript is needed either way).
-                        let d = decision(now + extra, &signals, compute - extra, true);
-                        (now + compute, d)
-                    } else {
-                        let d = decision(now + extra, &signals, Duration::ZERO, true);
-                        (now + extra, d)
-                    });
+                    let needed = rule.needed(&signals);
+                    let due = DueDecision::after_report(reported, needed, compute);
+                    let by_silence = needed > rule.turn.short_pause;
+                    let d = decision(now + due.wait, &signals, due.compute_left, by_silence);
+                    pending = Some((now + due.wait + due.compute_left, d));
                 }
                 VadEvent::SpeechContinue { .. } => {}
             }
@@ -488,6 +488,29 @@ pub fn evaluate(
         decisions,
         mid_pauses: clip.mid_pauses,
     })
+}
+
+/// When a decision reported at a pause is taken: after the silence the rule still waits
+/// from the report, and the models' compute that is left once that silence has passed (they
+/// started at the report; the transcript is needed either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueDecision {
+    /// Silence still to wait after the report (the media time of the decision).
+    pub wait: Duration,
+    /// Compute that runs past that silence.
+    pub compute_left: Duration,
+}
+
+impl DueDecision {
+    /// The VAD reported at `reported` of silence, the rule needs `needed` in all, and the
+    /// models take `compute` from the report.
+    pub fn after_report(reported: Duration, needed: Duration, compute: Duration) -> DueDecision {
+        let wait = needed.saturating_sub(reported);
+        DueDecision {
+            wait,
+            compute_left: compute.saturating_sub(wait),
+        }
+    }
 }
 
 /// A rule's numbers over the whole set.
@@ -621,6 +644,23 @@ mod tests {
         assert_eq!(out[160], 0.5);
         assert_eq!(out[160 + 160], 0.0);
         assert_eq!(out[160 + 160 + 1600], 0.25);
+    }
+
+    #[test]
+    fn an_early_report_hides_the_models_compute_behind_the_short_pause() {
+        let ms = Duration::from_millis;
+        // Reported at the short pause (no early transcription): all compute comes after it.
+        let at_short = DueDecision::after_report(ms(300), ms(300), ms(290));
+        assert_eq!((at_short.wait, at_short.compute_left), (ms(0), ms(290)));
+        // Reported at 120 ms: 180 ms of the 290 ms pass inside the short pause.
+        let early = DueDecision::after_report(ms(120), ms(300), ms(290));
+        assert_eq!((early.wait, early.compute_left), (ms(180), ms(110)));
+        // Fast models: the short pause itself is the delay.
+        let fast = DueDecision::after_report(ms(120), ms(300), ms(50));
+        assert_eq!((fast.wait, fast.compute_left), (ms(180), ms(0)));
+        // A long silence decides: compute is long done.
+        let long = DueDecision::after_report(ms(120), ms(1000), ms(290));
+        assert_eq!((long.wait, long.compute_left), (ms(880), ms(0)));
     }
 
     #[test]
