@@ -24,6 +24,7 @@ pub mod models;
 pub mod onnx;
 pub mod outbox;
 pub mod pipeline;
+pub mod priority;
 pub mod profiles;
 pub mod quality;
 pub mod records;

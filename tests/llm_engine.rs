@@ -866,3 +866,44 @@ async fn speculative_prefill_lets_the_next_turn_reuse_the_partial_transcript() {
     assert_eq!(a.reply, b.reply, "the prefill changes nothing but speed");
     assert_eq!(a.rounds[0].prompt_tokens, b.rounds[0].prompt_tokens);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_generation_waits_for_foreground_work_while_other_calls_decode() {
+    use enclave::priority::{CpuPriority, Deferral};
+    use std::time::Duration;
+    let engine = tokio::task::spawn_blocking(|| own_engine(2)).await.unwrap();
+    let priority = CpuPriority::new();
+    // Call A has audio ahead of its caller: its later tokens may wait.
+    let mut a = engine.session().unwrap();
+    a.set_deferral(Some(Deferral::new(Arc::clone(&priority), || true)));
+    let mut b = engine.session().unwrap();
+    let job = priority.foreground();
+    let mut gen_a = a
+        .generate_prompt("Once upon a time", &GenParams::greedy(40))
+        .unwrap();
+    // Call B (nothing to defer) decodes all its tokens meanwhile, on the same scheduler.
+    let gen_b = b
+        .generate_prompt("The little dog", &GenParams::greedy(20))
+        .unwrap();
+    let (_, stats_b) = tokio::task::spawn_blocking(move || collect(gen_b))
+        .await
+        .unwrap();
+    assert_eq!(stats_b.generated_tokens, 20, "the other call was not held");
+    // A produced at most the token its prompt's evaluation sampled.
+    let mut early = 0;
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, gen_a.next()).await {
+        match event {
+            GenEvent::Token(_) => early += 1,
+            GenEvent::Done(s) => panic!("A finished while held: {s:?}"),
+            GenEvent::Error(e) => panic!("{e}"),
+            GenEvent::ToolCall(_) => {}
+        }
+    }
+    assert!(early <= 1, "A decoded {early} tokens while held");
+    // The foreground work ends: A goes on to its limit.
+    drop(job);
+    let (_, stats_a) = tokio::task::spawn_blocking(move || collect(gen_a))
+        .await
+        .unwrap();
+    assert_eq!(stats_a.generated_tokens, 40);
+}

@@ -201,6 +201,10 @@ impl Converse for Conversation {
         }
     }
 
+    fn set_deferral(&mut self, deferral: Option<crate::priority::Deferral>) {
+        Conversation::set_deferral(self, deferral)
+    }
+
     fn last_caller_text(&self) -> Option<String> {
         self.history()
             .iter()

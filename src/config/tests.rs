@@ -62,7 +62,17 @@ fn range_error_names_key_and_allowed_values() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("vad.quiet_below_peak_db"), "{err}");
+    let err = Config::from_toml_str(
+        "a.toml",
+        "[conversation]\nllm_defer_ahead_ms = 50\n",
+        no_env(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("conversation.llm_defer_ahead_ms"), "{err}");
     for ok in [
+        "[conversation]\nllm_defer_ahead_ms = 0\n",
+        "[conversation]\nllm_defer_ahead_ms = 600\n",
         "[conversation]\nend_of_turn_transcribe_ms = 120\n",
         "[conversation]\nend_of_turn_short_ms = 100\nend_of_turn_transcribe_ms = 120\n",
         "[vad]\nquiet_below_peak_db = 0\n",

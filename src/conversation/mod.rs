@@ -81,6 +81,9 @@ pub(crate) struct Shared {
     pub(crate) llm_budget: budget::StageBudget,
     /// Transcriptions started and not yet done, across calls.
     pub(crate) asr_in_flight: std::sync::atomic::AtomicUsize,
+    /// What callers wait on right now, which the LLM's later sentences give way to (the
+    /// process's one count: every handler shares the CPU).
+    pub(crate) priority: Arc<crate::priority::CpuPriority>,
     /// Per-call scripts (outbound campaigns), looked up when a call connects.
     pub(crate) scripts: Option<Arc<dyn CallScripts>>,
     /// Answering-machine screening: the campaign's hook, the voicemail message audio.
@@ -135,6 +138,7 @@ impl ConversationHandler {
                 asr_budget,
                 llm_budget,
                 asr_in_flight: Default::default(),
+                priority: crate::priority::CpuPriority::process(),
                 scripts: None,
                 amd: Default::default(),
                 summarizer: Default::default(),

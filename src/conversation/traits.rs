@@ -116,6 +116,11 @@ pub trait Converse: std::fmt::Debug + Send + 'static {
     /// answer decision waits (the caller may go on), so the turn that follows only evaluates
     /// what changed. Returns at once; the default does nothing.
     fn prefill(&mut self, _partial_caller_text: &str) {}
+
+    /// Lets the next turns' generation wait for work another caller waits on while this
+    /// caller has audio ahead (`crate::priority`); `None` never waits. The default ignores
+    /// it (a conversation without a shared CPU to give way on).
+    fn set_deferral(&mut self, _deferral: Option<crate::priority::Deferral>) {}
 }
 
 /// Makes each call's [`Converse`].

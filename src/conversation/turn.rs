@@ -155,8 +155,11 @@ async fn run(
     let engines = &shared.engines;
     let ahead = shared.asr_in_flight.fetch_add(1, Ordering::SeqCst)
         / engines.transcribe.max_concurrent().max(1);
+    // The caller waits on the transcript: later sentences of other calls give way.
+    let foreground = shared.priority.foreground();
     let asr = engines.transcribe.transcribe(audio, cancel.clone());
     let result = tokio::time::timeout(asr_budget, asr).await;
+    drop(foreground);
     shared.asr_in_flight.fetch_sub(1, Ordering::SeqCst);
     let heard = match result {
         Ok(Ok(h)) => {
@@ -210,6 +213,18 @@ async fn run(
     // Sentences go to a synthesis task as the LLM releases them, so the first one plays
     // while the rest of the reply is still being generated.
     let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<(String, Instant)>();
+    // Audio ahead of the caller: sentences released to TTS and not yet queued, and what is
+    // queued. With enough of it, this call's next sentences may give way to work another
+    // caller (or this one's first audio) waits on; with less, the synthesis is foreground.
+    let ahead = AudioAhead::new(out.clone(), cfg.llm_defer_ahead_ms);
+    if cfg.llm_defer_ahead_ms > 0 {
+        let ahead = ahead.clone();
+        conversation.set_deferral(Some(crate::priority::Deferral::new(
+            Arc::clone(&shared.priority),
+            move || ahead.is_enough(),
+        )));
+    }
+    let synth_ahead = ahead.clone();
     let tts_shared = Arc::clone(shared);
     let tts_tx = tx.clone();
     let tts_cancel = cancel.clone();
@@ -227,7 +242,12 @@ async fn run(
             let mut pieces = tts.synthesize_pieces(sentence.clone(), tts_cancel.clone());
             let mut failed = false;
             loop {
-                let piece = match tokio::time::timeout_at(deadline, pieces.recv()).await {
+                // Foreground while the caller would otherwise hear a gap.
+                let foreground =
+                    (!synth_ahead.has_queued()).then(|| tts_shared.priority.foreground());
+                let next = tokio::time::timeout_at(deadline, pieces.recv()).await;
+                drop(foreground);
+                let piece = match next {
                     Ok(Some(Ok(p))) => p,
                     Ok(None) => break,
                     Ok(Some(Err(e))) => {
@@ -273,6 +293,7 @@ async fn run(
                     }
                 }
             }
+            synth_ahead.sentence_done();
             if failed {
                 break;
             }
@@ -301,6 +322,7 @@ async fn run(
                         let _ = tools_tx.send(TurnMsg::FirstToken { at: now });
                     }
                     for sentence in chunker.push(&piece) {
+                        ahead.sentence_released();
                         let _ = sentence_tx.send((sentence, Instant::now()));
                     }
                     let slow = slow_after
@@ -308,6 +330,7 @@ async fn run(
                         .is_some_and(|(wait, t)| t.elapsed() >= wait);
                     if slow && !chunker.released_any() {
                         if let Some(chunk) = chunker.release_first_words(first_words) {
+                            ahead.sentence_released();
                             let _ = sentence_tx.send((chunk, Instant::now()));
                         }
                     }
@@ -329,7 +352,9 @@ async fn run(
             }),
         )
         .await;
+    conversation.set_deferral(None);
     if let Some(rest) = chunker.finish() {
+        ahead.sentence_released();
         let _ = sentence_tx.send((rest, Instant::now()));
     }
     drop(sentence_tx);
@@ -343,5 +368,75 @@ async fn run(
             });
             None
         }
+    }
+}
+
+/// A reply's audio ahead of the caller: sentences released to TTS and not yet queued, and the
+/// audio queued to play (what decides whether its later sentences may give way).
+#[derive(Debug, Clone)]
+struct AudioAhead {
+    out: Playout,
+    /// Sentences sent to the synthesis task and not yet fully queued.
+    synthesising: Arc<std::sync::atomic::AtomicUsize>,
+    /// Queued audio that counts as enough (ms).
+    enough_ms: u64,
+}
+
+impl AudioAhead {
+    fn new(out: Playout, enough_ms: u32) -> AudioAhead {
+        AudioAhead {
+            out,
+            synthesising: Arc::default(),
+            enough_ms: u64::from(enough_ms),
+        }
+    }
+
+    fn sentence_released(&self) {
+        self.synthesising.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn sentence_done(&self) {
+        // Never below zero: a sentence released after the synthesis task ended is not counted
+        // down, and one counted down twice must not wrap.
+        let _ = self
+            .synthesising
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// At least `enough_ms` of audio queued.
+    fn has_queued(&self) -> bool {
+        let rate = u64::from(self.out.call_rate().max(1));
+        self.out.queued_samples() as u64 * 1000 >= self.enough_ms * rate
+    }
+
+    /// Whether the caller has audio coming without the LLM: a sentence being synthesised or
+    /// enough queued.
+    fn is_enough(&self) -> bool {
+        self.synthesising.load(Ordering::SeqCst) > 0 || self.has_queued()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AudioAhead;
+    use crate::pipeline::Playout;
+
+    #[test]
+    fn audio_ahead_counts_sentences_being_synthesised_and_queued_audio() {
+        let out = Playout::new(8_000);
+        let ahead = AudioAhead::new(out.clone(), 600);
+        assert!(!ahead.is_enough(), "nothing coming");
+        ahead.sentence_released();
+        assert!(ahead.is_enough(), "a sentence is being synthesised");
+        assert!(!ahead.has_queued());
+        ahead.sentence_done();
+        ahead.sentence_done(); // never below zero
+        assert!(!ahead.is_enough());
+        out.play(vec![0.1; 4_000], 8_000).unwrap(); // 500 ms
+        assert!(!ahead.is_enough(), "less than 600 ms queued");
+        out.play(vec![0.1; 1_600], 8_000).unwrap(); // 700 ms in all
+        assert!(ahead.has_queued() && ahead.is_enough());
+        out.clear();
+        assert!(!ahead.is_enough());
     }
 }

@@ -22,11 +22,23 @@ use std::time::Instant;
 pub struct Session {
     engine: Arc<LlmEngine>,
     id: u64,
+    /// Given to every generation it submits (see [`Session::set_deferral`]).
+    deferral: Option<crate::priority::Deferral>,
 }
 
 impl Session {
     pub(crate) fn new(engine: Arc<LlmEngine>, id: u64) -> Self {
-        Session { engine, id }
+        Session {
+            engine,
+            id,
+            deferral: None,
+        }
+    }
+
+    /// Lets this call's generations wait for foreground work while its caller has audio
+    /// ahead (`None`: they never wait). Applies to generations submitted after it.
+    pub fn set_deferral(&mut self, deferral: Option<crate::priority::Deferral>) {
+        self.deferral = deferral;
     }
 
     /// This call's session id (unique per engine).
@@ -234,6 +246,9 @@ impl Session {
             cancel: cancel.flag(),
             stop_early: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             submitted: Instant::now(),
+            // A prefill has no caller waiting on it and nothing to defer (`max_tokens == 0`
+            // never reaches the token steps); generations carry the call's deferral.
+            deferral: self.deferral.clone(),
         };
         (request, rx)
     }
@@ -373,6 +388,12 @@ impl Conversation {
         if let Some(previous) = self.prefill.take() {
             previous.cancel();
         }
+    }
+
+    /// Lets this conversation's generations wait for foreground work while its caller has
+    /// audio ahead (see [`Session::set_deferral`]).
+    pub fn set_deferral(&mut self, deferral: Option<crate::priority::Deferral>) {
+        self.session.set_deferral(deferral);
     }
 
     /// The session (sequence) underneath.

@@ -27,6 +27,10 @@ struct LlmStats {
     tokens: Histogram,
     capacity: Gauge,
     waiting: Gauge,
+    /// Steps that left a waiting generation out and decoded the others.
+    deferred_steps: Counter,
+    /// Steps whose every generation waited (the scheduler slept).
+    idle_deferred_steps: Counter,
 }
 
 static LLM: LazyLock<LlmStats> = LazyLock::new(|| LlmStats {
@@ -35,6 +39,8 @@ static LLM: LazyLock<LlmStats> = LazyLock::new(|| LlmStats {
     tokens: Histogram::new(LLM_TOKEN_BOUNDS),
     capacity: Gauge::new(),
     waiting: Gauge::new(),
+    deferred_steps: Counter::new(),
+    idle_deferred_steps: Counter::new(),
 });
 
 /// One LLM decode step ran: `sequences` calls and `tokens` tokens in one batch of a context
@@ -47,6 +53,16 @@ pub fn llm_step(sequences: usize, tokens: usize, capacity: usize, elapsed: Durat
     let now = LLM.capacity.get();
     if now != cap {
         LLM.capacity.add(cap - now);
+    }
+}
+
+/// A scheduler step left out a generation that waited for foreground work (`idle`: the step
+/// decoded nothing else and the scheduler slept).
+pub fn llm_deferred_step(idle: bool) {
+    if idle {
+        LLM.idle_deferred_steps.inc();
+    } else {
+        LLM.deferred_steps.inc();
     }
 }
 
@@ -149,6 +165,21 @@ pub(super) fn render(out: &mut String) {
     out.push_str(&format!(
         "enclave_llm_requests_waiting {}\n",
         LLM.waiting.get()
+    ));
+    header(
+        out,
+        "enclave_llm_deferred_steps_total",
+        "counter",
+        "LLM steps in which a call's later sentences waited for work a caller was waiting on \
+         (a transcription, a first sentence's audio); idle=\"true\": nothing else was decoded.",
+    );
+    out.push_str(&format!(
+        "enclave_llm_deferred_steps_total{{idle=\"false\"}} {}\n",
+        LLM.deferred_steps.get()
+    ));
+    out.push_str(&format!(
+        "enclave_llm_deferred_steps_total{{idle=\"true\"}} {}\n",
+        LLM.idle_deferred_steps.get()
     ));
     header(
         out,

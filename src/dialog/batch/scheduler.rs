@@ -84,6 +84,10 @@ pub struct Request {
     pub stop_early: Arc<AtomicBool>,
     /// When the request was made (for time to first token).
     pub submitted: Instant,
+    /// Lets its token steps wait while a caller elsewhere waits on foreground work (a
+    /// transcription, a first sentence's audio) and this call has audio ahead; `None` never
+    /// waits.
+    pub deferral: Option<crate::priority::Deferral>,
 }
 
 /// Messages to the scheduler thread.
@@ -267,7 +271,7 @@ pub fn run(
                 start(model, ctx, seq as i32, slot, req, limits);
             }
         }
-        step(
+        let stepped = step(
             model,
             ctx,
             &mut slots,
@@ -275,7 +279,24 @@ pub fn run(
             limits,
             &mut next_prefill,
         );
+        if let Stepped::AllDeferred(deferral) = stepped {
+            // Nothing else to decode: sleep until the foreground work ends instead of
+            // spinning; new requests wait at most this long.
+            deferral.wait(DEFERRED_POLL);
+        }
     }
+}
+
+/// Longest sleep of a scheduler whose every generation is deferred (a new request can wait
+/// this long before it is seen).
+const DEFERRED_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// What one step did.
+enum Stepped {
+    /// It decoded a batch, or had nothing at all to do.
+    Ran,
+    /// Every generating sequence waited for foreground work and there was nothing else.
+    AllDeferred(crate::priority::Deferral),
 }
 
 /// Prepares a request: reuses the cached prefix, builds the sampler.
@@ -437,7 +458,7 @@ fn step(
     batch: &mut LlamaBatch<'_>,
     limits: SchedulerLimits,
     next_prefill: &mut usize,
-) {
+) -> Stepped {
     // Cancelled and stopped requests finish before spending compute on them.
     for slot in slots.iter_mut() {
         let (cancelled, stopped) = slot.active.as_ref().map_or((false, false), |a| {
@@ -456,8 +477,13 @@ fn step(
     // (slot index, batch index of its logits); generating sequences first: one token each.
     let mut outputs: Vec<(usize, i32)> = Vec::new();
     let mut added: Vec<(usize, Vec<LlamaToken>)> = Vec::new();
+    let mut deferred = None;
     for (i, slot) in slots.iter_mut().enumerate() {
         if let (Phase::Generate, Some(a)) = (&slot.phase, &slot.active) {
+            if let Some(d) = a.req.deferral.as_ref().filter(|d| d.should_wait()) {
+                deferred = Some(d.clone());
+                continue;
+            }
             let pos = slot.cached.len() as i32;
             if batch.add(a.last_token, pos, &[i as i32], true).is_err() {
                 break;
@@ -498,8 +524,14 @@ fn step(
         added.push((i, chunk));
     }
     *next_prefill = (*next_prefill + 1) % n.max(1);
+    if let Some(d) = &deferred {
+        crate::metrics::engines::llm_deferred_step(batch.n_tokens() == 0);
+        if batch.n_tokens() == 0 {
+            return Stepped::AllDeferred(d.clone());
+        }
+    }
     if batch.n_tokens() == 0 {
-        return;
+        return Stepped::Ran;
     }
     let decode_started = std::time::Instant::now();
     let decoded = ctx.decode(batch);
@@ -520,7 +552,7 @@ fn step(
             slot.cached.clear();
             let _ = ctx.clear_kv_cache_seq(Some(*i as u32), None, None);
         }
-        return;
+        return Stepped::Ran;
     }
     for (i, toks) in added {
         slots[i].cached.extend(toks);
@@ -569,6 +601,7 @@ fn step(
             finish(slot, FinishReason::Length);
         }
     }
+    Stepped::Ran
 }
 
 fn emit(a: &mut Active, upto: usize) {
