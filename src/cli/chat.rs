@@ -203,10 +203,10 @@ pub struct BenchLlmArgs {
     pub no_guard: bool,
     /// `--replies`: the call's slow-LLM cut of the first chunk, after this long (ms) since
     /// the first text (`[conversation] first_chunk_wait_ms`; 0 = never) ...
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 200)]
     pub first_chunk_wait_ms: u64,
     /// ... and this many words (`[conversation] first_chunk_words`).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 4)]
     pub first_chunk_words: usize,
 }
 

@@ -33,7 +33,9 @@ pub struct LlmConfig {
     pub max_parallel: u32,
     /// Tokens per decode step (prompt chunks of all calls plus one token per generating call).
     pub batch_size: u32,
-    /// CPU threads for decoding; 0 = all cores.
+    /// CPU threads for decoding; 0 = half the cores (at least 1) when serving calls, where
+    /// the LLM shares them with Whisper and Piper and ggml's spinning threads collapse on an
+    /// oversubscribed CPU, and all cores in `agent chat` and the LLM benchmarks.
     pub threads: u32,
     /// Chat template: a built-in name (`qwen2.5`, `llama3.1`), a file path, or template text.
     /// Used when the GGUF has no `tokenizer.chat_template`, or always with `chat_template_override`.
@@ -198,6 +200,15 @@ fn valid_tool_name(name: &str) -> bool {
 }
 
 impl LlmConfig {
+    /// Decoding threads of the LLM that serves calls: `threads`, or half the cores (≥ 1).
+    pub fn threads_serving_calls(&self) -> u32 {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / 2).max(1) as u32
+    }
+
     /// Range checks, tool names, schemas and the HTTP host allowlist.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.context_per_call < 256 || self.context_per_call > 1 << 20 {
