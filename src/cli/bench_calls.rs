@@ -78,6 +78,11 @@ pub fn run(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Result<()> {
         "  turn latency on the wire (end of speech → first answer audio): p50 {:.0} ms, p95 {:.0} ms (n = {})",
         l.p50, l.p95, l.n
     );
+    let g = report.answer_longest_silence_ms;
+    println!(
+        "  longest silence inside an answer: p50 {:.0} ms, p95 {:.0} ms (n = {})",
+        g.p50, g.p95, g.n
+    );
     for (stage, p) in &report.stages_ms {
         println!(
             "  {stage:<20} p50 {:>6.0} ms  p95 {:>6.0} ms  (n = {})",

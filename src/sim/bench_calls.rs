@@ -62,6 +62,10 @@ pub struct BenchCallsReport {
     pub answered: usize,
     /// End of caller speech → first audible answer frame, measured by the caller (ms).
     pub turn_latency_wire_ms: Percentiles,
+    /// The longest silence inside each answer, between its first and last audible frame (ms):
+    /// dead air while the caller waits for the reply's next sentence (Piper's own pause
+    /// between sentences is a few hundred ms).
+    pub answer_longest_silence_ms: Percentiles,
     /// The agent's own per-stage figures from its records (ms): endpointing, asr,
     /// llm_ttft, llm_first_sentence, tts_first_audio, turn_latency.
     pub stages_ms: Vec<(String, Percentiles)>,
@@ -117,9 +121,13 @@ pub async fn bench_calls(opts: BenchCallsOptions) -> Result<BenchCallsReport, Si
     };
 
     let mut latencies = Vec::new();
+    let mut silences = Vec::new();
     for (_, r) in &reports {
         if let Some(ms) = wire_turn_latency_ms(r, speech_end) {
             latencies.push(ms);
+        }
+        if let Some(ms) = longest_silence_in_answer_ms(r, speech_end) {
+            silences.push(ms);
         }
     }
     let stages_ms = match &opts.records_db {
@@ -131,6 +139,7 @@ pub async fn bench_calls(opts: BenchCallsOptions) -> Result<BenchCallsReport, Si
         calls: reports.len(),
         answered: latencies.len(),
         turn_latency_wire_ms: Percentiles::of(latencies),
+        answer_longest_silence_ms: Percentiles::of(silences),
         stages_ms,
         agent_cpu_percent,
         agent_rss_mib,
@@ -171,6 +180,31 @@ pub fn wire_turn_latency_ms(report: &CallReport, speech_end_s: f64) -> Option<f6
             *t >= speech_end_s && c.iter().map(|&s| (s as i32).abs()).max().unwrap_or(0) > 300
         })
         .map(|(t, _)| (t - speech_end_s) * 1000.0)
+}
+
+/// The longest run of quiet 20 ms frames (peak ≤ 300, as [`wire_turn_latency_ms`] counts
+/// audible) between the first and the last audible frame the agent sent after
+/// `speech_end_s`, in ms; `None` without an answer.
+pub fn longest_silence_in_answer_ms(report: &CallReport, speech_end_s: f64) -> Option<f64> {
+    let rate = report.agent_rate_hz? as f64;
+    let first = report.first_audio_ms? / 1000.0;
+    let frame = ((rate / 50.0) as usize).max(1);
+    let skip = ((speech_end_s - first) / 0.02).ceil().max(0.0) as usize;
+    let audible: Vec<bool> = report
+        .recorded
+        .chunks(frame)
+        .skip(skip)
+        .map(|c| c.iter().map(|&s| (s as i32).abs()).max().unwrap_or(0) > 300)
+        .collect();
+    let start = audible.iter().position(|&a| a)?;
+    let end = audible.iter().rposition(|&a| a)?;
+    let mut longest = 0usize;
+    let mut run = 0usize;
+    for &a in &audible[start..=end] {
+        run = if a { 0 } else { run + 1 };
+        longest = longest.max(run);
+    }
+    Some(longest as f64 * 20.0)
 }
 
 fn stage_figures(db: &std::path::Path, uuids: Vec<uuid::Uuid>) -> Vec<(String, Percentiles)> {
@@ -244,5 +278,53 @@ async fn sample_rss(pid: u32, peak: std::sync::Arc<std::sync::Mutex<f64>>) {
         let Some(m) = rss_mib(pid) else { return };
         let mut p = peak.lock().unwrap_or_else(|e| e.into_inner());
         *p = p.max(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(frames: &[bool]) -> CallReport {
+        let recorded = frames
+            .iter()
+            .flat_map(|&loud| std::iter::repeat_n(if loud { 4000i16 } else { 20 }, 160))
+            .collect();
+        CallReport {
+            uuid: String::new(),
+            agent_rate_hz: Some(8000),
+            agent_rate_changes: 0,
+            frames_received: frames.len() as u64,
+            frame_sizes: Default::default(),
+            frames_sent: 0,
+            dtmf_sent: 0,
+            first_audio_ms: Some(0.0),
+            first_non_silent_ms: None,
+            last_non_silent_ms: None,
+            intervals: Default::default(),
+            ended: super::super::CallEndReason::CallerHangup,
+            duration_ms: 0.0,
+            intervals_ms: Vec::new(),
+            audible_ms: Vec::new(),
+            recorded,
+        }
+    }
+
+    #[test]
+    fn the_longest_silence_is_measured_inside_the_answer_only() {
+        // A greeting (before the caller's end of speech at 0.2 s), silence, then the answer:
+        // 5 loud, 3 quiet, 4 loud, 12 quiet (the longest gap), 2 loud, then quiet to the end.
+        let mut f = vec![true; 5];
+        f.extend([false; 5]);
+        f.extend([true; 5]);
+        f.extend([false; 3]);
+        f.extend([true; 4]);
+        f.extend([false; 12]);
+        f.extend([true; 2]);
+        f.extend([false; 40]);
+        let r = report(&f);
+        assert_eq!(longest_silence_in_answer_ms(&r, 0.2), Some(240.0));
+        // No answer after the end of speech.
+        assert_eq!(longest_silence_in_answer_ms(&r, 10.0), None);
     }
 }
