@@ -291,22 +291,10 @@ mod tests {
             .flat_map(|&loud| std::iter::repeat_n(if loud { 4000i16 } else { 20 }, 160))
             .collect();
         CallReport {
-            uuid: String::new(),
-            agent_rate_hz: Some(8000),
-            agent_rate_changes: 0,
             frames_received: frames.len() as u64,
-            frame_sizes: Default::default(),
-            frames_sent: 0,
-            dtmf_sent: 0,
             first_audio_ms: Some(0.0),
-            first_non_silent_ms: None,
-            last_non_silent_ms: None,
-            intervals: Default::default(),
-            ended: super::super::CallEndReason::CallerHangup,
-            duration_ms: 0.0,
-            intervals_ms: Vec::new(),
-            audible_ms: Vec::new(),
             recorded,
+            ..CallReport::empty(8000)
         }
     }
 

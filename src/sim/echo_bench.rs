@@ -142,26 +142,13 @@ mod tests {
 
     fn report(audible: &[bool]) -> CallReport {
         CallReport {
-            uuid: String::new(),
-            agent_rate_hz: Some(8000),
-            agent_rate_changes: 0,
             frames_received: audible.len() as u64,
-            frame_sizes: Default::default(),
-            frames_sent: 0,
-            dtmf_sent: 0,
-            first_audio_ms: None,
-            first_non_silent_ms: None,
-            last_non_silent_ms: None,
-            intervals: Default::default(),
-            ended: super::super::CallEndReason::CallerHangup,
-            duration_ms: 0.0,
-            intervals_ms: Vec::new(),
             audible_ms: audible
                 .iter()
                 .enumerate()
                 .map(|(i, a)| (i as f64 * 20.0, *a))
                 .collect(),
-            recorded: Vec::new(),
+            ..CallReport::empty(8000)
         }
     }
 

@@ -133,6 +133,29 @@ pub struct CallReport {
 }
 
 impl CallReport {
+    /// An empty report of a call at `rate_hz` (tests fill in what they look at).
+    #[cfg(test)]
+    pub(crate) fn empty(rate_hz: u32) -> CallReport {
+        CallReport {
+            uuid: String::new(),
+            agent_rate_hz: Some(rate_hz),
+            agent_rate_changes: 0,
+            frames_received: 0,
+            frame_sizes: Default::default(),
+            frames_sent: 0,
+            dtmf_sent: 0,
+            first_audio_ms: None,
+            first_non_silent_ms: None,
+            last_non_silent_ms: None,
+            intervals: Default::default(),
+            ended: CallEndReason::CallerHangup,
+            duration_ms: 0.0,
+            intervals_ms: Vec::new(),
+            audible_ms: Vec::new(),
+            recorded: Vec::new(),
+        }
+    }
+
     /// When the agent's audio, playing at `t_ms` (ms since connect), stopped: the first
     /// inaudible frame at or after `t_ms` that begins at least `hold_frames` inaudible frames
     /// (a pause between sentences is not a stop). `None` if it was silent at `t_ms` or never
