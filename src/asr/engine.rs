@@ -1,7 +1,7 @@
 //! The Whisper engine: one shared model, a state per transcription, a bounded worker pool.
 
 use super::filter::{
-    is_implausibly_short, is_repeated_segment, judge_segment, rms_dbfs, DropReason, FilterConfig,
+    is_implausibly_short, is_repeated_segment, judge_segment, DropReason, FilterConfig,
     SegmentEvidence,
 };
 use super::model_file::{validate_whisper_file, WhisperFileInfo};
@@ -9,6 +9,7 @@ use super::timing::{install, StageMarks};
 use super::{
     AsrError, DroppedSegment, Segment, StageTimings, TokenInfo, Transcript, Word, SAMPLE_RATE,
 };
+use crate::audio::level::rms_dbfs;
 use crate::cancel::CancelHandle;
 use crate::config::AsrConfig;
 use crate::metrics::jobs::{job, Engine};

@@ -197,23 +197,6 @@ fn edit_distance(a: &[&str], b: &[&str]) -> usize {
     row[b.len()]
 }
 
-/// RMS level of `samples` in dBFS (−120 for digital silence).
-pub fn rms_dbfs(samples: &[f32]) -> f32 {
-    if samples.is_empty() {
-        return -120.0;
-    }
-    let mean_sq = samples
-        .iter()
-        .map(|s| (*s as f64) * (*s as f64))
-        .sum::<f64>()
-        / samples.len() as f64;
-    if mean_sq <= 1e-12 {
-        -120.0
-    } else {
-        (10.0 * mean_sq.log10()) as f32
-    }
-}
-
 /// The filter's decision for one segment: `None` keeps it.
 pub fn judge_segment(seg: &SegmentEvidence<'_>, cfg: &FilterConfig) -> Option<DropReason> {
     let norm = normalise(seg.text);
@@ -350,14 +333,6 @@ mod tests {
         assert!(!is_implausibly_short(true, 3.16, 3.29, " Thank you.", -0.3));
         assert!(!is_implausibly_short(false, 0.0, 0.1, " Yes.", -1.1));
         assert!(!is_implausibly_short(true, 3.0, 3.6, " Thank you.", -1.1));
-    }
-
-    #[test]
-    fn levels() {
-        assert_eq!(rms_dbfs(&[0.0; 100]), -120.0);
-        let full = rms_dbfs(&[1.0, -1.0, 1.0, -1.0]);
-        assert!(full.abs() < 1e-3, "{full}");
-        assert!((rms_dbfs(&[0.01; 10]) + 40.0).abs() < 1e-3);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Audio plumbing: PCM conversion, WAV files, streaming resampling between telephone, ASR and voice rates.
+//! Audio plumbing: PCM conversion, WAV files, levels, streaming resampling between telephone, ASR and voice rates.
 
+pub mod level;
 pub mod mel;
 pub mod pcm;
 pub mod resample;

@@ -9,7 +9,7 @@
 //! lags the voice (on jfk.wav it stays ≥ 0.5 for ~100 ms after the last word, above a −40 dBFS
 //! line noise), and every millisecond of that lag is added to the caller's wait.
 
-use crate::asr::filter::rms_dbfs;
+use crate::audio::level::{rms_dbfs, SILENCE_DBFS};
 use crate::config::VadConfig;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -95,9 +95,6 @@ struct Utterance {
     /// Level (dBFS) of the loudest chunk at or above `threshold` so far.
     peak_dbfs: f32,
 }
-
-/// `peak_dbfs` before any speech chunk was measured: nothing is quieter than it.
-const NO_PEAK_DBFS: f32 = -120.0;
 
 /// The streaming endpointer state machine (one per call).
 #[derive(Debug)]
@@ -229,7 +226,8 @@ impl Segmenter {
                     confirmed: true,
                     last_speech_end: chunk_end,
                     silence_start: None,
-                    peak_dbfs: NO_PEAK_DBFS,
+                    // No speech chunk measured yet: nothing is quieter than this.
+                    peak_dbfs: SILENCE_DBFS,
                 });
                 events.push(VadEvent::SpeechStart {
                     at: self.time(chunk_end),
