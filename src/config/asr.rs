@@ -1,6 +1,6 @@
 //! `[asr]`: Whisper speech recognition.
 
-use super::ConfigError;
+use super::{cpu_cores, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -194,12 +194,6 @@ impl AsrConfig {
         }
         (cpu_cores() / self.effective_threads_per_job()).max(1)
     }
-}
-
-fn cpu_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 /// `path` if absolute, else `base/path`.

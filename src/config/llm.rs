@@ -205,8 +205,7 @@ impl LlmConfig {
         if self.threads > 0 {
             return self.threads;
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (cores / 2).max(1) as u32
+        (super::cpu_cores() / 2).max(1) as u32
     }
 
     /// Range checks, tool names, schemas and the HTTP host allowlist.

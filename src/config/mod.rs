@@ -283,3 +283,11 @@ fn apply_env_override(table: &mut toml::Table, var: &str, value: &str) -> Result
 
 #[cfg(test)]
 mod tests;
+
+/// CPU cores this process may use (1 when unknown): what the `0 = automatic` thread and
+/// session counts of `[asr]`, `[vad]` and `[llm]` are derived from.
+pub(crate) fn cpu_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -141,9 +141,7 @@ impl VadConfig {
         if self.sessions > 0 {
             self.sessions
         } else {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+            super::cpu_cores()
         }
     }
 }
